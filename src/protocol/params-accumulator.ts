@@ -1,0 +1,43 @@
+import { DEFAULT_MAX_PARAMS_BYTES } from './constants.js';
+import { decodeNameValuePairs, type NameValuePair } from './name-value-pairs.js';
+import { FcgiProtocolError } from './protocol-error.js';
+
+/**
+ * Collects one request's PARAMS stream. Web servers split params over records at any byte
+ * (a pair may straddle two records), so pairs are decoded only once the empty PARAMS record
+ * ends the stream. The cap bounds what one request can make us buffer.
+ */
+export class ParamsAccumulator {
+  readonly #maxBytes: number;
+  readonly #parts: Buffer[] = [];
+  #size = 0;
+
+  constructor(maxBytes: number = DEFAULT_MAX_PARAMS_BYTES) {
+    this.#maxBytes = maxBytes;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Adds a PARAMS record's content; throws ERR_FCGI_PARAMS_TOO_LARGE past the cap. */
+  push(content: Buffer): void {
+    this.#size += content.length;
+    if (this.#size > this.#maxBytes) {
+      throw new FcgiProtocolError(
+        'ERR_FCGI_PARAMS_TOO_LARGE',
+        `PARAMS stream exceeds the ${this.#maxBytes}-byte cap`,
+      );
+    }
+    this.#parts.push(content);
+  }
+
+  /** The whole stream as one buffer (for forwarding as-is) and its decoded pairs. */
+  finish(): { bytes: Buffer; pairs: NameValuePair[] } {
+    const bytes =
+      this.#parts.length === 1
+        ? (this.#parts[0] as Buffer)
+        : Buffer.concat(this.#parts, this.#size);
+    return { bytes, pairs: decodeNameValuePairs(bytes) };
+  }
+}
