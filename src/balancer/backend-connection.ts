@@ -1,0 +1,180 @@
+import { connect, type Socket } from 'node:net';
+import type { ListenAddress } from '../config/address.js';
+import type { Exchange } from '../frontend/exchange.js';
+import { FCGI_HEADER_LENGTH, RecordType, Role } from '../protocol/constants.js';
+import { encodeBeginRequestBody, parseEndRequestBody } from '../protocol/record-bodies.js';
+import { RecordDecoder } from '../protocol/record-decoder.js';
+import { encodeRecord, writeHeader } from '../protocol/record-encoder.js';
+
+/** php-fpm does not multiplex: one request per connection, so its id is always 1. */
+const BACKEND_REQUEST_ID = 1;
+const BEGIN_KEEP_CONN = encodeRecord(
+  RecordType.BeginRequest,
+  BACKEND_REQUEST_ID,
+  encodeBeginRequestBody(Role.Responder, true),
+);
+const STDIN_END = encodeRecord(RecordType.Stdin, BACKEND_REQUEST_ID);
+
+export type BackendConnectionState = 'connecting' | 'idle' | 'busy' | 'closed';
+
+/** What a connection tells its replica pool. */
+export interface ConnectionOwner {
+  /** The request ended cleanly: the connection can serve the next one. */
+  released(connection: BackendConnection): void;
+  /** The connection is gone. `connectFailed`: the replica did not accept it at all. */
+  closed(
+    connection: BackendConnection,
+    wasBusy: boolean,
+    connectFailed: boolean,
+    error: Error | null,
+  ): void;
+}
+
+/**
+ * One kept-alive connection to a replica, carrying one request at a time with
+ * FCGI_KEEP_CONN. Response records are handed to the exchange as views; records that come
+ * after END_REQUEST are ignored.
+ */
+export class BackendConnection {
+  readonly #socket: Socket;
+  readonly #owner: ConnectionOwner;
+  readonly #decoder: RecordDecoder;
+  #state: BackendConnectionState = 'connecting';
+  #connected = false;
+  #exchange: Exchange | null = null;
+  #requests = 0;
+  #error: Error | null = null;
+  #awaitingDrain = false;
+  idleTimer: NodeJS.Timeout | null = null;
+
+  constructor(address: ListenAddress, owner: ConnectionOwner) {
+    this.#owner = owner;
+    this.#decoder = new RecordDecoder((type, requestId, content) =>
+      this.#onRecord(type, requestId, content),
+    );
+    this.#socket =
+      address.kind === 'unix'
+        ? connect(address.path)
+        : connect({ host: address.host, port: address.port, noDelay: true });
+    this.#socket.once('connect', () => {
+      this.#connected = true;
+    });
+    this.#socket.on('data', (chunk: Buffer) => {
+      try {
+        this.#decoder.write(chunk);
+      } catch (error) {
+        this.#error = error as Error;
+        this.#socket.destroy();
+      }
+    });
+    this.#socket.on('error', (error) => {
+      this.#error = error;
+    });
+    this.#socket.on('close', () => this.#onClose());
+  }
+
+  get state(): BackendConnectionState {
+    return this.#state;
+  }
+
+  /** Requests this connection has carried, including the current one. */
+  get requests(): number {
+    return this.#requests;
+  }
+
+  /** Sends one request: BEGIN_REQUEST, the (pinned, pair-framed) PARAMS, then the body. */
+  run(exchange: Exchange, paramsRecords: Buffer): void {
+    this.#state = 'busy';
+    this.#exchange = exchange;
+    this.#requests += 1;
+    const socket = this.#socket;
+    socket.cork();
+    socket.write(BEGIN_KEEP_CONN);
+    socket.write(paramsRecords);
+    exchange.started(this);
+    const flowing = exchange.body.attach({
+      write: (chunk) => this.#writeStdin(chunk),
+      end: () => socket.write(STDIN_END),
+    });
+    socket.uncork();
+    if (flowing) exchange.resumeInput();
+    else this.#waitForBackendDrain(exchange);
+  }
+
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
+  }
+
+  /** Drops the current request: the connection is destroyed, never reused. */
+  abandon(): void {
+    this.#exchange = null;
+    this.#socket.destroy();
+  }
+
+  /** Closes an idle connection (idle timeout, draining, removal). */
+  close(): void {
+    this.#socket.destroy();
+  }
+
+  #writeStdin(chunk: Buffer): boolean {
+    // Client STDIN records carry at most 65535 bytes, so each chunk fits one record; the
+    // content is written as it came, only the header is new.
+    const header = Buffer.allocUnsafe(FCGI_HEADER_LENGTH);
+    writeHeader(header, 0, RecordType.Stdin, BACKEND_REQUEST_ID, chunk.length, 0);
+    this.#socket.write(header);
+    const flowing = this.#socket.write(chunk);
+    if (!flowing && this.#exchange !== null) this.#waitForBackendDrain(this.#exchange);
+    return flowing;
+  }
+
+  /** The backend is slow to read the upload: stop reading the client until it drains. */
+  #waitForBackendDrain(exchange: Exchange): void {
+    exchange.pauseInput();
+    if (this.#awaitingDrain) return;
+    this.#awaitingDrain = true;
+    this.#socket.once('drain', () => {
+      this.#awaitingDrain = false;
+      if (this.#exchange === exchange) exchange.resumeInput();
+    });
+  }
+
+  #onRecord(type: number, requestId: number, content: Buffer): void {
+    const exchange = this.#exchange;
+    if (exchange === null || requestId !== BACKEND_REQUEST_ID) return;
+    switch (type) {
+      case RecordType.Stdout:
+        if (content.length > 0) exchange.onStdout(content);
+        break;
+      case RecordType.Stderr:
+        if (content.length > 0) exchange.onStderr(content);
+        break;
+      case RecordType.EndRequest: {
+        this.#exchange = null;
+        this.#state = 'idle';
+        exchange.body.detach();
+        const { appStatus } = parseEndRequestBody(content);
+        // Free the slot before answering, so the next queued request can take it at once.
+        this.#owner.released(this);
+        exchange.onEnd(appStatus);
+        break;
+      }
+    }
+  }
+
+  #onClose(): void {
+    const wasBusy = this.#state === 'busy';
+    this.#state = 'closed';
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    const exchange = this.#exchange;
+    this.#exchange = null;
+    const error =
+      this.#error ??
+      new Error(this.#connected ? 'connection closed by the replica' : 'connection refused');
+    this.#owner.closed(this, wasBusy, !this.#connected, error);
+    exchange?.onBackendFailure(error);
+  }
+}

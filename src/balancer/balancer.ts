@@ -1,0 +1,211 @@
+import type { Logger } from 'pino';
+import type { Dispatcher, Exchange } from '../frontend/exchange.js';
+import { AdmissionQueue } from './admission-queue.js';
+import { BalancerError } from './balancer-error.js';
+import { probeReplica } from './liveness-probe.js';
+import { type PoolListener, ReplicaPool, type ReplicaSpec } from './replica-pool.js';
+
+export interface BalancerOptions {
+  readonly queue: number;
+  readonly queueTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  /** How often an unreachable replica is probed. */
+  readonly probeIntervalMs: number;
+  readonly logger: Logger;
+}
+
+/**
+ * The toggle balancer: routes each admitted request to a ready replica of the serving
+ * release with the fewest requests in flight, or queues it (bounded, with a timeout) when
+ * all are full. The supervisor changes routing only through `add`, `drain`, `remove` and
+ * `setServingRelease`; the data plane never waits on it.
+ */
+export class Balancer implements Dispatcher, PoolListener {
+  readonly #options: BalancerOptions;
+  readonly #pools = new Map<string, ReplicaPool>();
+  readonly #queue: AdmissionQueue<Exchange>;
+  readonly #probes = new Map<string, NodeJS.Timeout>();
+  #servingRelease: string | null = null;
+  /** Where the least-loaded scan starts, so ties rotate instead of piling on the first. */
+  #cursor = 0;
+
+  constructor(options: BalancerOptions) {
+    this.#options = options;
+    this.#queue = new AdmissionQueue(options.queue);
+  }
+
+  get servingRelease(): string | null {
+    return this.#servingRelease;
+  }
+
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  pools(): ReplicaPool[] {
+    return [...this.#pools.values()];
+  }
+
+  add(spec: ReplicaSpec): ReplicaPool {
+    if (this.#pools.has(spec.id)) throw new Error(`replica ${spec.id} is already in the balancer`);
+    const pool = new ReplicaPool(spec, this, this.#options.idleTimeoutMs);
+    this.#pools.set(spec.id, pool);
+    this.#servingRelease ??= spec.release;
+    this.#drainQueue();
+    return pool;
+  }
+
+  /** Stops routing to the replica; resolves when its in-flight requests are done. */
+  drain(id: string): Promise<void> {
+    const pool = this.#require(id);
+    this.#stopProbe(id);
+    pool.setRouting('draining');
+    return pool.drained();
+  }
+
+  remove(id: string): void {
+    const pool = this.#require(id);
+    this.#stopProbe(id);
+    pool.setRouting('removed');
+    this.#pools.delete(id);
+  }
+
+  /** The toggle: from now on new requests go only to replicas of `release`. */
+  setServingRelease(release: string): void {
+    this.#servingRelease = release;
+    this.#drainQueue();
+  }
+
+  dispatch(exchange: Exchange): void {
+    const pool = this.#pick();
+    if (pool !== null) {
+      pool.run(exchange, exchange.attempts > 0);
+      return;
+    }
+    if (!this.#anyRoutable()) {
+      exchange.reject(new BalancerError('ERR_NO_READY_REPLICA', 'no replica is ready to serve'));
+      return;
+    }
+    if (!this.#queue.push(exchange)) {
+      exchange.reject(
+        new BalancerError(
+          'ERR_QUEUE_FULL',
+          `all replicas are busy and ${this.#options.queue} requests wait`,
+        ),
+      );
+      return;
+    }
+    this.#startQueueTimer(exchange);
+  }
+
+  retry(exchange: Exchange): void {
+    const pool = this.#pick();
+    if (pool !== null) {
+      pool.run(exchange, true);
+      return;
+    }
+    if (!this.#anyRoutable()) {
+      exchange.reject(
+        new BalancerError('ERR_BACKEND_FAILED', 'the replica failed and no other is ready'),
+      );
+      return;
+    }
+    this.#queue.unshift(exchange);
+    this.#startQueueTimer(exchange);
+  }
+
+  forget(exchange: Exchange): void {
+    this.#queue.remove(exchange);
+  }
+
+  slotFreed(): void {
+    this.#drainQueue();
+  }
+
+  unreachable(pool: ReplicaPool, error: Error): void {
+    this.#options.logger.warn(
+      { replica: pool.id, err: error.message },
+      'replica unreachable: out of rotation until it answers again',
+    );
+    this.#startProbe(pool);
+  }
+
+  /** Stops probes and closes idle connections; in-flight requests are left to finish. */
+  close(): void {
+    for (const id of [...this.#probes.keys()]) this.#stopProbe(id);
+    for (const pool of this.#pools.values()) pool.closeIdle();
+  }
+
+  #pick(): ReplicaPool | null {
+    const pools = [...this.#pools.values()];
+    let best: ReplicaPool | null = null;
+    for (let i = 0; i < pools.length; i += 1) {
+      const pool = pools[(this.#cursor + i) % pools.length] as ReplicaPool;
+      if (!pool.hasFreeSlot || pool.spec.release !== this.#servingRelease) continue;
+      if (best === null || pool.inFlight < best.inFlight) best = pool;
+    }
+    this.#cursor = (this.#cursor + 1) % Math.max(pools.length, 1);
+    return best;
+  }
+
+  #anyRoutable(): boolean {
+    for (const pool of this.#pools.values()) {
+      if (pool.routing === 'active' && pool.spec.release === this.#servingRelease) return true;
+    }
+    return false;
+  }
+
+  #drainQueue(): void {
+    while (this.#queue.length > 0) {
+      const pool = this.#pick();
+      if (pool === null) return;
+      const exchange = this.#queue.shift() as Exchange;
+      if (exchange.queueTimer !== null) clearTimeout(exchange.queueTimer);
+      exchange.queueTimer = null;
+      pool.run(exchange, exchange.attempts > 0);
+    }
+  }
+
+  #startQueueTimer(exchange: Exchange): void {
+    exchange.queueTimer = setTimeout(() => {
+      exchange.queueTimer = null;
+      if (!this.#queue.remove(exchange)) return;
+      exchange.reject(
+        new BalancerError(
+          'ERR_QUEUE_TIMEOUT',
+          `waited ${this.#options.queueTimeoutMs} ms and no replica had a free slot`,
+        ),
+      );
+    }, this.#options.queueTimeoutMs);
+  }
+
+  #startProbe(pool: ReplicaPool): void {
+    if (this.#probes.has(pool.id)) return;
+    const tick = async () => {
+      if (!this.#probes.has(pool.id)) return;
+      const alive = await probeReplica(pool.spec.address, this.#options.probeIntervalMs);
+      if (!this.#probes.has(pool.id)) return;
+      if (alive && pool.routing === 'unreachable') {
+        this.#stopProbe(pool.id);
+        pool.setRouting('active');
+        this.#options.logger.info({ replica: pool.id }, 'replica answers again: back in rotation');
+        this.#drainQueue();
+        return;
+      }
+      this.#probes.set(pool.id, setTimeout(tick, this.#options.probeIntervalMs));
+    };
+    this.#probes.set(pool.id, setTimeout(tick, 0));
+  }
+
+  #stopProbe(id: string): void {
+    const timer = this.#probes.get(id);
+    if (timer !== undefined) clearTimeout(timer);
+    this.#probes.delete(id);
+  }
+
+  #require(id: string): ReplicaPool {
+    const pool = this.#pools.get(id);
+    if (pool === undefined) throw new Error(`no replica ${id} in the balancer`);
+    return pool;
+  }
+}

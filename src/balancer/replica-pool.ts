@@ -1,0 +1,152 @@
+import type { ListenAddress } from '../config/address.js';
+import type { Exchange } from '../frontend/exchange.js';
+import type { ReleasePinning } from '../frontend/release-pinning.js';
+import { pinParams } from '../frontend/release-pinning.js';
+import { encodeParamsRecords } from '../protocol/params-encoder.js';
+import { BackendConnection, type ConnectionOwner } from './backend-connection.js';
+import { canTransition, type ReplicaRouting } from './replica-routing.js';
+
+export interface ReplicaSpec {
+  readonly id: string;
+  readonly address: ListenAddress;
+  /** Concurrent requests it takes: php-fpm's pm.max_children. */
+  readonly capacity: number;
+  /** The release directory it serves (its pinned directory). */
+  readonly release: string;
+  readonly pinning: ReleasePinning;
+}
+
+/** What a pool tells the balancer. */
+export interface PoolListener {
+  slotFreed(pool: ReplicaPool): void;
+  unreachable(pool: ReplicaPool, error: Error): void;
+}
+
+/**
+ * One replica as the data plane sees it: at most `capacity` connections, each carrying one
+ * request at a time. None is opened before a request needs it; idle ones are kept for reuse
+ * (an idle kept-alive connection ties up a php-fpm child) and closed after `idleTimeoutMs`
+ * or when the replica drains.
+ */
+export class ReplicaPool implements ConnectionOwner {
+  readonly spec: ReplicaSpec;
+  readonly #listener: PoolListener;
+  readonly #idleTimeoutMs: number;
+  /** Most recently used last: reusing the warmest connection keeps the others closable. */
+  readonly #idle: BackendConnection[] = [];
+  #inFlight = 0;
+  #served = 0;
+  #routing: ReplicaRouting = 'active';
+  #drained: { promise: Promise<void>; resolve: () => void } | null = null;
+
+  constructor(spec: ReplicaSpec, listener: PoolListener, idleTimeoutMs: number) {
+    this.spec = spec;
+    this.#listener = listener;
+    this.#idleTimeoutMs = idleTimeoutMs;
+  }
+
+  get id(): string {
+    return this.spec.id;
+  }
+
+  get routing(): ReplicaRouting {
+    return this.#routing;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  get served(): number {
+    return this.#served;
+  }
+
+  get idleConnections(): number {
+    return this.#idle.length;
+  }
+
+  get hasFreeSlot(): boolean {
+    return this.#routing === 'active' && this.#inFlight < this.spec.capacity;
+  }
+
+  /**
+   * Runs `exchange` on a connection: an idle one, or a new one. A retry asks for `fresh`:
+   * the idle connection it would get may be one the replica is closing right now.
+   */
+  run(exchange: Exchange, fresh: boolean): void {
+    this.#inFlight += 1;
+    let connection = fresh ? undefined : this.#idle.pop();
+    if (connection?.idleTimer) clearTimeout(connection.idleTimer);
+    connection ??= new BackendConnection(this.spec.address, this);
+    connection.run(exchange, encodeParamsRecords(1, pinParams(exchange.params, this.spec.pinning)));
+  }
+
+  released(connection: BackendConnection): void {
+    this.#inFlight -= 1;
+    this.#served += 1;
+    if (this.#routing === 'active' || this.#routing === 'unreachable') {
+      this.#idle.push(connection);
+      connection.idleTimer = setTimeout(() => connection.close(), this.#idleTimeoutMs);
+      connection.idleTimer.unref();
+    } else {
+      connection.close();
+    }
+    this.#afterSlotFreed();
+  }
+
+  closed(
+    connection: BackendConnection,
+    wasBusy: boolean,
+    connectFailed: boolean,
+    error: Error | null,
+  ): void {
+    const idleAt = this.#idle.indexOf(connection);
+    if (idleAt >= 0) this.#idle.splice(idleAt, 1);
+    if (!wasBusy) return;
+    this.#inFlight -= 1;
+    if (connectFailed && this.#routing === 'active') {
+      this.setRouting('unreachable');
+      this.#listener.unreachable(this, error ?? new Error('connect failed'));
+    }
+    this.#afterSlotFreed();
+  }
+
+  setRouting(next: ReplicaRouting): void {
+    if (next === this.#routing) return;
+    if (!canTransition(this.#routing, next)) {
+      throw new Error(`replica ${this.id} cannot go from ${this.#routing} to ${next}`);
+    }
+    this.#routing = next;
+    if (next === 'draining' || next === 'removed') this.closeIdle();
+    if (next === 'draining') this.#checkDrained();
+  }
+
+  /** Resolves when the last in-flight request is done (at once if none). */
+  drained(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    if (this.#drained === null) {
+      let resolve = () => {};
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.#drained = { promise, resolve };
+    }
+    return this.#drained.promise;
+  }
+
+  closeIdle(): void {
+    for (const connection of this.#idle.splice(0)) connection.close();
+  }
+
+  #afterSlotFreed(): void {
+    this.#checkDrained();
+    this.#listener.slotFreed(this);
+  }
+
+  #checkDrained(): void {
+    if (this.#inFlight === 0 && this.#drained !== null) {
+      this.#drained.resolve();
+      this.#drained = null;
+    }
+  }
+}

@@ -1,0 +1,234 @@
+import { BalancerError, STATUS_FOR } from '../balancer/balancer-error.js';
+import type { NameValuePair } from '../protocol/name-value-pairs.js';
+import { generatedResponse } from './generated-response.js';
+import type { RequestBody } from './request-body.js';
+import type { RequestInput, ResponseSink } from './response-sink.js';
+
+/**
+ * One request's life in switchyard:
+ * - receiving: BEGIN_REQUEST seen, params not complete yet
+ * - queued: waiting for a free slot on a ready replica (or for its retry)
+ * - proxying: a backend connection has it; no response byte has reached the client yet
+ * - responding: the application's answer is streaming to the client; nothing is retried now
+ * - done: answered, failed or aborted; every count has been released
+ */
+export type ExchangeState = 'receiving' | 'queued' | 'proxying' | 'responding' | 'done';
+
+const ALLOWED: Record<ExchangeState, readonly ExchangeState[]> = {
+  receiving: ['queued', 'done'],
+  queued: ['proxying', 'done'],
+  proxying: ['responding', 'queued', 'done'],
+  responding: ['done'],
+  done: [],
+};
+
+/** What the exchange needs from the backend connection that runs one attempt. */
+export interface BackendAttempt {
+  /** Stop reading the backend until `resume` (the client is slow). */
+  pause(): void;
+  resume(): void;
+  /** Drop the attempt: the connection is destroyed, never reused. */
+  abandon(): void;
+}
+
+/** What the exchange needs from the balancer. */
+export interface Dispatcher {
+  dispatch(exchange: Exchange): void;
+  /** A retry goes to the head of the queue: it has waited once already. */
+  retry(exchange: Exchange): void;
+  /** The exchange left the queue without being served (timed out or aborted). */
+  forget(exchange: Exchange): void;
+}
+
+export interface ExchangeOptions {
+  readonly requestTimeoutMs: number;
+  readonly maxAttempts: number;
+  readonly onDone: (exchange: Exchange, outcome: ExchangeOutcome) => void;
+}
+
+export type ExchangeOutcome =
+  | { readonly kind: 'answered'; readonly appStatus: number }
+  | { readonly kind: 'generated'; readonly error: BalancerError }
+  | { readonly kind: 'aborted'; readonly reason: string }
+  | { readonly kind: 'failed-midway'; readonly error: Error };
+
+export class Exchange {
+  readonly params: readonly NameValuePair[];
+  readonly body: RequestBody;
+  readonly #sink: ResponseSink;
+  readonly #input: RequestInput;
+  readonly #dispatcher: Dispatcher;
+  readonly #options: ExchangeOptions;
+  #state: ExchangeState = 'receiving';
+  #attempt: BackendAttempt | null = null;
+  #attempts = 0;
+  #requestTimer: NodeJS.Timeout | null = null;
+  /** Set by the balancer while queued, so a timeout can take it out. */
+  queueTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    params: readonly NameValuePair[],
+    body: RequestBody,
+    sink: ResponseSink,
+    input: RequestInput,
+    dispatcher: Dispatcher,
+    options: ExchangeOptions,
+  ) {
+    this.params = params;
+    this.body = body;
+    this.#sink = sink;
+    this.#input = input;
+    this.#dispatcher = dispatcher;
+    this.#options = options;
+  }
+
+  get state(): ExchangeState {
+    return this.#state;
+  }
+
+  get attempts(): number {
+    return this.#attempts;
+  }
+
+  /** Params are complete: the request enters the balancer. */
+  admit(): void {
+    this.#moveTo('queued');
+    this.#requestTimer = setTimeout(() => this.#timedOut(), this.#options.requestTimeoutMs);
+    this.#dispatcher.dispatch(this);
+  }
+
+  /** Called by the balancer when a backend connection takes this request. */
+  started(attempt: BackendAttempt): void {
+    this.#moveTo('proxying');
+    this.#attempt = attempt;
+    this.#attempts += 1;
+  }
+
+  /** Called by the balancer when the request cannot be served (503 and friends). */
+  reject(error: BalancerError): void {
+    if (this.#state === 'done') return;
+    const retryAfter =
+      error.code === 'ERR_QUEUE_FULL' ||
+      error.code === 'ERR_QUEUE_TIMEOUT' ||
+      error.code === 'ERR_NO_READY_REPLICA'
+        ? 1
+        : undefined;
+    this.#sink.stdout(generatedResponse(STATUS_FOR[error.code], error.message, retryAfter));
+    this.#sink.end(0);
+    this.#finish({ kind: 'generated', error });
+  }
+
+  onStdout(content: Buffer): void {
+    if (this.#state === 'proxying') this.#moveTo('responding');
+    if (this.#state !== 'responding') return;
+    if (!this.#sink.stdout(content)) this.#backPressure();
+  }
+
+  onStderr(content: Buffer): void {
+    if (this.#state === 'proxying') this.#moveTo('responding');
+    if (this.#state !== 'responding') return;
+    this.#sink.stderr(content);
+  }
+
+  onEnd(appStatus: number): void {
+    if (this.#state !== 'proxying' && this.#state !== 'responding') return;
+    this.#attempt = null;
+    this.#sink.end(appStatus);
+    this.#finish({ kind: 'answered', appStatus });
+  }
+
+  /**
+   * The backend connection failed. Before the first response byte, with the whole body still
+   * held, the request is retried; otherwise the client is told: 502, or a closed connection
+   * once part of the answer was sent.
+   */
+  onBackendFailure(error: Error): void {
+    this.#attempt = null;
+    this.body.detach();
+    if (this.#state === 'proxying') {
+      if (this.body.retryable && this.#attempts < this.#options.maxAttempts) {
+        this.#moveTo('queued');
+        this.#dispatcher.retry(this);
+        return;
+      }
+      this.reject(
+        new BalancerError('ERR_BACKEND_FAILED', `the application failed: ${error.message}`),
+      );
+      return;
+    }
+    if (this.#state === 'responding') {
+      this.#sink.abort();
+      this.#finish({ kind: 'failed-midway', error });
+    }
+  }
+
+  /** The client went away or sent ABORT_REQUEST: free everything, answer nothing more. */
+  abort(reason: string): void {
+    if (this.#state === 'done') return;
+    if (this.#state === 'queued') this.#dispatcher.forget(this);
+    const attempt = this.#attempt;
+    this.#attempt = null;
+    this.body.detach();
+    attempt?.abandon();
+    this.#finish({ kind: 'aborted', reason });
+  }
+
+  /** Client input flow control, driven by the body and the backend's write buffer. */
+  pauseInput(): void {
+    this.#input.pause();
+  }
+
+  resumeInput(): void {
+    this.#input.resume();
+  }
+
+  #backPressure(): void {
+    const attempt = this.#attempt;
+    if (attempt === null) return;
+    attempt.pause();
+    this.#sink.onDrain(() => {
+      if (this.#attempt === attempt) attempt.resume();
+    });
+  }
+
+  #timedOut(): void {
+    this.#requestTimer = null;
+    const error = new BalancerError(
+      'ERR_REQUEST_TIMEOUT',
+      `no complete answer within ${this.#options.requestTimeoutMs} ms`,
+    );
+    if (this.#state === 'queued') {
+      this.#dispatcher.forget(this);
+      this.reject(error);
+    } else if (this.#state === 'proxying') {
+      const attempt = this.#attempt;
+      this.#attempt = null;
+      this.body.detach();
+      attempt?.abandon();
+      this.reject(error);
+    } else if (this.#state === 'responding') {
+      const attempt = this.#attempt;
+      this.#attempt = null;
+      attempt?.abandon();
+      this.#sink.abort();
+      this.#finish({ kind: 'failed-midway', error });
+    }
+  }
+
+  #finish(outcome: ExchangeOutcome): void {
+    if (this.#state === 'done') return;
+    this.#state = 'done';
+    if (this.#requestTimer !== null) clearTimeout(this.#requestTimer);
+    if (this.queueTimer !== null) clearTimeout(this.queueTimer);
+    this.#requestTimer = null;
+    this.queueTimer = null;
+    this.#options.onDone(this, outcome);
+  }
+
+  #moveTo(next: ExchangeState): void {
+    if (!ALLOWED[this.#state].includes(next)) {
+      throw new Error(`exchange cannot go from ${this.#state} to ${next}`);
+    }
+    this.#state = next;
+  }
+}

@@ -1,0 +1,73 @@
+import { join } from 'node:path';
+import { Balancer } from '../../src/balancer/balancer.js';
+import type { ExchangeOutcome } from '../../src/frontend/exchange.js';
+import { FastCgiFrontend } from '../../src/frontend/fastcgi-frontend.js';
+import { makeReleasePinning } from '../../src/frontend/release-pinning.js';
+import { silentLogger } from '../../src/log.js';
+
+export interface DataPlaneOptions {
+  readonly dir: string;
+  readonly replicas: ReadonlyArray<{ socket: string; capacity: number; release: string }>;
+  readonly symlink: string;
+  readonly queue?: number;
+  readonly queueTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
+  readonly retryBodyBytes?: number;
+  readonly probeIntervalMs?: number;
+}
+
+export interface RunningDataPlane {
+  readonly socket: string;
+  readonly balancer: Balancer;
+  readonly frontend: FastCgiFrontend;
+  readonly outcomes: ExchangeOutcome[];
+  stop(): void;
+}
+
+/** The front end and the balancer wired in-process over external replicas, as the daemon does. */
+export async function startDataPlane(options: DataPlaneOptions): Promise<RunningDataPlane> {
+  const logger = silentLogger();
+  const balancer = new Balancer({
+    queue: options.queue ?? 1024,
+    queueTimeoutMs: options.queueTimeoutMs ?? 5_000,
+    idleTimeoutMs: 30_000,
+    probeIntervalMs: options.probeIntervalMs ?? 100,
+    logger,
+  });
+  const releases = options.replicas.map((r) => r.release);
+  options.replicas.forEach((replica, i) => {
+    balancer.add({
+      id: `r${i}`,
+      address: { kind: 'unix', path: replica.socket },
+      capacity: replica.capacity,
+      release: replica.release,
+      pinning: makeReleasePinning(options.symlink, replica.release, releases),
+    });
+  });
+  const outcomes: ExchangeOutcome[] = [];
+  const socket = join(options.dir, 'switchyard.sock');
+  const frontend = await FastCgiFrontend.start({ kind: 'unix', path: socket }, 0o666, {
+    dispatcher: balancer,
+    logger,
+    limits: {
+      maxParamsBytes: 1024 * 1024,
+      retryBodyBytes: options.retryBodyBytes ?? 1024 * 1024,
+      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+      maxAttempts: 3,
+      maxConns: 1024,
+      maxReqs: 1024,
+    },
+    onOutcome: (_exchange, outcome) => outcomes.push(outcome),
+  });
+  return {
+    socket,
+    balancer,
+    frontend,
+    outcomes,
+    stop: () => {
+      frontend.stopAccepting();
+      frontend.destroyAll();
+      balancer.close();
+    },
+  };
+}
