@@ -21,6 +21,8 @@ export interface RunningPhpFpm {
   readonly output: () => string;
   /** SIGQUIT (graceful), then SIGKILL if the master has not exited in time. */
   readonly stop: () => Promise<void>;
+  /** SIGKILL to the master and all its children at once (they share a process group). */
+  readonly killAll: () => Promise<void>;
 }
 
 /**
@@ -58,6 +60,8 @@ export async function startPhpFpm(options: PhpFpmOptions): Promise<RunningPhpFpm
   const asRoot = process.getuid?.() === 0;
   const child = spawn(options.binary, ['-F', '-O', '-y', config, ...(asRoot ? ['-R'] : [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so a test can kill the master and its children together.
+    detached: true,
   });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => {
@@ -95,6 +99,12 @@ export async function startPhpFpm(options: PhpFpmOptions): Promise<RunningPhpFpm
     pid: child.pid as number,
     output: () => output,
     stop: () => stopProcess(child, exited),
+    killAll: async () => {
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {}
+      await exited;
+    },
   };
 }
 
