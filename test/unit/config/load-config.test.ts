@@ -1,0 +1,357 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../../src/config/config-error.js';
+import { loadConfig, parseConfig } from '../../../src/config/load-config.js';
+import type { Config } from '../../../src/config/schema.js';
+import { makeTempDir } from '../../support/temp-dir.js';
+
+const MINIMAL = `
+[listen]
+fastcgi = "unix:/run/switchyard/app.sock"
+
+[release]
+symlink = "/srv/app/current"
+
+[replicas]
+kind = "external"
+addresses = ["unix:/run/php/a.sock", "unix:/run/php/b.sock"]
+`;
+
+/** The error parseConfig throws for `text`, which must be a ConfigError. */
+function configError(text: string): ConfigError {
+  try {
+    parseConfig(text, '/etc/switchyard');
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  return expect.unreachable('parseConfig accepted the text');
+}
+
+describe('parseConfig', () => {
+  it('reads a complete file into a typed Config', () => {
+    const config = parseConfig(
+      `
+[listen]
+fastcgi = "[::1]:9000"
+mode = "600"
+http = "127.0.0.1:8080"
+
+[release]
+symlink = "/srv/app/current"
+
+[replicas]
+kind = "external"
+addresses = ["unix:/run/php/a.sock", "127.0.0.1:9001"]
+capacity = 4
+idle_timeout = "2m"
+
+[limits]
+queue = 10
+queue_timeout = "250ms"
+request_timeout = "1.5s"
+max_params = "64KiB"
+retry_body = 0
+
+[log]
+level = "debug"
+`,
+      '/etc/switchyard',
+    );
+    expect(config).toStrictEqual<Config>({
+      listen: {
+        fastcgi: { kind: 'tcp', host: '::1', port: 9000 },
+        mode: 0o600,
+        http: { kind: 'tcp', host: '127.0.0.1', port: 8080 },
+      },
+      release: { symlink: '/srv/app/current' },
+      replicas: {
+        kind: 'external',
+        addresses: [
+          { kind: 'unix', path: '/run/php/a.sock' },
+          { kind: 'tcp', host: '127.0.0.1', port: 9001 },
+        ],
+        capacity: 4,
+        idleTimeoutMs: 120_000,
+      },
+      limits: {
+        queue: 10,
+        queueTimeoutMs: 250,
+        requestTimeoutMs: 1_500,
+        maxParamsBytes: 65_536,
+        retryBodyBytes: 0,
+      },
+      log: { level: 'debug' },
+    });
+  });
+
+  it('fills every default', () => {
+    expect(parseConfig(MINIMAL, '/etc/switchyard')).toStrictEqual<Config>({
+      listen: {
+        fastcgi: { kind: 'unix', path: '/run/switchyard/app.sock' },
+        mode: 0o660,
+        http: null,
+      },
+      release: { symlink: '/srv/app/current' },
+      replicas: {
+        kind: 'external',
+        addresses: [
+          { kind: 'unix', path: '/run/php/a.sock' },
+          { kind: 'unix', path: '/run/php/b.sock' },
+        ],
+        capacity: 8,
+        idleTimeoutMs: 30_000,
+      },
+      limits: {
+        queue: 1024,
+        queueTimeoutMs: 5_000,
+        requestTimeoutMs: 60_000,
+        maxParamsBytes: 1_048_576,
+        retryBodyBytes: 1_048_576,
+      },
+      log: { level: 'info' },
+    });
+  });
+
+  it('returns a deeply frozen Config', () => {
+    const config = parseConfig(MINIMAL, '/etc/switchyard');
+    expect(() => {
+      (config.limits as { queue: number }).queue = 1;
+    }).toThrow(TypeError);
+    expect(() => {
+      (config.replicas.addresses as unknown[]).push({ kind: 'unix', path: '/c.sock' });
+    }).toThrow(TypeError);
+    expect(() => {
+      (config.listen.fastcgi as { path: string }).path = '/elsewhere.sock';
+    }).toThrow(TypeError);
+    expect(config.limits.queue).toBe(1024);
+  });
+
+  it.each([
+    {
+      problem: 'missing listen.fastcgi',
+      text: MINIMAL.replace('fastcgi = "unix:/run/switchyard/app.sock"', ''),
+      key: 'listen.fastcgi',
+      reason: 'is required',
+    },
+    {
+      problem: 'a missing table',
+      text: MINIMAL.replace('[release]\nsymlink = "/srv/app/current"', ''),
+      key: 'release',
+      reason: 'missing: add a [release] table',
+    },
+    {
+      problem: 'a relative unix path without ./',
+      text: MINIMAL.replace('unix:/run/switchyard/app.sock', 'unix:relative'),
+      key: 'listen.fastcgi',
+      reason:
+        'unix socket path "relative" must be an absolute path, or start with ./ or ../ to be relative to the config file',
+    },
+    {
+      problem: 'a port out of range',
+      text: MINIMAL.replace('unix:/run/switchyard/app.sock', '127.0.0.1:70000'),
+      key: 'listen.fastcgi',
+      reason: '"127.0.0.1:70000": port "70000" is not in 1..65535',
+    },
+    {
+      problem: 'a typo in a key',
+      text: `${MINIMAL}capcity = 4\n`,
+      key: 'replicas.capcity',
+      reason: 'unknown key; known keys: kind, addresses, capacity, idle_timeout',
+    },
+    {
+      // The typo also leaves `addresses` missing; the unknown key is the useful report.
+      problem: 'a typo in a required key',
+      text: MINIMAL.replace('addresses =', 'adresses ='),
+      key: 'replicas.adresses',
+      reason: 'unknown key; known keys: kind, addresses, capacity, idle_timeout',
+    },
+    {
+      problem: 'an unknown table',
+      text: `${MINIMAL}[limit]\nqueue = 1\n`,
+      key: 'limit',
+      reason: 'unknown key; known keys: listen, release, replicas, limits, log',
+    },
+    {
+      problem: 'an unknown replicas.kind',
+      text: MINIMAL.replace('kind = "external"', 'kind = "php-fmp"'),
+      key: 'replicas.kind',
+      reason: 'unknown kind "php-fmp"; known kinds: external',
+    },
+    {
+      problem: 'a missing replicas.kind',
+      text: MINIMAL.replace('kind = "external"', ''),
+      key: 'replicas.kind',
+      reason: 'is required; known kinds: external',
+    },
+    {
+      problem: 'one address only',
+      text: MINIMAL.replace(', "unix:/run/php/b.sock"', ''),
+      key: 'replicas.addresses',
+      reason:
+        'needs at least 2 addresses, got 1: zero downtime needs a second replica to serve while one restarts',
+    },
+    {
+      problem: 'duplicate addresses',
+      text: MINIMAL.replace('b.sock', 'a.sock'),
+      key: 'replicas.addresses[1]',
+      reason:
+        '"unix:/run/php/a.sock" is listed twice (also at [0]): each replica needs its own address',
+    },
+    {
+      problem: 'the FastCGI address among the replicas',
+      text: MINIMAL.replace('unix:/run/switchyard/app.sock', 'unix:/run/php/b.sock'),
+      key: 'listen.fastcgi',
+      reason: '"unix:/run/php/b.sock" is also a replica address: switchyard would route to itself',
+    },
+    {
+      problem: 'a unix HTTP front',
+      text: MINIMAL.replace('[release]', 'http = "unix:/run/http.sock"\n[release]'),
+      key: 'listen.http',
+      reason: '"unix:/run/http.sock": the HTTP front needs a TCP host:port',
+    },
+    {
+      problem: 'an invalid duration',
+      text: `${MINIMAL}[limits]\nqueue_timeout = "5x"\n`,
+      key: 'limits.queue_timeout',
+      reason: '"5x" is not a duration: use e.g. 500ms, 5s, 2m',
+    },
+    {
+      problem: 'a duration written as a number',
+      text: `${MINIMAL}[limits]\nrequest_timeout = 60\n`,
+      key: 'limits.request_timeout',
+      reason: 'expected a duration such as "5s", got integer 60',
+    },
+    {
+      problem: 'a zero request timeout',
+      text: `${MINIMAL}[limits]\nrequest_timeout = "0"\n`,
+      key: 'limits.request_timeout',
+      reason: 'must be longer than 0',
+    },
+    {
+      problem: 'an invalid size',
+      text: `${MINIMAL}[limits]\nmax_params = "1MX"\n`,
+      key: 'limits.max_params',
+      reason:
+        '"1MX" is not a size: use e.g. 512, 64KiB, 1MiB (KiB, MiB, GiB count in 1024s; KB, MB, GB in 1000s)',
+    },
+    {
+      problem: 'a size of the wrong type',
+      text: `${MINIMAL}[limits]\nretry_body = true\n`,
+      key: 'limits.retry_body',
+      reason: 'expected a size such as "1MiB", got boolean true',
+    },
+    {
+      problem: 'an invalid mode',
+      text: MINIMAL.replace('[release]', 'mode = "0998"\n[release]'),
+      key: 'listen.mode',
+      reason: '"0998" is not a file mode: use octal digits, e.g. "0660"',
+    },
+    {
+      problem: 'a mode written as a bare number',
+      text: MINIMAL.replace('[release]', 'mode = 660\n[release]'),
+      key: 'listen.mode',
+      reason: 'write the mode as a quoted octal string, e.g. "0660", got 660',
+    },
+    {
+      problem: 'a capacity of zero',
+      text: `${MINIMAL}capacity = 0\n`,
+      key: 'replicas.capacity',
+      reason: 'must be greater than 0, got integer 0',
+    },
+    {
+      problem: 'a fractional queue',
+      text: `${MINIMAL}[limits]\nqueue = 1.5\n`,
+      key: 'limits.queue',
+      reason: 'expected an integer, got float 1.5',
+    },
+    {
+      problem: 'an unknown log level',
+      text: `${MINIMAL}[log]\nlevel = "verbose"\n`,
+      key: 'log.level',
+      reason:
+        'expected one of "fatal", "error", "warn", "info", "debug", "trace", got string "verbose"',
+    },
+  ])('names the key and the reason for $problem', ({ text, key, reason }) => {
+    const error = configError(text);
+    expect(error.code).toBe('ERR_CONFIG');
+    expect({ key: error.key, reason: error.reason }).toEqual({ key, reason });
+    expect(error.message).toBe(`${key}: ${reason}`);
+  });
+
+  it('reports a TOML syntax error with its line and column', () => {
+    const error = configError(MINIMAL.replace('kind = "external"', 'kind = external'));
+    expect(error.key).toBe('');
+    expect(error.reason).toBe('TOML syntax error at line 9, column 8: invalid value');
+    expect(error.message).toBe(`<string>: ${error.reason}`);
+  });
+});
+
+describe('loadConfig', () => {
+  let dir: ReturnType<typeof makeTempDir>;
+  beforeEach(() => {
+    dir = makeTempDir('config');
+  });
+  afterEach(() => dir.remove());
+
+  it('resolves ./ and ../ paths against the config file directory, not the cwd', () => {
+    mkdirSync(join(dir.path, 'etc'));
+    const file = join(dir.path, 'etc', 'switchyard.toml');
+    writeFileSync(
+      file,
+      `
+[listen]
+fastcgi = "unix:./run/app.sock"
+
+[release]
+symlink = "../srv/current"
+
+[replicas]
+kind = "external"
+addresses = ["unix:../php/a.sock", "unix:/run/php/b.sock"]
+`,
+    );
+    const config = loadConfig(relative(process.cwd(), file));
+    expect(config.listen.fastcgi).toEqual({
+      kind: 'unix',
+      path: join(dir.path, 'etc/run/app.sock'),
+    });
+    expect(config.release.symlink).toBe(join(dir.path, 'srv/current'));
+    expect(config.replicas.addresses).toEqual([
+      { kind: 'unix', path: join(dir.path, 'php/a.sock') },
+      { kind: 'unix', path: '/run/php/b.sock' },
+    ]);
+  });
+
+  it('names the file in a syntax error', () => {
+    const file = join(dir.path, 'broken.toml');
+    writeFileSync(file, '[listen\nfastcgi = "127.0.0.1:9000"\n');
+    let error: unknown;
+    try {
+      loadConfig(file);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).file).toBe(file);
+    const { reason, message } = error as ConfigError;
+    expect(reason).toMatch(/^TOML syntax error at line 1, column \d+: /);
+    expect(message).toBe(`${file}: ${reason}`);
+  });
+
+  it('reports a missing file with its path and errno code', () => {
+    const file = join(dir.path, 'missing.toml');
+    let error: unknown;
+    try {
+      loadConfig(file);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).key).toBe('');
+    expect((error as ConfigError).reason).toBe(
+      `cannot read config file ${file}: ENOENT: no such file or directory`,
+    );
+  });
+});
