@@ -77,6 +77,11 @@ export class ReplicaPool implements ConnectionOwner {
     this.#inFlight += 1;
     let connection = fresh ? undefined : this.#idle.pop();
     if (connection?.idleTimer) clearTimeout(connection.idleTimer);
+    if (connection === undefined && this.#inFlight + this.#idle.length > this.spec.capacity) {
+      // Every idle kept-alive connection holds a worker: a new connection beside them would
+      // wait in the replica's backlog behind connections nobody uses. Close the coldest.
+      this.#idle.shift()?.close();
+    }
     connection ??= new BackendConnection(this.spec.address, this);
     connection.run(exchange, encodeParamsRecords(1, pinParams(exchange.params, this.spec.pinning)));
   }

@@ -1,0 +1,286 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { waitFor } from './wait-for.js';
+
+export interface NginxOptions {
+  readonly binary: string;
+  /** Directory for the config, pid file and every temp path. */
+  readonly dir: string;
+  /** Where FastCGI requests go: `unix:/path/app.sock` or `127.0.0.1:9000`. */
+  readonly fastcgiPass: string;
+  readonly documentRoot: string;
+  /** `fastcgi_keep_conn`; on unless told. */
+  readonly keepConn?: boolean;
+  /**
+   * Idle upstream connections nginx's worker keeps (`keepalive`); 32 unless told. Each one
+   * held to php-fpm ties up a child: see the note on `nginxConfig`.
+   */
+  readonly upstreamKeepalive?: number;
+  /** Extra directives for the `http` block, one per line. */
+  readonly extraHttp?: readonly string[];
+}
+
+export interface NginxConfigOptions extends Omit<NginxOptions, 'binary'> {
+  readonly port: number;
+  /** `user` directive; only meaningful when the master runs as root. */
+  readonly user?: string;
+  /** Body of `GET /.harness-ready`, so a readiness probe knows it reached this nginx. */
+  readonly readyToken?: string;
+}
+
+export interface RunningNginx {
+  readonly port: number;
+  readonly url: string;
+  readonly pid: number;
+  readonly output: () => string;
+  /** SIGQUIT (graceful), then SIGKILL if the master has not exited in time. */
+  readonly stop: () => Promise<void>;
+}
+
+/** The FastCGI params nginx sends, written out so the config does not depend on /etc/nginx. */
+const FASTCGI_PARAMS: readonly (readonly [string, string])[] = [
+  ['SCRIPT_FILENAME', '$document_root$fastcgi_script_name'],
+  ['QUERY_STRING', '$query_string'],
+  ['REQUEST_METHOD', '$request_method'],
+  ['CONTENT_TYPE', '$content_type'],
+  ['CONTENT_LENGTH', '$content_length'],
+  ['SCRIPT_NAME', '$fastcgi_script_name'],
+  ['REQUEST_URI', '$request_uri'],
+  ['DOCUMENT_URI', '$document_uri'],
+  ['DOCUMENT_ROOT', '$document_root'],
+  ['SERVER_PROTOCOL', '$server_protocol'],
+  ['REQUEST_SCHEME', '$scheme'],
+  ['GATEWAY_INTERFACE', 'CGI/1.1'],
+  ['SERVER_SOFTWARE', 'nginx/$nginx_version'],
+  ['REMOTE_ADDR', '$remote_addr'],
+  ['REMOTE_PORT', '$remote_port'],
+  ['SERVER_ADDR', '$server_addr'],
+  ['SERVER_PORT', '$server_port'],
+  ['SERVER_NAME', '$server_name'],
+  // php-cgi built with force-cgi-redirect refuses requests without it.
+  ['REDIRECT_STATUS', '200'],
+];
+
+/**
+ * nginx.conf text for one foreground nginx with a single worker in front of one FastCGI
+ * upstream. Pure, so a benchmark can write the same config.
+ *
+ * Note on php-fpm: a child serving a kept-alive connection (`fastcgi_keep_conn on`) waits on
+ * that connection for its next request and accepts no other. If nginx may hold as many idle
+ * connections as the pool has children (`upstreamKeepalive` >= `pm.max_children`), a request
+ * on a fresh connection can wait in the listen backlog until nginx happens to close one.
+ */
+export function nginxConfig(options: NginxConfigOptions): string {
+  const dir = options.dir;
+  const keepalive = options.upstreamKeepalive ?? 32;
+  const params = FASTCGI_PARAMS.map(([name, value]) => `      fastcgi_param ${name} ${value};`);
+  const fastcgi = [
+    '      fastcgi_pass fastcgi_upstream;',
+    `      fastcgi_keep_conn ${options.keepConn === false ? 'off' : 'on'};`,
+    ...params,
+  ];
+  return [
+    ...(options.user === undefined ? [] : [`user ${options.user};`]),
+    'daemon off;',
+    'master_process on;',
+    'worker_processes 1;',
+    `pid ${join(dir, 'nginx.pid')};`,
+    // stderr reaches the test's pipe (checked): no log file to find after a failure.
+    'error_log stderr notice;',
+    'events {',
+    '  worker_connections 1024;',
+    '}',
+    'http {',
+    '  access_log off;',
+    `  client_body_temp_path ${join(dir, 'client_body')};`,
+    `  fastcgi_temp_path ${join(dir, 'fastcgi')};`,
+    `  proxy_temp_path ${join(dir, 'proxy')};`,
+    `  uwsgi_temp_path ${join(dir, 'uwsgi')};`,
+    `  scgi_temp_path ${join(dir, 'scgi')};`,
+    '  client_max_body_size 0;',
+    // Load generators open many keep-alive connections; do not cut them after 1000 requests.
+    '  keepalive_requests 100000;',
+    '  upstream fastcgi_upstream {',
+    `    server ${options.fastcgiPass};`,
+    `    keepalive ${keepalive};`,
+    '  }',
+    ...(options.extraHttp ?? []).map((line) => `  ${line}`),
+    '  server {',
+    `    listen 127.0.0.1:${options.port};`,
+    '    server_name localhost;',
+    `    root ${options.documentRoot};`,
+    '    location ~ \\.php$ {',
+    ...fastcgi,
+    '    }',
+    '    location = /fpm-ping {',
+    ...fastcgi,
+    '    }',
+    ...(options.readyToken === undefined
+      ? []
+      : ['    location = /.harness-ready {', `      return 200 '${options.readyToken}';`, '    }']),
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/**
+ * Starts a real nginx master in the foreground with its own config in `dir`, listening on a
+ * free port of 127.0.0.1. Resolves once that nginx (not whatever else holds the port) answers
+ * HTTP; a port taken between picking and binding is retried on another.
+ */
+export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
+  const config = join(options.dir, 'nginx.conf');
+  const user = process.getuid?.() === 0 ? 'root' : undefined;
+  for (let attempt = 1; ; attempt += 1) {
+    const port = await freePort();
+    const readyToken = randomBytes(8).toString('hex');
+    writeFileSync(
+      config,
+      nginxConfig({ ...options, port, readyToken, ...(user === undefined ? {} : { user }) }),
+    );
+    await testConfig(options.binary, config, options.dir);
+    const started = await launch(options.binary, config, options.dir, port, readyToken);
+    if (typeof started !== 'string') return started;
+    // nginx itself retries bind() for 2.5 s before exiting, so few attempts are needed.
+    if (attempt === 3) {
+      throw new Error(`nginx found no free port in ${attempt} attempts: ${started}`);
+    }
+  }
+}
+
+/** A port the kernel just handed out; it may be taken again before nginx binds it. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address === null || typeof address === 'string') reject(new Error('no TCP port'));
+        else resolve(address.port);
+      });
+    });
+  });
+}
+
+function testConfig(binary: string, config: string, dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      binary,
+      ['-t', '-q', '-e', 'stderr', '-p', dir, '-c', config],
+      (error, stdout, stderr) => {
+        if (error === null) resolve();
+        else reject(new Error(`nginx -t refused ${config}:\n${stdout}${stderr}`));
+      },
+    );
+  });
+}
+
+async function launch(
+  binary: string,
+  config: string,
+  dir: string,
+  port: number,
+  readyToken: string,
+): Promise<RunningNginx | string> {
+  // -e: the error log before the config is read; the build's default may be a root-only file.
+  const child = spawn(binary, ['-e', 'stderr', '-p', dir, '-c', config], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const spawnFailed = new Promise<never>((_, reject) => child.once('error', reject));
+  const earlyExit = exited.then(() => 'exited' as const);
+  let settled = false;
+  try {
+    const outcome = await Promise.race([
+      spawnFailed,
+      earlyExit,
+      waitFor(async () => settled || (await httpGetBody(port, '/.harness-ready')) === readyToken, {
+        timeoutMs: 10_000,
+        what: `nginx to answer on 127.0.0.1:${port}`,
+      }).then(() => 'ready' as const),
+    ]);
+    if (outcome === 'exited') {
+      // Another process took the port after we picked it: the caller retries with its output.
+      if (output.includes('Address already in use')) return output;
+      throw new Error(`nginx exited ${child.exitCode ?? child.signalCode}: ${output}`);
+    }
+  } catch (error) {
+    // Not after an exit: the pid may already belong to another process.
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      killWithWorkers(child.pid);
+      await exited;
+    }
+    throw error;
+  } finally {
+    // Ends the probe loop when nginx exited first.
+    settled = true;
+  }
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid as number,
+    output: () => output,
+    stop: () => stopProcess(child, exited),
+  };
+}
+
+function httpGetBody(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: 1_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('readiness probe timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function stopProcess(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGQUIT');
+  const timer = setTimeout(() => killWithWorkers(child.pid as number), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * SIGKILL for the master and its workers: a worker whose master is killed keeps running (and
+ * keeps the listening socket), so the workers are found while they are still its children.
+ */
+function killWithWorkers(masterPid: number): void {
+  for (const pid of [...childPids(masterPid), masterPid]) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
+}
+
+function childPids(parent: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Field 4 (ppid) follows the parenthesised command name, which may contain spaces.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parent) pids.push(Number(entry));
+    } catch {}
+  }
+  return pids;
+}
