@@ -1,14 +1,10 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { runDaemonCommand } from './daemon-command.js';
+import { ExitCode } from './exit-code.js';
 
-/** Exit codes every command shares (sysexits.h for configuration errors). */
-export const ExitCode = {
-  ok: 0,
-  failed: 1,
-  usage: 2,
-  config: 78,
-} as const;
+const DEFAULT_CONFIG = '/etc/switchyard/switchyard.toml';
 
 function packageVersion(): string {
   const packageJson = new URL('../../package.json', import.meta.url);
@@ -16,26 +12,39 @@ function packageVersion(): string {
 }
 
 export function buildProgram(): Command {
-  return new Command('switchyard')
+  const program = new Command('switchyard')
     .description('Zero-downtime FastCGI process-manager orchestrator')
     .version(packageVersion(), '-V, --version', 'print the version and exit')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+  program
+    .command('daemon')
+    .description('run the FastCGI front end and balancer in the foreground (JSON logs on stdout)')
+    .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
+    .option('--pretty', 'human-readable logs instead of JSON lines', false)
+    .action(async (options: { config: string; pretty: boolean }) => {
+      process.exitCode = await runDaemonCommand(options);
+    });
+
+  return program;
 }
 
-function main(argv: readonly string[]): void {
+async function main(argv: readonly string[]): Promise<void> {
   const program = buildProgram();
-  try {
-    program.parse(argv);
-  } catch (error) {
-    const code = (error as { exitCode?: number }).exitCode;
-    process.exitCode = code === 0 ? ExitCode.ok : ExitCode.usage;
-    return;
-  }
-  if (program.args.length === 0) {
+  if (argv.length <= 2) {
     program.outputHelp({ error: true });
     process.exitCode = ExitCode.usage;
+    return;
+  }
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    process.exitCode = error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
   }
 }
 
-main(process.argv);
+await main(process.argv);
+// Exit even if a stray handle (a half-closed client socket) would keep the loop alive.
+if (process.exitCode !== undefined) process.exit();

@@ -60,6 +60,7 @@ export class FastCgiClientConnection {
   readonly #decoder: RecordDecoder;
   readonly #requests = new Map<number, Pending>();
   #closed = false;
+  #closing = false;
 
   constructor(socket: Socket, context: FrontendContext) {
     this.#socket = socket;
@@ -68,6 +69,20 @@ export class FastCgiClientConnection {
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', () => {});
     socket.on('close', () => this.#onClose());
+  }
+
+  /** Requests begun on this connection and not yet answered. */
+  get activeRequests(): number {
+    return this.#requests.size;
+  }
+
+  /**
+   * Shutting down: ends the connection as soon as no request is in progress on it, even one
+   * the web server asked to keep open (it reconnects elsewhere, or to the next daemon).
+   */
+  closeWhenIdle(): void {
+    this.#closing = true;
+    if (this.#requests.size === 0) this.#socket.end();
   }
 
   #onData(chunk: Buffer): void {
@@ -247,6 +262,7 @@ export class FastCgiClientConnection {
     const pending = this.#requests.get(id);
     if (pending?.exchange === exchange) this.#requests.delete(id);
     this.#context.onOutcome?.(exchange, outcome);
+    if (this.#closing && this.#requests.size === 0) this.#socket.end();
   }
 
   // One flag for the connection: web servers do not multiplex, and a multiplexing client

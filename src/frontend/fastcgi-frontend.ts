@@ -6,11 +6,11 @@ import { listen } from './listener.js';
 /** The socket the web server talks FastCGI to, and the connections it has open. */
 export class FastCgiFrontend {
   readonly #server: Server;
-  readonly #sockets: Set<Socket>;
+  readonly #connections: Map<Socket, FastCgiClientConnection>;
 
-  private constructor(server: Server, sockets: Set<Socket>) {
+  private constructor(server: Server, connections: Map<Socket, FastCgiClientConnection>) {
     this.#server = server;
-    this.#sockets = sockets;
+    this.#connections = connections;
   }
 
   static async start(
@@ -18,17 +18,29 @@ export class FastCgiFrontend {
     mode: number,
     context: FrontendContext,
   ): Promise<FastCgiFrontend> {
-    const sockets = new Set<Socket>();
+    const connections = new Map<Socket, FastCgiClientConnection>();
     const server = await listen(address, mode, (socket) => {
-      sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
-      new FastCgiClientConnection(socket, context);
+      connections.set(socket, new FastCgiClientConnection(socket, context));
+      socket.once('close', () => connections.delete(socket));
     });
-    return new FastCgiFrontend(server, sockets);
+    return new FastCgiFrontend(server, connections);
   }
 
   get connections(): number {
-    return this.#sockets.size;
+    return this.#connections.size;
+  }
+
+  /** Requests begun and not yet answered, over every connection. */
+  get activeRequests(): number {
+    let count = 0;
+    for (const connection of this.#connections.values()) count += connection.activeRequests;
+    return count;
+  }
+
+  /** Stops accepting and closes each connection once its requests are answered. */
+  shutdown(): void {
+    this.stopAccepting();
+    for (const connection of this.#connections.values()) connection.closeWhenIdle();
   }
 
   /** Stops accepting new connections; open ones go on until their clients close them. */
@@ -38,6 +50,6 @@ export class FastCgiFrontend {
 
   /** Destroys every client connection at once (a second stop signal, tests). */
   destroyAll(): void {
-    for (const socket of this.#sockets) socket.destroy();
+    for (const socket of this.#connections.keys()) socket.destroy();
   }
 }

@@ -1,0 +1,87 @@
+import type { Logger } from 'pino';
+import { CONFIG_EXIT_CODE, isConfigError } from '../config/config-error.js';
+import { loadConfig } from '../config/load-config.js';
+import { startDaemon } from '../daemon.js';
+import { createLogger } from '../log.js';
+import { ExitCode } from './exit-code.js';
+
+export interface DaemonCommandOptions {
+  readonly config: string;
+  readonly pretty: boolean;
+}
+
+/**
+ * `switchyard daemon`: runs in the foreground (systemd's Type=simple/notify), logs JSON lines
+ * to stdout. SIGTERM or SIGINT: stop accepting, finish in-flight requests, exit 0; a second
+ * signal stops at once. SIGHUP: the config file is checked again (applying it arrives with
+ * rolling restarts).
+ */
+export async function runDaemonCommand(options: DaemonCommandOptions): Promise<number> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(options.config);
+  } catch (error) {
+    return reportStartupError(error);
+  }
+  const logger = createLogger(config.log.level, options.pretty);
+  let daemon: Awaited<ReturnType<typeof startDaemon>>;
+  try {
+    daemon = await startDaemon(config, logger);
+  } catch (error) {
+    logger.flush();
+    return reportStartupError(error);
+  }
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: stopping at once');
+        daemon.destroy();
+        resolve(ExitCode.failed);
+        return;
+      }
+      stopping = true;
+      logger.info({ signal }, 'stopping: finishing in-flight requests');
+      // Every admitted request ends by its request timeout; past that, nothing is waited for.
+      const bound = setTimeout(() => {
+        logger.warn('in-flight requests outlived the request timeout: stopping at once');
+        daemon.destroy();
+        resolve(ExitCode.failed);
+      }, config.limits.requestTimeoutMs + 1_000);
+      bound.unref();
+      void daemon.shutdown().then(() => {
+        clearTimeout(bound);
+        logger.info('stopped');
+        resolve(ExitCode.ok);
+      });
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGHUP', () => checkConfigAgain(options.config, logger));
+  });
+}
+
+function checkConfigAgain(path: string, logger: Logger): void {
+  try {
+    loadConfig(path);
+    logger.warn(
+      { config: path },
+      'SIGHUP: the config file is valid; applying it needs a restart of the daemon for now',
+    );
+  } catch (error) {
+    logger.error(
+      { config: path, err: (error as Error).message },
+      'SIGHUP: config refused, keeping the running one',
+    );
+  }
+}
+
+function reportStartupError(error: unknown): number {
+  if (isConfigError(error)) {
+    process.stderr.write(`switchyard: config error: ${error.message}\n`);
+    return CONFIG_EXIT_CODE;
+  }
+  process.stderr.write(`switchyard: cannot start: ${(error as Error).message}\n`);
+  return ExitCode.failed;
+}
