@@ -1,0 +1,63 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runSwitchyard } from '../support/switchyard-process.js';
+import { makeTempDir } from '../support/temp-dir.js';
+
+const temp = makeTempDir('cli');
+afterAll(() => temp.remove());
+
+function config(lines: string[]): string {
+  const path = join(temp.path, `c${Math.random().toString(36).slice(2)}.toml`);
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  return path;
+}
+
+const valid = [
+  '[listen]',
+  'fastcgi = "unix:./front.sock"',
+  '[release]',
+  'symlink = "./current"',
+  '[replicas]',
+  'kind = "external"',
+  'addresses = ["unix:./a.sock", "unix:./b.sock"]',
+];
+
+describe('switchyard daemon refuses a bad config with exit 78, naming the key', () => {
+  it.each([
+    ['a missing file', null, '', 'cannot read config file'],
+    [
+      'one replica',
+      valid.map((l) => (l.startsWith('addresses') ? 'addresses = ["unix:./a.sock"]' : l)),
+      'replicas.addresses',
+      'second replica',
+    ],
+    [
+      'an unknown kind',
+      valid.map((l) => (l.startsWith('kind') ? 'kind = "fpm"' : l)),
+      'replicas.kind',
+      'external',
+    ],
+    [
+      'an invalid duration',
+      [...valid, '[limits]', 'queue_timeout = "5x"'],
+      'limits.queue_timeout',
+      '5x',
+    ],
+    ['a typo in a key', [...valid, 'capcity = 8'], 'replicas.capcity', 'unknown key'],
+    ['a symlink that does not resolve', valid, 'release.symlink', 'ENOENT'],
+  ])('%s', async (_name, lines, key, reason) => {
+    const path = lines === null ? join(temp.path, 'missing.toml') : config(lines);
+    const result = await runSwitchyard(['daemon', '-c', path]);
+    expect(result.code).toBe(78);
+    expect(result.stderr).toContain('config error');
+    if (key) expect(result.stderr).toContain(`${key}:`);
+    expect(result.stderr).toContain(reason);
+  });
+
+  it('prints help and exits 2 without a command', async () => {
+    const result = await runSwitchyard([]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('daemon');
+  });
+});

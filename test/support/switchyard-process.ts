@@ -1,0 +1,103 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from './repo-root.js';
+import { waitFor } from './wait-for.js';
+
+export interface SwitchyardProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly configPath: string;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code (or the signal's name). */
+  readonly exited: Promise<number | string>;
+  /** Peak resident memory so far, in bytes (VmHWM). */
+  peakRss(): number;
+}
+
+/** The CLI as users run it, from source through tsx (no build step in the test loop). */
+export const switchyardCommand = [
+  process.execPath,
+  '--import',
+  'tsx',
+  join(repoRoot, 'src/cli/main.ts'),
+];
+
+/** Runs `switchyard <args>` to completion: for commands that exit (bad config, version). */
+export function runSwitchyard(
+  args: readonly string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const [command, ...prefix] = switchyardCommand as [string, ...string[]];
+    const child = spawn(command, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * Starts `switchyard daemon -c <dir>/switchyard.toml` with `configText`, and waits until it
+ * logs that it is serving (or fails with its output when it exits first).
+ */
+export async function startSwitchyard(dir: string, configText: string): Promise<SwitchyardProcess> {
+  const configPath = join(dir, 'switchyard.toml');
+  writeFileSync(configPath, configText);
+  const [command, ...prefix] = switchyardCommand as [string, ...string[]];
+  const child = spawn(command, [...prefix, 'daemon', '-c', configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  );
+  let exitedEarly = false;
+  void exited.then(() => {
+    exitedEarly = true;
+  });
+  await waitFor(
+    () => {
+      if (exitedEarly) throw new Error(`switchyard exited early: ${stderr}${stdout}`);
+      return stdout.includes('switchyard is serving');
+    },
+    { timeoutMs: 15_000, what: 'switchyard to serve' },
+  ).catch((error: unknown) => {
+    child.kill('SIGKILL');
+    throw error;
+  });
+  return {
+    child,
+    pid: child.pid as number,
+    configPath,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited,
+    peakRss: () => {
+      const status = readProcStatus(child.pid as number);
+      const match = /VmHWM:\s+(\d+) kB/.exec(status);
+      return match ? Number(match[1]) * 1024 : 0;
+    },
+  };
+}
+
+function readProcStatus(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return '';
+  }
+}
