@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../support/repo-root.js';
 import { runSwitchyard } from '../support/switchyard-process.js';
 import { makeTempDir } from '../support/temp-dir.js';
 
@@ -59,5 +60,14 @@ describe('switchyard daemon refuses a bad config with exit 78, naming the key', 
     const result = await runSwitchyard([]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('daemon');
+  });
+});
+
+describe('the shipped example configuration', () => {
+  it('is valid', async () => {
+    const { loadConfig } = await import('../../src/config/load-config.js');
+    const config = loadConfig(join(repoRoot, 'deploy/switchyard.toml'));
+    expect(config.replicas.addresses).toHaveLength(2);
+    expect(config.limits.queueTimeoutMs).toBe(5_000);
   });
 });
