@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { Balancer } from '../../src/balancer/balancer.js';
 import type { ExchangeOutcome } from '../../src/frontend/exchange.js';
 import { FastCgiFrontend } from '../../src/frontend/fastcgi-frontend.js';
+import { HttpFrontend } from '../../src/frontend/http-frontend.js';
 import { makeReleasePinning } from '../../src/frontend/release-pinning.js';
 import { silentLogger } from '../../src/log.js';
 
@@ -14,6 +15,8 @@ export interface DataPlaneOptions {
   readonly requestTimeoutMs?: number;
   readonly retryBodyBytes?: number;
   readonly probeIntervalMs?: number;
+  /** Also start the HTTP front on 127.0.0.1, port 0 (document root: the symlink). */
+  readonly http?: boolean;
 }
 
 export interface RunningDataPlane {
@@ -21,6 +24,8 @@ export interface RunningDataPlane {
   readonly balancer: Balancer;
   readonly frontend: FastCgiFrontend;
   readonly outcomes: ExchangeOutcome[];
+  /** The HTTP front, when `http` was asked for; `url` is `http://127.0.0.1:PORT`. */
+  readonly http: { readonly frontend: HttpFrontend; readonly url: string } | null;
   stop(): void;
 }
 
@@ -59,14 +64,36 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     },
     onOutcome: (_exchange, outcome) => outcomes.push(outcome),
   });
+  const httpFrontend = options.http
+    ? await HttpFrontend.start(
+        { kind: 'tcp', host: '127.0.0.1', port: 0 },
+        {
+          dispatcher: balancer,
+          logger,
+          limits: {
+            retryBodyBytes: options.retryBodyBytes ?? 1024 * 1024,
+            requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+            maxAttempts: 3,
+          },
+          site: { documentRoot: options.symlink, index: 'index.php' },
+          onOutcome: (_exchange, outcome) => outcomes.push(outcome),
+        },
+      )
+    : null;
   return {
     socket,
     balancer,
     frontend,
     outcomes,
+    http:
+      httpFrontend === null
+        ? null
+        : { frontend: httpFrontend, url: `http://127.0.0.1:${httpFrontend.port}` },
     stop: () => {
       frontend.stopAccepting();
       frontend.destroyAll();
+      httpFrontend?.stopAccepting();
+      httpFrontend?.destroyAll();
       balancer.close();
     },
   };
