@@ -30,6 +30,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
     queue: config.limits.queue,
     queueTimeoutMs: config.limits.queueTimeoutMs,
     idleTimeoutMs: config.replicas.idleTimeoutMs,
+    connectTimeoutMs: config.replicas.connectTimeoutMs,
     probeIntervalMs: PROBE_INTERVAL_MS,
     logger,
   });

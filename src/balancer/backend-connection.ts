@@ -47,7 +47,7 @@ export class BackendConnection {
   #awaitingDrain = false;
   idleTimer: NodeJS.Timeout | null = null;
 
-  constructor(address: ListenAddress, owner: ConnectionOwner) {
+  constructor(address: ListenAddress, owner: ConnectionOwner, connectTimeoutMs: number) {
     this.#owner = owner;
     this.#decoder = new RecordDecoder((type, requestId, content) =>
       this.#onRecord(type, requestId, content),
@@ -56,9 +56,16 @@ export class BackendConnection {
       address.kind === 'unix'
         ? connect(address.path)
         : connect({ host: address.host, port: address.port, noDelay: true });
+    // A black-holed TCP replica would otherwise hold the request until the OS gives up.
+    const connectTimer = setTimeout(() => {
+      this.#error = new Error(`no connection within ${connectTimeoutMs} ms`);
+      this.#socket.destroy();
+    }, connectTimeoutMs);
     this.#socket.once('connect', () => {
+      clearTimeout(connectTimer);
       this.#connected = true;
     });
+    this.#socket.once('close', () => clearTimeout(connectTimer));
     this.#socket.on('data', (chunk: Buffer) => {
       try {
         this.#decoder.write(chunk);

@@ -9,6 +9,7 @@ export interface BalancerOptions {
   readonly queue: number;
   readonly queueTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  readonly connectTimeoutMs: number;
   /** How often an unreachable replica is probed. */
   readonly probeIntervalMs: number;
   readonly logger: Logger;
@@ -48,7 +49,10 @@ export class Balancer implements Dispatcher, PoolListener {
 
   add(spec: ReplicaSpec): ReplicaPool {
     if (this.#pools.has(spec.id)) throw new Error(`replica ${spec.id} is already in the balancer`);
-    const pool = new ReplicaPool(spec, this, this.#options.idleTimeoutMs);
+    const pool = new ReplicaPool(spec, this, {
+      idleMs: this.#options.idleTimeoutMs,
+      connectMs: this.#options.connectTimeoutMs,
+    });
     this.#pools.set(spec.id, pool);
     this.#servingRelease ??= spec.release;
     this.#drainQueue();

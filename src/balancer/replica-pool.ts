@@ -16,6 +16,13 @@ export interface ReplicaSpec {
   readonly pinning: ReleasePinning;
 }
 
+export interface PoolTimeouts {
+  /** Idle kept-alive connections are closed after this. */
+  readonly idleMs: number;
+  /** A connection not accepted within this counts as the replica being unreachable. */
+  readonly connectMs: number;
+}
+
 /** What a pool tells the balancer. */
 export interface PoolListener {
   slotFreed(pool: ReplicaPool): void;
@@ -31,7 +38,7 @@ export interface PoolListener {
 export class ReplicaPool implements ConnectionOwner {
   readonly spec: ReplicaSpec;
   readonly #listener: PoolListener;
-  readonly #idleTimeoutMs: number;
+  readonly #timeouts: PoolTimeouts;
   /** Most recently used last: reusing the warmest connection keeps the others closable. */
   readonly #idle: BackendConnection[] = [];
   #inFlight = 0;
@@ -39,10 +46,10 @@ export class ReplicaPool implements ConnectionOwner {
   #routing: ReplicaRouting = 'active';
   #drained: { promise: Promise<void>; resolve: () => void } | null = null;
 
-  constructor(spec: ReplicaSpec, listener: PoolListener, idleTimeoutMs: number) {
+  constructor(spec: ReplicaSpec, listener: PoolListener, timeouts: PoolTimeouts) {
     this.spec = spec;
     this.#listener = listener;
-    this.#idleTimeoutMs = idleTimeoutMs;
+    this.#timeouts = timeouts;
   }
 
   get id(): string {
@@ -82,7 +89,7 @@ export class ReplicaPool implements ConnectionOwner {
       // wait in the replica's backlog behind connections nobody uses. Close the coldest.
       this.#idle.shift()?.close();
     }
-    connection ??= new BackendConnection(this.spec.address, this);
+    connection ??= new BackendConnection(this.spec.address, this, this.#timeouts.connectMs);
     connection.run(exchange, encodeParamsRecords(1, pinParams(exchange.params, this.spec.pinning)));
   }
 
@@ -91,7 +98,7 @@ export class ReplicaPool implements ConnectionOwner {
     this.#served += 1;
     if (this.#routing === 'active' || this.#routing === 'unreachable') {
       this.#idle.push(connection);
-      connection.idleTimer = setTimeout(() => connection.close(), this.#idleTimeoutMs);
+      connection.idleTimer = setTimeout(() => connection.close(), this.#timeouts.idleMs);
       connection.idleTimer.unref();
     } else {
       connection.close();

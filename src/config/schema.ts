@@ -25,6 +25,8 @@ export interface ExternalReplicasConfig {
   /** Concurrent requests per replica (pm.max_children). */
   readonly capacity: number;
   readonly idleTimeoutMs: number;
+  /** A replica that does not accept a connection within this leaves the rotation. */
+  readonly connectTimeoutMs: number;
 }
 
 /** One member per replica kind; later kinds ('php-fpm', 'command') join this union. */
@@ -166,12 +168,14 @@ function externalReplicasSchema(baseDir: string) {
       }),
     capacity: z.int().positive().default(8),
     idle_timeout: duration({ positive: true }).default(30_000),
+    connect_timeout: duration({ positive: true }).default(2_000),
   }).transform(
     (replicas): ExternalReplicasConfig => ({
       kind: replicas.kind,
       addresses: replicas.addresses,
       capacity: replicas.capacity,
       idleTimeoutMs: replicas.idle_timeout,
+      connectTimeoutMs: replicas.connect_timeout,
     }),
   );
 }

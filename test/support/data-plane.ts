@@ -36,6 +36,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     queue: options.queue ?? 1024,
     queueTimeoutMs: options.queueTimeoutMs ?? 5_000,
     idleTimeoutMs: 30_000,
+    connectTimeoutMs: 2_000,
     probeIntervalMs: options.probeIntervalMs ?? 100,
     logger,
   });

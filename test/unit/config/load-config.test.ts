@@ -74,6 +74,7 @@ level = "debug"
         ],
         capacity: 4,
         idleTimeoutMs: 120_000,
+        connectTimeoutMs: 2_000,
       },
       limits: {
         queue: 10,
@@ -102,6 +103,7 @@ level = "debug"
         ],
         capacity: 8,
         idleTimeoutMs: 30_000,
+        connectTimeoutMs: 2_000,
       },
       limits: {
         queue: 1024,
@@ -158,14 +160,14 @@ level = "debug"
       problem: 'a typo in a key',
       text: `${MINIMAL}capcity = 4\n`,
       key: 'replicas.capcity',
-      reason: 'unknown key; known keys: kind, addresses, capacity, idle_timeout',
+      reason: 'unknown key; known keys: kind, addresses, capacity, idle_timeout, connect_timeout',
     },
     {
       // The typo also leaves `addresses` missing; the unknown key is the useful report.
       problem: 'a typo in a required key',
       text: MINIMAL.replace('addresses =', 'adresses ='),
       key: 'replicas.adresses',
-      reason: 'unknown key; known keys: kind, addresses, capacity, idle_timeout',
+      reason: 'unknown key; known keys: kind, addresses, capacity, idle_timeout, connect_timeout',
     },
     {
       problem: 'an unknown table',
