@@ -24,6 +24,8 @@ export interface BalancerOptions {
 export class Balancer implements Dispatcher, PoolListener {
   readonly #options: BalancerOptions;
   readonly #pools = new Map<string, ReplicaPool>();
+  /** The same pools as an array, rebuilt on add and remove: the pick loop runs per request. */
+  #poolList: ReplicaPool[] = [];
   readonly #queue: AdmissionQueue<Exchange>;
   readonly #probes = new Map<string, NodeJS.Timeout>();
   #servingRelease: string | null = null;
@@ -43,8 +45,8 @@ export class Balancer implements Dispatcher, PoolListener {
     return this.#queue.length;
   }
 
-  pools(): ReplicaPool[] {
-    return [...this.#pools.values()];
+  pools(): readonly ReplicaPool[] {
+    return this.#poolList;
   }
 
   add(spec: ReplicaSpec): ReplicaPool {
@@ -54,6 +56,7 @@ export class Balancer implements Dispatcher, PoolListener {
       connectMs: this.#options.connectTimeoutMs,
     });
     this.#pools.set(spec.id, pool);
+    this.#poolList = [...this.#pools.values()];
     this.#servingRelease ??= spec.release;
     this.#drainQueue();
     return pool;
@@ -72,6 +75,7 @@ export class Balancer implements Dispatcher, PoolListener {
     this.#stopProbe(id);
     pool.setRouting('removed');
     this.#pools.delete(id);
+    this.#poolList = [...this.#pools.values()];
   }
 
   /** The toggle: from now on new requests go only to replicas of `release`. */
@@ -141,7 +145,7 @@ export class Balancer implements Dispatcher, PoolListener {
   }
 
   #pick(): ReplicaPool | null {
-    const pools = [...this.#pools.values()];
+    const pools = this.#poolList;
     let best: ReplicaPool | null = null;
     for (let i = 0; i < pools.length; i += 1) {
       const pool = pools[(this.#cursor + i) % pools.length] as ReplicaPool;
