@@ -163,6 +163,9 @@ export class BackendConnection {
         this.#exchange = null;
         this.#state = 'idle';
         exchange.body.detach();
+        // A slow client may have paused this socket and the answer ended before it drained:
+        // an idle connection always reads, or its next request would hang.
+        this.#socket.resume();
         const { appStatus } = parseEndRequestBody(content);
         // Free the slot before answering, so the next queued request can take it at once.
         this.#owner.released(this);
