@@ -6,6 +6,7 @@ import { ConfigError } from './config/config-error.js';
 import type { Config } from './config/schema.js';
 import type { ExchangeOutcome } from './frontend/exchange.js';
 import { FastCgiFrontend } from './frontend/fastcgi-frontend.js';
+import { HttpFrontend } from './frontend/http-frontend.js';
 import { makeReleasePinning } from './frontend/release-pinning.js';
 
 /** Attempts per request: the first, and retries on other connections or replicas. */
@@ -17,6 +18,7 @@ const MAX_CLIENT_CONNECTIONS = 4096;
 export interface RunningDaemon {
   readonly balancer: Balancer;
   readonly frontend: FastCgiFrontend;
+  readonly http: HttpFrontend | null;
   /** Stops accepting, lets every admitted request finish, then closes what is left. */
   shutdown(): Promise<void>;
   /** Stops at once: every client connection is closed. */
@@ -44,6 +46,10 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
     });
   });
 
+  // Declared before the fronts start: an outcome can arrive while the second one starts.
+  let frontend: FastCgiFrontend | null = null;
+  let http: HttpFrontend | null = null;
+  const activeRequests = () => (frontend?.activeRequests ?? 0) + (http?.activeRequests ?? 0);
   const idleWaiters: Array<() => void> = [];
   const onOutcome = (_exchange: unknown, outcome: ExchangeOutcome) => {
     if (outcome.kind === 'generated') {
@@ -51,31 +57,46 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
     } else if (outcome.kind === 'failed-midway') {
       logger.warn({ err: outcome.error.message }, 'the application failed after answering in part');
     }
-    if (idleWaiters.length > 0 && frontend.activeRequests === 0) {
+    if (idleWaiters.length > 0 && activeRequests() === 0) {
       for (const wake of idleWaiters.splice(0)) wake();
     }
   };
   const capacity = config.replicas.capacity * config.replicas.addresses.length;
-  const frontend: FastCgiFrontend = await FastCgiFrontend.start(
-    config.listen.fastcgi,
-    config.listen.mode,
-    {
-      dispatcher: balancer,
-      logger,
-      limits: {
-        maxParamsBytes: config.limits.maxParamsBytes,
-        retryBodyBytes: config.limits.retryBodyBytes,
-        requestTimeoutMs: config.limits.requestTimeoutMs,
-        maxAttempts: MAX_ATTEMPTS,
-        maxConns: MAX_CLIENT_CONNECTIONS,
-        maxReqs: capacity + config.limits.queue,
-      },
-      onOutcome,
+  const fastcgi = await FastCgiFrontend.start(config.listen.fastcgi, config.listen.mode, {
+    dispatcher: balancer,
+    logger,
+    limits: {
+      maxParamsBytes: config.limits.maxParamsBytes,
+      retryBodyBytes: config.limits.retryBodyBytes,
+      requestTimeoutMs: config.limits.requestTimeoutMs,
+      maxAttempts: MAX_ATTEMPTS,
+      maxConns: MAX_CLIENT_CONNECTIONS,
+      maxReqs: capacity + config.limits.queue,
     },
-  );
+    onOutcome,
+  });
+  frontend = fastcgi;
+  http =
+    config.listen.http === null
+      ? null
+      : await HttpFrontend.start(config.listen.http, {
+          dispatcher: balancer,
+          logger,
+          limits: {
+            retryBodyBytes: config.limits.retryBodyBytes,
+            requestTimeoutMs: config.limits.requestTimeoutMs,
+            maxAttempts: MAX_ATTEMPTS,
+          },
+          site: { documentRoot: config.release.symlink, index: 'index.php' },
+          onOutcome,
+        });
   logger.info(
     {
       listen: formatAddress(config.listen.fastcgi),
+      http:
+        http === null || config.listen.http?.kind !== 'tcp'
+          ? null
+          : `${config.listen.http.host}:${http.port}`,
       release,
       replicas: config.replicas.addresses.map(formatAddress),
       capacity,
@@ -85,19 +106,24 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
 
   return {
     balancer,
-    frontend,
+    frontend: fastcgi,
+    http,
     async shutdown() {
-      frontend.shutdown();
-      if (frontend.activeRequests > 0) {
-        logger.info({ inFlight: frontend.activeRequests }, 'waiting for in-flight requests');
+      fastcgi.shutdown();
+      http?.shutdown();
+      if (activeRequests() > 0) {
+        logger.info({ inFlight: activeRequests() }, 'waiting for in-flight requests');
         await new Promise<void>((resolve) => idleWaiters.push(resolve));
       }
       balancer.close();
-      frontend.destroyAll();
+      fastcgi.destroyAll();
+      http?.destroyAll();
     },
     destroy() {
-      frontend.stopAccepting();
-      frontend.destroyAll();
+      fastcgi.stopAccepting();
+      fastcgi.destroyAll();
+      http?.stopAccepting();
+      http?.destroyAll();
       balancer.close();
     },
   };

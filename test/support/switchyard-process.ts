@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from './repo-root.js';
 import { waitFor } from './wait-for.js';
@@ -65,20 +66,24 @@ export async function startSwitchyard(dir: string, configText: string): Promise<
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
   );
-  let exitedEarly = false;
-  void exited.then(() => {
-    exitedEarly = true;
+  const exitedEarly = exited.then(async () => {
+    // Let the pipes deliver what the process wrote before it exited.
+    await new Promise((resolve) => setImmediate(resolve));
+    throw new Error(`switchyard exited early: ${stderr}${stdout}`);
   });
-  await waitFor(
-    () => {
-      if (exitedEarly) throw new Error(`switchyard exited early: ${stderr}${stdout}`);
-      return stdout.includes('switchyard is serving');
-    },
-    { timeoutMs: 15_000, what: 'switchyard to serve' },
-  ).catch((error: unknown) => {
+  try {
+    await Promise.race([
+      exitedEarly,
+      waitFor(() => stdout.includes('switchyard is serving'), {
+        timeoutMs: 15_000,
+        what: 'switchyard to serve',
+      }),
+    ]);
+  } catch (error) {
     child.kill('SIGKILL');
     throw error;
-  });
+  }
+  exitedEarly.catch(() => {});
   return {
     child,
     pid: child.pid as number,
@@ -100,4 +105,18 @@ function readProcStatus(pid: number): string {
   } catch {
     return '';
   }
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1 (the OS picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        resolve(typeof address === 'object' && address !== null ? address.port : 0),
+      );
+    });
+  });
 }

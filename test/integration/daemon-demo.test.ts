@@ -1,0 +1,88 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, realpathSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type DemoAppProcess,
+  demoReleasesDir,
+  startDemoApp,
+  stopDemoApp,
+} from '../support/demo-app.js';
+import { fcgiExchange, phpParams } from '../support/fcgi-exchange.js';
+import {
+  freePort,
+  type SwitchyardProcess,
+  startSwitchyard,
+} from '../support/switchyard-process.js';
+import { makeTempDir } from '../support/temp-dir.js';
+
+const run = promisify(execFile);
+const release = realpathSync(join(demoReleasesDir, 'v1'));
+
+describe('switchyard daemon in front of two demo app replicas', () => {
+  const temp = makeTempDir('demo');
+  const apps: DemoAppProcess[] = [];
+  let switchyard: SwitchyardProcess;
+  let httpUrl: string;
+
+  beforeAll(async () => {
+    symlinkSync(release, join(temp.path, 'current'));
+    for (const name of ['a', 'b']) {
+      mkdirSync(join(temp.path, name));
+      apps.push(
+        await startDemoApp({ cwd: release, socketPath: join(temp.path, name, 'app.sock') }),
+      );
+    }
+    switchyard = await startSwitchyard(
+      temp.path,
+      [
+        '[listen]',
+        'fastcgi = "unix:./front.sock"',
+        `http = "127.0.0.1:${await freePort()}"`,
+        '[release]',
+        'symlink = "./current"',
+        '[replicas]',
+        'kind = "external"',
+        'addresses = ["unix:./a/app.sock", "unix:./b/app.sock"]',
+        'capacity = 4',
+      ].join('\n'),
+    );
+    const serving = JSON.parse(
+      switchyard
+        .stdout()
+        .split('\n')
+        .find((line) => line.includes('switchyard is serving')) ?? '{}',
+    );
+    httpUrl = `http://${serving.http}`;
+  });
+
+  afterAll(async () => {
+    switchyard?.child.kill('SIGTERM');
+    await switchyard?.exited;
+    for (const app of apps) await stopDemoApp(app);
+    temp.remove();
+  });
+
+  it('logs JSON lines with the addresses it serves', () => {
+    expect(httpUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it('answers curl on the HTTP front from both replicas', async () => {
+    const pids = new Set<number>();
+    for (let i = 0; i < 20; i += 1) {
+      const { stdout } = await run('curl', ['-sS', '--fail', `${httpUrl}/release.json`]);
+      const page = JSON.parse(stdout);
+      expect(page.release).toBe('v1');
+      pids.add(page.pid);
+    }
+    expect(pids).toEqual(new Set(apps.map((a) => a.pid)));
+  });
+
+  it('answers FastCGI on its socket', async () => {
+    const response = await fcgiExchange(join(temp.path, 'front.sock'), {
+      params: phpParams(release, '/fpm-ping'),
+    });
+    expect(response.body.toString()).toBe('pong');
+  });
+});
