@@ -37,6 +37,11 @@ export class AdmissionQueue<T> {
     }
   }
 
+  /** The head, without taking it. */
+  peek(): T | undefined {
+    return this.#items[this.#head];
+  }
+
   shift(): T | undefined {
     if (this.#head >= this.#items.length) return undefined;
     const item = this.#items[this.#head] as T;

@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { ListenAddress } from '../config/address.js';
 import type { Exchange } from '../frontend/exchange.js';
+import { batchWritesThisTick } from '../net/batch-writes.js';
 import { FCGI_HEADER_LENGTH, RecordType, Role } from '../protocol/constants.js';
 import { encodeBeginRequestBody, parseEndRequestBody } from '../protocol/record-bodies.js';
 import { RecordDecoder } from '../protocol/record-decoder.js';
@@ -95,15 +96,18 @@ export class BackendConnection {
     this.#exchange = exchange;
     this.#requests += 1;
     const socket = this.#socket;
-    socket.cork();
+    // The client's STDIN records usually follow in the same read: send them along.
+    batchWritesThisTick(socket);
     socket.write(BEGIN_KEEP_CONN);
     socket.write(paramsRecords);
     exchange.started(this);
     const flowing = exchange.body.attach({
       write: (chunk) => this.#writeStdin(chunk),
-      end: () => socket.write(STDIN_END),
+      end: () => {
+        batchWritesThisTick(socket);
+        socket.write(STDIN_END);
+      },
     });
-    socket.uncork();
     if (flowing) exchange.resumeInput();
     else this.#waitForBackendDrain(exchange);
   }
@@ -132,6 +136,7 @@ export class BackendConnection {
     // content is written as it came, only the header is new.
     const header = Buffer.allocUnsafe(FCGI_HEADER_LENGTH);
     writeHeader(header, 0, RecordType.Stdin, BACKEND_REQUEST_ID, chunk.length, 0);
+    batchWritesThisTick(this.#socket);
     this.#socket.write(header);
     const flowing = this.#socket.write(chunk);
     if (!flowing && this.#exchange !== null) this.#waitForBackendDrain(this.#exchange);
@@ -185,6 +190,6 @@ export class BackendConnection {
       this.#error ??
       new Error(this.#connected ? 'connection closed by the replica' : 'connection refused');
     this.#owner.closed(this, wasBusy, !this.#connected, error);
-    exchange?.onBackendFailure(error);
+    exchange?.onBackendFailure(error, !this.#connected);
   }
 }

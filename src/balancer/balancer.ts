@@ -85,9 +85,9 @@ export class Balancer implements Dispatcher, PoolListener {
   }
 
   dispatch(exchange: Exchange): void {
-    const pool = this.#pick();
+    const pool = this.#pickFor(exchange);
     if (pool !== null) {
-      pool.run(exchange, exchange.attempts > 0);
+      pool.run(exchange, exchange.replicaId !== null);
       return;
     }
     if (!this.#anyRoutable()) {
@@ -107,7 +107,7 @@ export class Balancer implements Dispatcher, PoolListener {
   }
 
   retry(exchange: Exchange): void {
-    const pool = this.#pick();
+    const pool = this.#pickFor(exchange);
     if (pool !== null) {
       pool.run(exchange, true);
       return;
@@ -144,20 +144,22 @@ export class Balancer implements Dispatcher, PoolListener {
     for (const pool of this.#pools.values()) pool.closeIdle();
   }
 
-  #pick(): ReplicaPool | null {
+  #pick(avoid: string | null = null): ReplicaPool | null {
     const pools = this.#poolList;
     let best: ReplicaPool | null = null;
     for (let i = 0; i < pools.length; i += 1) {
       const pool = pools[(this.#cursor + i) % pools.length] as ReplicaPool;
       if (!pool.hasFreeSlot || pool.spec.release !== this.#servingRelease) continue;
+      if (pool.id === avoid) continue;
       if (best === null || pool.inFlight < best.inFlight) best = pool;
     }
     this.#cursor = (this.#cursor + 1) % Math.max(pools.length, 1);
     return best;
   }
 
-  #anyRoutable(): boolean {
-    for (const pool of this.#pools.values()) {
+  #anyRoutable(except: string | null = null): boolean {
+    for (const pool of this.#poolList) {
+      if (pool.id === except) continue;
       if (pool.routing === 'active' && pool.spec.release === this.#servingRelease) return true;
     }
     return false;
@@ -165,13 +167,25 @@ export class Balancer implements Dispatcher, PoolListener {
 
   #drainQueue(): void {
     while (this.#queue.length > 0) {
-      const pool = this.#pick();
+      const pool = this.#pickFor(this.#queue.peek() as Exchange);
       if (pool === null) return;
       const exchange = this.#queue.shift() as Exchange;
       if (exchange.queueTimer !== null) clearTimeout(exchange.queueTimer);
       exchange.queueTimer = null;
-      pool.run(exchange, exchange.attempts > 0);
+      pool.run(exchange, exchange.replicaId !== null);
     }
+  }
+
+  /**
+   * A retry goes to another replica, even if that means waiting for its slot: the one that
+   * failed may be dying (a killed master's socket accepts for a moment after its workers are
+   * gone), and its freed slots make it look the least loaded. It is used again only when no
+   * other replica is in rotation.
+   */
+  #pickFor(exchange: Exchange): ReplicaPool | null {
+    const failed = exchange.replicaId;
+    if (failed !== null && this.#anyRoutable(failed)) return this.#pick(failed);
+    return this.#pick();
   }
 
   #startQueueTimer(exchange: Exchange): void {

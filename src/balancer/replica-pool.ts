@@ -82,6 +82,7 @@ export class ReplicaPool implements ConnectionOwner {
    */
   run(exchange: Exchange, fresh: boolean): void {
     this.#inFlight += 1;
+    exchange.replicaId = this.spec.id;
     let connection = fresh ? undefined : this.#idle.pop();
     if (connection?.idleTimer) clearTimeout(connection.idleTimer);
     if (connection === undefined && this.#inFlight + this.#idle.length > this.spec.capacity) {

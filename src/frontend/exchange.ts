@@ -65,6 +65,8 @@ export class Exchange {
   #requestTimer: NodeJS.Timeout | null = null;
   /** Set by the balancer while queued, so a timeout can take it out. */
   queueTimer: NodeJS.Timeout | null = null;
+  /** The replica of the latest attempt: a retry goes elsewhere when it can. */
+  replicaId: string | null = null;
 
   constructor(
     params: readonly NameValuePair[],
@@ -142,9 +144,12 @@ export class Exchange {
    * held, the request is retried; otherwise the client is told: 502, or a closed connection
    * once part of the answer was sent.
    */
-  onBackendFailure(error: Error): void {
+  onBackendFailure(error: Error, connectFailed = false): void {
     this.#attempt = null;
     this.body.detach();
+    // A refused connection never reached the application: it costs no attempt. It cannot
+    // loop either, since the refusing replica leaves the rotation.
+    if (connectFailed) this.#attempts -= 1;
     if (this.#state === 'proxying') {
       if (this.body.retryable && this.#attempts < this.#options.maxAttempts) {
         this.#moveTo('queued');

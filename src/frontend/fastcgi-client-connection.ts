@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { batchWritesThisTick } from '../net/batch-writes.js';
 import {
   FCGI_HEADER_LENGTH,
   FCGI_MAXTYPE,
@@ -18,7 +19,12 @@ import {
   parseBeginRequestBody,
 } from '../protocol/record-bodies.js';
 import { RecordDecoder } from '../protocol/record-decoder.js';
-import { encodeRecord, encodeStream, writeHeader } from '../protocol/record-encoder.js';
+import {
+  encodeRecord,
+  encodeStream,
+  writeHeader,
+  writeRecord,
+} from '../protocol/record-encoder.js';
 import { type Dispatcher, Exchange, type ExchangeOutcome } from './exchange.js';
 import { RequestBody } from './request-body.js';
 import type { ResponseSink } from './response-sink.js';
@@ -231,6 +237,7 @@ export class FastCgiClientConnection {
       if (content.length > 0xffff) return this.#write(encodeStream(type, id, content));
       const header = Buffer.allocUnsafe(FCGI_HEADER_LENGTH);
       writeHeader(header, 0, type, id, content.length, 0);
+      batchWritesThisTick(socket);
       socket.write(header);
       return socket.write(content);
     };
@@ -241,16 +248,8 @@ export class FastCgiClientConnection {
       },
       end: (appStatus) => {
         if (this.#closed) return;
-        socket.cork();
-        this.#write(encodeRecord(RecordType.Stdout, id));
-        this.#write(
-          encodeRecord(
-            RecordType.EndRequest,
-            id,
-            encodeEndRequestBody(appStatus, ProtocolStatus.RequestComplete),
-          ),
-        );
-        socket.uncork();
+        batchWritesThisTick(socket);
+        this.#write(responseEnd(id, appStatus));
         if (!pending.keepConn) socket.end();
       },
       abort: () => socket.destroy(),
@@ -287,4 +286,18 @@ export class FastCgiClientConnection {
     }
     this.#requests.clear();
   }
+}
+
+/** The empty STDOUT that ends the stream and END_REQUEST, in one buffer. */
+function responseEnd(id: number, appStatus: number): Buffer {
+  const out = Buffer.allocUnsafe(FCGI_HEADER_LENGTH * 3);
+  writeHeader(out, 0, RecordType.Stdout, id, 0, 0);
+  writeRecord(
+    out,
+    FCGI_HEADER_LENGTH,
+    RecordType.EndRequest,
+    id,
+    encodeEndRequestBody(appStatus, ProtocolStatus.RequestComplete),
+  );
+  return out;
 }
