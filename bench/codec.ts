@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
+import { makeReleasePinning } from '../src/frontend/release-pinning.js';
+import { WireParams } from '../src/frontend/request-params.js';
 import { RecordType } from '../src/protocol/constants.js';
 import type { NameValuePair } from '../src/protocol/name-value-pairs.js';
 import { ParamsAccumulator } from '../src/protocol/params-accumulator.js';
@@ -44,6 +46,9 @@ export function typicalNginxParams(): NameValuePair[] {
     HTTP_CONTENT_LENGTH: '128',
   });
 }
+
+/** The daemon's pinning for the typical request: nginx sent the symlink path. */
+const PINNING = makeReleasePinning('/srv/app/current', '/srv/app/releases/42');
 
 /** Node's net sockets read up to 64 KiB at a time: stream decoding is fed that way. */
 const SOCKET_READ = 64 * 1024;
@@ -98,7 +103,7 @@ export function runCodecBenchmarks(): CodecRow[] {
   );
   add(
     requestCase,
-    'switchyard decode + params',
+    'switchyard decode + scan params + pin + frame',
     () => decodeRequest(request),
     request.length,
     requestRecords,
@@ -165,14 +170,14 @@ function countRecords(chunks: Buffer[]): number {
   return count;
 }
 
-/** What a front end does with a request: frame records and decode the params stream. */
+/** What the front end does with a request: frame records, scan the params, pin them for a replica. */
 function decodeRequest(bytes: Buffer): void {
   let params = new ParamsAccumulator();
   const decoder = new RecordDecoder((type, _id, content) => {
     if (type !== RecordType.Params) return;
     if (content.length > 0) params.push(content);
     else {
-      params.finish();
+      new WireParams(params.finish()).recordsFor(PINNING);
       params = new ParamsAccumulator();
     }
   });

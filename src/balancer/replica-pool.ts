@@ -1,9 +1,8 @@
 import type { ListenAddress } from '../config/address.js';
 import type { Exchange } from '../frontend/exchange.js';
 import type { ReleasePinning } from '../frontend/release-pinning.js';
-import { pinParams } from '../frontend/release-pinning.js';
-import { encodeParamsRecords } from '../protocol/params-encoder.js';
 import { BackendConnection, type ConnectionOwner } from './backend-connection.js';
+import { BalancerError } from './balancer-error.js';
 import { canTransition, type ReplicaRouting } from './replica-routing.js';
 
 export interface ReplicaSpec {
@@ -81,6 +80,14 @@ export class ReplicaPool implements ConnectionOwner {
    * the idle connection it would get may be one the replica is closing right now.
    */
   run(exchange: Exchange, fresh: boolean): void {
+    let params: Buffer;
+    try {
+      params = exchange.params.recordsFor(this.spec.pinning);
+    } catch (error) {
+      // A param php-fpm could not read (longer than one record): no replica can take it.
+      exchange.reject(new BalancerError('ERR_BACKEND_FAILED', (error as Error).message));
+      return;
+    }
     this.#inFlight += 1;
     exchange.replicaId = this.spec.id;
     let connection = fresh ? undefined : this.#idle.pop();
@@ -91,7 +98,7 @@ export class ReplicaPool implements ConnectionOwner {
       this.#idle.shift()?.close();
     }
     connection ??= new BackendConnection(this.spec.address, this, this.#timeouts.connectMs);
-    connection.run(exchange, encodeParamsRecords(1, pinParams(exchange.params, this.spec.pinning)));
+    connection.run(exchange, params);
   }
 
   released(connection: BackendConnection): void {

@@ -1,7 +1,8 @@
 import { BalancerError, STATUS_FOR } from '../balancer/balancer-error.js';
-import type { NameValuePair } from '../protocol/name-value-pairs.js';
+
 import { generatedResponse } from './generated-response.js';
 import type { RequestBody } from './request-body.js';
+import type { RequestParams } from './request-params.js';
 import type { RequestInput, ResponseSink } from './response-sink.js';
 
 /**
@@ -53,7 +54,7 @@ export type ExchangeOutcome =
   | { readonly kind: 'failed-midway'; readonly error: Error };
 
 export class Exchange {
-  readonly params: readonly NameValuePair[];
+  readonly params: RequestParams;
   readonly body: RequestBody;
   readonly #sink: ResponseSink;
   readonly #input: RequestInput;
@@ -69,7 +70,7 @@ export class Exchange {
   replicaId: string | null = null;
 
   constructor(
-    params: readonly NameValuePair[],
+    params: RequestParams,
     body: RequestBody,
     sink: ResponseSink,
     input: RequestInput,

@@ -27,6 +27,7 @@ import {
 } from '../protocol/record-encoder.js';
 import { type Dispatcher, Exchange, type ExchangeOutcome } from './exchange.js';
 import { RequestBody } from './request-body.js';
+import { WireParams } from './request-params.js';
 import type { ResponseSink } from './response-sink.js';
 
 export interface FrontendLimits {
@@ -188,10 +189,10 @@ export class FastCgiClientConnection {
       pending.params.push(content);
       return;
     }
-    const { pairs } = pending.params.finish();
+    const params = new WireParams(pending.params.finish());
     pending.params = null;
     const exchange = new Exchange(
-      pairs,
+      params,
       pending.body,
       this.#sinkFor(id, pending),
       { pause: () => this.#pauseInput(), resume: () => this.#resumeInput() },

@@ -22,6 +22,7 @@ import { type Dispatcher, Exchange, type ExchangeOutcome } from './exchange.js';
 import { generatedResponse } from './generated-response.js';
 import { ListenError } from './listener.js';
 import { RequestBody } from './request-body.js';
+import { PairParams } from './request-params.js';
 import type { ResponseSink } from './response-sink.js';
 
 export interface HttpFrontendLimits {
@@ -238,7 +239,7 @@ function start(
   }
   const body = new RequestBody(limits.retryBodyBytes);
   const exchange = new Exchange(
-    params,
+    new PairParams(params),
     body,
     sink,
     { pause: () => req.pause(), resume: () => req.resume() },

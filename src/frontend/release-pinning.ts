@@ -2,7 +2,7 @@ import type { NameValuePair } from '../protocol/name-value-pairs.js';
 import { utf8AsLatin1 } from '../protocol/name-value-pairs.js';
 
 /** Params whose values are filesystem paths into the release the web server believes in. */
-const PATH_PARAMS = new Set([
+export const PATH_PARAMS: ReadonlySet<string> = new Set([
   'SCRIPT_FILENAME',
   'DOCUMENT_ROOT',
   'PATH_TRANSLATED',

@@ -58,50 +58,53 @@ export function encodeNameValuePairs(pairs: Iterable<NameValuePair>): Buffer {
 }
 
 /**
- * Decodes a complete name-value stream. A pair whose length fields or bytes run past the
- * end is a typed ERR_FCGI_TRUNCATED_PAIR, never a RangeError.
+ * Walks a complete name-value stream without building strings: `visit` gets each pair's
+ * offsets. A pair whose length fields or bytes run past the end is a typed
+ * ERR_FCGI_TRUNCATED_PAIR, never a RangeError.
  */
+export function scanPairs(
+  bytes: Buffer,
+  visit: (pairStart: number, nameStart: number, valueStart: number, pairEnd: number) => void,
+): void {
+  const end = bytes.length;
+  let at = 0;
+  while (at < end) {
+    const pairStart = at;
+    const nameLength = readLength(bytes, at);
+    at += fieldSize(bytes, at);
+    const valueLength = readLength(bytes, at);
+    at += fieldSize(bytes, at);
+    const valueStart = at + nameLength;
+    const pairEnd = valueStart + valueLength;
+    if (pairEnd > end) throw truncated(at, end);
+    visit(pairStart, at, valueStart, pairEnd);
+    at = pairEnd;
+  }
+}
+
+/** Decodes a complete name-value stream into pairs (see scanPairs for its errors). */
 export function decodeNameValuePairs(bytes: Buffer): NameValuePair[] {
   const pairs: NameValuePair[] = [];
-  const cursor = new LengthCursor(bytes);
-  while (cursor.at < bytes.length) {
-    const nameLength = cursor.readLength();
-    const valueLength = cursor.readLength();
-    const nameStart = cursor.at;
-    const valueStart = nameStart + nameLength;
-    const pairEnd = valueStart + valueLength;
-    if (pairEnd > bytes.length) throw truncated(nameStart, bytes.length);
+  scanPairs(bytes, (_pairStart, nameStart, valueStart, pairEnd) => {
     pairs.push([
       bytes.toString('latin1', nameStart, valueStart),
       bytes.toString('latin1', valueStart, pairEnd),
     ]);
-    cursor.at = pairEnd;
-  }
+  });
   return pairs;
 }
 
-class LengthCursor {
-  at = 0;
-  readonly #bytes: Buffer;
+/** A length field's size: the top bit of its first byte says 4 bytes, else 1. */
+function fieldSize(bytes: Buffer, at: number): number {
+  return (bytes[at] as number) < SHORT_LENGTH_LIMIT ? 1 : 4;
+}
 
-  constructor(bytes: Buffer) {
-    this.#bytes = bytes;
-  }
-
-  /** Reads a 1- or 4-byte length; the top bit of the first byte says which. */
-  readLength(): number {
-    const bytes = this.#bytes;
-    if (this.at >= bytes.length) throw truncated(this.at, bytes.length);
-    const first = bytes[this.at] as number;
-    if (first < SHORT_LENGTH_LIMIT) {
-      this.at += 1;
-      return first;
-    }
-    if (this.at + 4 > bytes.length) throw truncated(this.at, bytes.length);
-    const length = bytes.readUInt32BE(this.at) & MAX_PAIR_PART_LENGTH;
-    this.at += 4;
-    return length;
-  }
+function readLength(bytes: Buffer, at: number): number {
+  const first = bytes[at];
+  if (first === undefined) throw truncated(at, bytes.length);
+  if (first < SHORT_LENGTH_LIMIT) return first;
+  if (at + 4 > bytes.length) throw truncated(at, bytes.length);
+  return bytes.readUInt32BE(at) & MAX_PAIR_PART_LENGTH;
 }
 
 function truncated(at: number, end: number): FcgiProtocolError {

@@ -1,11 +1,10 @@
 import { DEFAULT_MAX_PARAMS_BYTES } from './constants.js';
-import { decodeNameValuePairs, type NameValuePair } from './name-value-pairs.js';
 import { FcgiProtocolError } from './protocol-error.js';
 
 /**
  * Collects one request's PARAMS stream. Web servers split params over records at any byte
- * (a pair may straddle two records), so pairs are decoded only once the empty PARAMS record
- * ends the stream. The cap bounds what one request can make us buffer.
+ * (a pair may straddle two records), so the stream is only read once the empty PARAMS
+ * record ends it. The cap bounds what one request can make us buffer.
  */
 export class ParamsAccumulator {
   readonly #maxBytes: number;
@@ -32,12 +31,10 @@ export class ParamsAccumulator {
     this.#parts.push(content);
   }
 
-  /** The whole stream as one buffer (for forwarding as-is) and its decoded pairs. */
-  finish(): { bytes: Buffer; pairs: NameValuePair[] } {
-    const bytes =
-      this.#parts.length === 1
-        ? (this.#parts[0] as Buffer)
-        : Buffer.concat(this.#parts, this.#size);
-    return { bytes, pairs: decodeNameValuePairs(bytes) };
+  /** The whole stream as one buffer, as it came (pairs are checked by whoever reads it). */
+  finish(): Buffer {
+    return this.#parts.length === 1
+      ? (this.#parts[0] as Buffer)
+      : Buffer.concat(this.#parts, this.#size);
   }
 }

@@ -5,6 +5,7 @@ import { ReplicaPool } from '../../src/balancer/replica-pool.js';
 import { type Dispatcher, Exchange, type ExchangeOutcome } from '../../src/frontend/exchange.js';
 import { makeReleasePinning } from '../../src/frontend/release-pinning.js';
 import { RequestBody } from '../../src/frontend/request-body.js';
+import { PairParams } from '../../src/frontend/request-params.js';
 import type { ResponseSink } from '../../src/frontend/response-sink.js';
 import { startBurstApp } from '../support/burst-fcgi-app.js';
 import { makeTempDir } from '../support/temp-dir.js';
@@ -31,7 +32,7 @@ function runOn(pool: ReplicaPool, received: { bytes: number }): Promise<Exchange
   };
   return new Promise((resolve) => {
     const exchange = new Exchange(
-      [['REQUEST_URI', '/burst']],
+      new PairParams([['REQUEST_URI', '/burst']]),
       new RequestBody(1024),
       slowClientSink(received),
       { pause: () => {}, resume: () => {} },

@@ -620,7 +620,7 @@ class ScriptedApplication implements Dispatcher {
   }
 
   dispatch(exchange: Exchange): void {
-    const uri = exchange.params.find(([name]) => name === 'REQUEST_URI')?.[1] ?? '';
+    const uri = exchange.params.get('REQUEST_URI') ?? '';
     const steps = this.#scripts[uri] ?? [{ stdout: 'Status: 404\r\n\r\n' }, { end: true }];
     let abandoned = false;
     const attempt: BackendAttempt = {

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { WireParams } from '../../../src/frontend/request-params.js';
 import { RecordType } from '../../../src/protocol/constants.js';
 import { decodeNameValuePairs } from '../../../src/protocol/name-value-pairs.js';
 import { ParamsAccumulator } from '../../../src/protocol/params-accumulator.js';
@@ -39,7 +40,7 @@ function interpret(chunks: Buffer[], maxParamsBytes = 4096): string {
       case RecordType.Params: {
         const stream = params.get(requestId) ?? new ParamsAccumulator(maxParamsBytes);
         params.set(requestId, stream);
-        if (content.length === 0) stream.finish();
+        if (content.length === 0) new WireParams(stream.finish());
         else stream.push(content);
         break;
       }
