@@ -110,6 +110,18 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
       }
     });
 
+    it('serves nginx with fastcgi_keep_conn off (a connection per request) as well', async () => {
+      const stack = await startStack({ keepConn: false });
+      const result = await runHttpLoad({
+        url: stack.nginx.url,
+        requests: 1000,
+        concurrency: 16,
+        pathFor: () => '/index.php',
+        timeoutMs: 60_000,
+      });
+      expect(summarise(result).byStatus['200']).toBe(1000);
+    });
+
     it('loses nothing when both masters recycle every child (pm.max_requests = 1, keep_conn on)', async () => {
       const stack = await startStack({ maxRequests: 1 });
       const result = await runHttpLoad({

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, realpathSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,6 +11,7 @@ import {
   stopDemoApp,
 } from '../support/demo-app.js';
 import { fcgiExchange, phpParams } from '../support/fcgi-exchange.js';
+import { RawFcgiClient } from '../support/raw-fcgi-client.js';
 import {
   freePort,
   type SwitchyardProcess,
@@ -84,5 +86,22 @@ describe('switchyard daemon in front of two demo app replicas', () => {
       params: phpParams(release, '/fpm-ping'),
     });
     expect(response.body.toString()).toBe('pong');
+  });
+
+  it('survives malformed FastCGI on its socket and keeps serving', async () => {
+    const socket = join(temp.path, 'front.sock');
+    for (const garbage of [
+      Buffer.from([9, 9, 9, 9, 9, 9, 9, 9]),
+      randomBytes(4096),
+      Buffer.alloc(64),
+    ]) {
+      const client = await RawFcgiClient.open(socket);
+      client.send(garbage);
+      await client.waitForClose();
+    }
+    const response = await fcgiExchange(socket, { params: phpParams(release, '/fpm-ping') });
+    expect(response.body.toString()).toBe('pong');
+    expect(switchyard.child.exitCode).toBeNull();
+    expect(switchyard.stdout()).toContain('malformed FastCGI from a client');
   });
 });
