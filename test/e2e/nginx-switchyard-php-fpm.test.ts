@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, realpathSync, symlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { downloadPatternSha256, sha256 } from '../support/download-pattern.js';
 import { runHttpLoad, summarise } from '../support/http-load.js';
 import { type RunningNginx, startNginx } from '../support/nginx.js';
 import { type RunningPhpFpm, startPhpFpm } from '../support/php-fpm.js';
@@ -83,10 +84,6 @@ async function startStack(
   return { nginx: front, switchyard, masters, symlink };
 }
 
-function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 describe.skipIf(phpFpm === undefined || nginx === undefined)(
   'end to end: nginx → switchyard → two php-fpm masters',
   () => {
@@ -153,11 +150,7 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
         sha256: sha256(upload),
       });
       const size = 50 * 1024 * 1024;
-      const block = Buffer.alloc(256);
-      for (let i = 0; i < 256; i += 1) block[i] = (i * 31 + 7) & 0xff;
-      const expected = createHash('sha256');
-      for (let sent = 0; sent < size; sent += 256) expected.update(block);
-      const expectedSha = expected.digest('hex');
+      const expectedSha = downloadPatternSha256(size);
       // Three in a row: 160 MiB through the daemon in all, so buffering shows beyond GC slack.
       for (let round = 0; round < 3; round += 1) {
         const downloaded = await runHttpLoad({

@@ -1,14 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, realpathSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningDataPlane, startDataPlane } from '../support/data-plane.js';
-import {
-  type FcgiResponse,
-  FcgiTestConnection,
-  fcgiExchange,
-  phpParams,
-} from '../support/fcgi-exchange.js';
+import { downloadPatternSha256, sha256 } from '../support/download-pattern.js';
+import { type FcgiResponse, fcgiExchange, phpParams } from '../support/fcgi-exchange.js';
+import { fcgiLoad } from '../support/fcgi-load.js';
 import { type RunningPhpFpm, startPhpFpm } from '../support/php-fpm.js';
 import { repoRoot } from '../support/repo-root.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
@@ -16,39 +13,6 @@ import { makeTempDir } from '../support/temp-dir.js';
 
 const phpFpm = requireSystemTool(SystemTool.phpFpm);
 const release = realpathSync(join(repoRoot, 'fixtures/php/releases/r1'));
-
-function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-/** Sends `count` requests over `concurrency` kept-alive connections; returns every response. */
-async function load(
-  socket: string,
-  count: number,
-  concurrency: number,
-  uriFor: (i: number) => string,
-  symlink: string,
-): Promise<Array<FcgiResponse | Error>> {
-  const results: Array<FcgiResponse | Error> = new Array(count);
-  let next = 0;
-  const worker = async () => {
-    let connection: FcgiTestConnection | null = null;
-    while (next < count) {
-      const i = next++;
-      try {
-        connection ??= await FcgiTestConnection.open(socket);
-        results[i] = await connection.request({ params: phpParams(symlink, uriFor(i)) });
-      } catch (error) {
-        results[i] = error as Error;
-        connection?.close();
-        connection = null;
-      }
-    }
-    connection?.close();
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return results;
-}
 
 describe.skipIf(phpFpm === undefined)('data plane in front of two real php-fpm masters', () => {
   const temp = makeTempDir('plane');
@@ -82,7 +46,7 @@ describe.skipIf(phpFpm === undefined)('data plane in front of two real php-fpm m
   });
 
   it('serves every request of a concurrent load correctly, spread over both replicas', async () => {
-    const results = await load(plane.socket, 1000, 16, () => '/index.php', symlink);
+    const results = await fcgiLoad(plane.socket, 1000, 16, () => phpParams(symlink, '/index.php'));
     const failures = results.filter((r) => r instanceof Error || r.status !== 200);
     expect(failures).toEqual([]);
     const pages = results.map((r) => JSON.parse((r as FcgiResponse).body.toString()));
@@ -126,13 +90,7 @@ describe.skipIf(phpFpm === undefined)('data plane in front of two real php-fpm m
     });
     expect(response.status).toBe(200);
     expect(response.body.length).toBe(size);
-    const expected = createHash('sha256');
-    const block = Buffer.alloc(256);
-    for (let i = 0; i < 256; i += 1) block[i] = (i * 31 + 7) & 0xff;
-    const chunk = Buffer.concat(Array.from({ length: 256 }, () => block));
-    for (let sent = 0; sent < size; sent += chunk.length)
-      expected.update(chunk.subarray(0, size - sent));
-    expect(sha256(response.body)).toBe(expected.digest('hex'));
+    expect(sha256(response.body)).toBe(downloadPatternSha256(size));
   });
 
   it('leaves every count at zero when the load is over', () => {

@@ -2,12 +2,8 @@ import { mkdirSync, realpathSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type RunningDataPlane, startDataPlane } from '../support/data-plane.js';
-import {
-  type FcgiResponse,
-  FcgiTestConnection,
-  fcgiExchange,
-  phpParams,
-} from '../support/fcgi-exchange.js';
+import { type FcgiResponse, fcgiExchange, phpParams } from '../support/fcgi-exchange.js';
+import { fcgiLoad } from '../support/fcgi-load.js';
 import { type RunningPhpFpm, startPhpFpm } from '../support/php-fpm.js';
 import { repoRoot } from '../support/repo-root.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
@@ -68,34 +64,6 @@ async function setUp(options: {
   return { plane, masters, symlink, dir: temp.path };
 }
 
-/** `count` requests over `concurrency` kept-alive client connections; every outcome kept. */
-async function load(
-  socket: string,
-  count: number,
-  concurrency: number,
-  paramsFor: (i: number) => ReturnType<typeof phpParams>,
-): Promise<Array<FcgiResponse | Error>> {
-  const results: Array<FcgiResponse | Error> = new Array(count);
-  let next = 0;
-  const worker = async () => {
-    let connection: FcgiTestConnection | null = null;
-    while (next < count) {
-      const i = next++;
-      try {
-        connection ??= await FcgiTestConnection.open(socket);
-        results[i] = await connection.request({ params: paramsFor(i) });
-      } catch (error) {
-        results[i] = error as Error;
-        connection?.close();
-        connection = null;
-      }
-    }
-    connection?.close();
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return results;
-}
-
 function failures(results: Array<FcgiResponse | Error>): string[] {
   return results.flatMap((r, i) =>
     r instanceof Error
@@ -113,7 +81,7 @@ function header(response: FcgiResponse, name: string): string | undefined {
 describe.skipIf(phpFpm === undefined)('data plane resilience with real php-fpm', () => {
   it('loses no request when php-fpm resets kept-alive connections at pm.max_requests = 1', async () => {
     const { plane, symlink } = await setUp({ children: 4, maxRequests: 1 });
-    const results = await load(plane.socket, 600, 12, () => phpParams(symlink, '/index.php'));
+    const results = await fcgiLoad(plane.socket, 600, 12, () => phpParams(symlink, '/index.php'));
     expect(failures(results)).toEqual([]);
     expect(plane.outcomes.filter((o) => o.kind !== 'answered')).toEqual([]);
   });
@@ -122,7 +90,7 @@ describe.skipIf(phpFpm === undefined)('data plane resilience with real php-fpm',
     const { plane, masters, symlink, dir } = await setUp({ children: 4 });
     const [victim] = plane.balancer.pools();
     let killed = false;
-    const results = await load(plane.socket, 1200, 12, (i) => {
+    const results = await fcgiLoad(plane.socket, 1200, 12, (i) => {
       if (i === 300 && !killed) {
         killed = true;
         void masters[0]?.killAll();
@@ -147,7 +115,7 @@ describe.skipIf(phpFpm === undefined)('data plane resilience with real php-fpm',
       what: 'the replica back in rotation',
     });
     const servedBefore = victim?.served ?? 0;
-    const after = await load(plane.socket, 200, 8, () => phpParams(symlink, '/index.php'));
+    const after = await fcgiLoad(plane.socket, 200, 8, () => phpParams(symlink, '/index.php'));
     expect(failures(after)).toEqual([]);
     expect(victim?.served ?? 0).toBeGreaterThan(servedBefore);
   });

@@ -19,6 +19,7 @@ import {
   startDemoAppsOnSharedSocket,
   stopDemoApp,
 } from '../support/demo-app.js';
+import { downloadPattern } from '../support/download-pattern.js';
 import {
   cgiParams,
   type FastcgiResponse,
@@ -54,13 +55,6 @@ function json(response: FastcgiResponse): Record<string, unknown> {
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-/** The /stream body, built here independently of the app: byte i = (i * 31 + 7) & 0xff. */
-function expectedStream(bytes: number): Buffer {
-  const body = Buffer.alloc(bytes);
-  for (let i = 0; i < bytes; i += 1) body[i] = (i * 31 + 7) & 0xff;
-  return body;
 }
 
 afterAll(async () => {
@@ -153,7 +147,7 @@ describe('demo app on a unix socket path', () => {
     expect(response.status).toBe(200);
     expect(response.headers['content-type']).toBe('application/octet-stream');
     expect(response.body.length).toBe(3_000_000);
-    const expected = sha256(expectedStream(3_000_000));
+    const expected = sha256(downloadPattern(3_000_000));
     expect(sha256(response.body)).toBe(expected);
     expect(response.headers['x-content-sha256']).toBe(expected);
   });

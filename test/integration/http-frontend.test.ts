@@ -24,6 +24,7 @@ import {
   startDemoApp,
   stopDemoApp,
 } from '../support/demo-app.js';
+import { downloadPattern, downloadPatternSha256 } from '../support/download-pattern.js';
 import { runHttpLoad } from '../support/http-load.js';
 import { type RunningPhpFpm, startPhpFpm } from '../support/php-fpm.js';
 import { repoRoot } from '../support/repo-root.js';
@@ -66,15 +67,6 @@ interface Reply {
 
 function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-/** sha256 of the fixtures' download body: byte i is (i * 31 + 7) & 0xff. */
-function patternSha256(size: number): string {
-  const tile = Buffer.alloc(MiB);
-  for (let i = 0; i < tile.length; i += 1) tile[i] = (i * 31 + 7) & 0xff;
-  const hash = createHash('sha256');
-  for (let sent = 0; sent < size; sent += tile.length) hash.update(tile.subarray(0, size - sent));
-  return hash.digest('hex');
 }
 
 /** One request on its own connection; the path is sent exactly as given. */
@@ -368,7 +360,9 @@ function describeHttpFront(app: AppCase, extra?: (plane: () => RunningDataPlane)
       const firstHeadEnd = text.indexOf('\r\n\r\n') + 4;
       expect(text.startsWith('HTTP/1.1 200 ')).toBe(true);
       expect(text.slice(firstHeadEnd, firstHeadEnd + 13)).toBe('HTTP/1.1 200 ');
-      expect(text.endsWith(`\r\n\r\n${Buffer.from(pattern(10)).toString('latin1')}`)).toBe(true);
+      expect(text.endsWith(`\r\n\r\n${Buffer.from(downloadPattern(10)).toString('latin1')}`)).toBe(
+        true,
+      );
     });
 
     it('refuses a path that climbs out of the document root with 400', async () => {
@@ -536,7 +530,7 @@ function describeHttpFront(app: AppCase, extra?: (plane: () => RunningDataPlane)
       expect(got.status).toBe(200);
       expect(got.length).toBe(size);
       expect(got.headers['content-length']).toBe(String(size));
-      expect(got.sha256).toBe(patternSha256(size));
+      expect(got.sha256).toBe(downloadPatternSha256(size));
     });
 
     it('leaves every count at zero', async () => {
@@ -547,12 +541,6 @@ function describeHttpFront(app: AppCase, extra?: (plane: () => RunningDataPlane)
       expect(plane.balancer.queued).toBe(0);
     });
   });
-}
-
-function pattern(size: number): Buffer {
-  const bytes = Buffer.alloc(size);
-  for (let i = 0; i < size; i += 1) bytes[i] = (i * 31 + 7) & 0xff;
-  return bytes;
 }
 
 describeHttpFront(demoApp);

@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { utf8AsLatin1 } from '../../src/protocol/name-value-pairs.js';
+import { downloadPatternSha256, sha256 } from '../support/download-pattern.js';
 import { FcgiTestConnection, fcgiExchange, phpParams } from '../support/fcgi-exchange.js';
 import { type RunningPhpFpm, startPhpFpm } from '../support/php-fpm.js';
 import { repoRoot } from '../support/repo-root.js';
@@ -11,10 +12,6 @@ import { makeTempDir } from '../support/temp-dir.js';
 
 const phpFpm = requireSystemTool(SystemTool.phpFpm);
 const release = realpathSync(join(repoRoot, 'fixtures/php/releases/r1'));
-
-function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 describe.skipIf(phpFpm === undefined)('our FastCGI codec against the real php-fpm', () => {
   const temp = makeTempDir('interop');
@@ -70,7 +67,7 @@ describe.skipIf(phpFpm === undefined)('our FastCGI codec against the real php-fp
     });
     expect(response.status).toBe(200);
     expect(response.body.length).toBe(size);
-    expect(sha256(response.body)).toBe(sha256(demoPattern(size)));
+    expect(sha256(response.body)).toBe(downloadPatternSha256(size));
   });
 
   it('keeps a connection alive across requests with FCGI_KEEP_CONN', async () => {
@@ -135,10 +132,3 @@ describe.skipIf(phpFpm === undefined)('our FastCGI codec against the real php-fp
     });
   });
 });
-
-/** What download.php and the demo app's /stream send: byte i is (i * 31 + 7) & 0xff. */
-function demoPattern(size: number): Buffer {
-  const bytes = Buffer.allocUnsafe(size);
-  for (let i = 0; i < size; i += 1) bytes[i] = (i * 31 + 7) & 0xff;
-  return bytes;
-}
