@@ -58,7 +58,22 @@ export function pinParams(
   return out ?? pairs;
 }
 
+/** Apache's default proxy_fcgi backend type sends SCRIPT_FILENAME as `proxy:fcgi://host/path`. */
+const APACHE_PROXY_PREFIX = 'proxy:fcgi://';
+
 export function pinPath(path: string, pinning: ReleasePinning): string {
+  // php-fpm strips Apache's proxy prefix and extra leading slashes itself, so a path hidden
+  // behind them must be pinned too, or PHP would run whatever the symlink points at now.
+  if (path.startsWith(APACHE_PROXY_PREFIX)) {
+    const slash = path.indexOf('/', APACHE_PROXY_PREFIX.length);
+    if (slash < 0) return path;
+    return path.slice(0, slash) + pinPath(path.slice(slash), pinning);
+  }
+  if (path.startsWith('//')) {
+    const collapsed = path.replace(/^\/+/, '/');
+    const pinned = pinPath(collapsed, pinning);
+    return pinned === collapsed ? path : pinned;
+  }
   const underSymlink = prefixLength(path, pinning.symlink);
   if (underSymlink > 0) return pinning.pinnedDir + path.slice(underSymlink);
   for (const dir of pinning.knownReleaseDirs) {

@@ -18,6 +18,17 @@ describe('release pinning', () => {
     ['/srv/app/releases/43/index.php', '/srv/app/releases/43/index.php'],
     ['/srv/other-site/index.php', '/srv/other-site/index.php'],
     ['/srv/app/releases/410/index.php', '/srv/app/releases/410/index.php'],
+    // Apache proxy_fcgi's default backend type, and doubled slashes: php-fpm strips both.
+    [
+      'proxy:fcgi://localhost/srv/app/current/index.php',
+      'proxy:fcgi://localhost/srv/app/releases/42/index.php',
+    ],
+    ['//srv/app/current/index.php', '/srv/app/releases/42/index.php'],
+    [
+      'proxy:fcgi://localhost//srv/app/current/x.php',
+      'proxy:fcgi://localhost/srv/app/releases/42/x.php',
+    ],
+    ['//elsewhere/index.php', '//elsewhere/index.php'],
   ])('%s → %s', (from, to) => {
     expect(pinPath(from, pinning)).toBe(to);
   });
