@@ -6,6 +6,8 @@ export const SystemTool = {
   phpFpm: { names: ['php-fpm8.2', 'php-fpm'], debianPackage: 'php8.2-fpm' },
   phpCgi: { names: ['php-cgi8.2', 'php-cgi'], debianPackage: 'php8.2-cgi' },
   nginx: { names: ['nginx'], debianPackage: 'nginx' },
+  apache2: { names: ['apache2'], debianPackage: 'apache2' },
+  lighttpd: { names: ['lighttpd'], debianPackage: 'lighttpd' },
 } as const;
 export type SystemTool = (typeof SystemTool)[keyof typeof SystemTool];
 
