@@ -1,0 +1,57 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../support/repo-root.js';
+import { freePort } from '../support/switchyard-process.js';
+import { makeTempDir } from '../support/temp-dir.js';
+import { waitFor } from '../support/wait-for.js';
+
+describe('the embedded demo (npm start)', () => {
+  const temp = makeTempDir('start');
+  let demo: ChildProcess | undefined;
+  afterAll(() => {
+    if (demo && demo.exitCode === null) demo.kill('SIGKILL');
+    temp.remove();
+  });
+
+  it('serves two replicas behind the HTTP front, and Ctrl-C stops every process', async () => {
+    const port = await freePort();
+    demo = spawn(process.execPath, [join(repoRoot, 'fixtures/demo/run-demo.mjs')], {
+      env: {
+        ...process.env,
+        DEMO_STATE_DIR: temp.path,
+        DEMO_HTTP_PORT: String(port),
+        DEMO_JSON_LOGS: '1',
+        DEMO_CLI: JSON.stringify(['--import', 'tsx', join(repoRoot, 'src/cli/main.ts')]),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    demo.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) =>
+      demo?.once('exit', (code) => resolve(code)),
+    );
+    await waitFor(() => output.includes('switchyard demo is up'), {
+      timeoutMs: 15_000,
+      what: 'the demo',
+    });
+    expect(output).toContain(`curl http://127.0.0.1:${port}/`);
+
+    const pids = new Set<number>();
+    for (let i = 0; i < 10; i += 1) {
+      const page = (await (await fetch(`http://127.0.0.1:${port}/release.json`)).json()) as {
+        release: string;
+        pid: number;
+      };
+      expect(page.release).toBe('v1');
+      pids.add(page.pid);
+    }
+    expect(pids.size).toBe(2);
+
+    demo.kill('SIGINT');
+    expect(await exited).toBe(0);
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
+  });
+});
