@@ -57,6 +57,9 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
     } else if (outcome.kind === 'failed-midway') {
       logger.warn({ err: outcome.error.message }, 'the application failed after answering in part');
     }
+    wakeIfIdle();
+  };
+  const wakeIfIdle = () => {
     if (idleWaiters.length > 0 && activeRequests() === 0) {
       for (const wake of idleWaiters.splice(0)) wake();
     }
@@ -74,6 +77,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
       maxReqs: capacity + config.limits.queue,
     },
     onOutcome,
+    // A request aborted before its params were complete has no outcome, only a removal.
+    onRequestRemoved: wakeIfIdle,
   });
   frontend = fastcgi;
   http =

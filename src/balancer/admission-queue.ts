@@ -37,20 +37,32 @@ export class AdmissionQueue<T> {
     }
   }
 
-  /** The head, without taking it. */
-  peek(): T | undefined {
-    return this.#items[this.#head];
-  }
-
   shift(): T | undefined {
     if (this.#head >= this.#items.length) return undefined;
     const item = this.#items[this.#head] as T;
+    // Drop the reference at once: a finished request must not stay reachable from here.
+    this.#items[this.#head] = undefined as T;
     this.#head += 1;
-    // Compact now and then so the array does not grow without bound.
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      // Compact now and then so the array does not grow without bound.
       this.#items = this.#items.slice(this.#head);
       this.#head = 0;
     }
+    return item;
+  }
+
+  /** The item `index` places behind the head. */
+  at(index: number): T | undefined {
+    return this.#head + index < this.#items.length ? this.#items[this.#head + index] : undefined;
+  }
+
+  /** Takes out the item `index` places behind the head. */
+  removeAt(index: number): T | undefined {
+    if (index === 0) return this.shift();
+    const [item] = this.#items.splice(this.#head + index, 1);
     return item;
   }
 

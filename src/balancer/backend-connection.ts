@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net';
 import type { ListenAddress } from '../config/address.js';
 import type { Exchange } from '../frontend/exchange.js';
 import { batchWritesThisTick } from '../net/batch-writes.js';
-import { FCGI_HEADER_LENGTH, RecordType, Role } from '../protocol/constants.js';
+import { FCGI_HEADER_LENGTH, ProtocolStatus, RecordType, Role } from '../protocol/constants.js';
 import { encodeBeginRequestBody, parseEndRequestBody } from '../protocol/record-bodies.js';
 import { RecordDecoder } from '../protocol/record-decoder.js';
 import { encodeRecord, writeHeader } from '../protocol/record-encoder.js';
@@ -46,6 +46,12 @@ export class BackendConnection {
   #requests = 0;
   #error: Error | null = null;
   #awaitingDrain = false;
+  /**
+   * END_REQUEST came in the read being decoded: the rest of that read still belongs to the
+   * finished request (the next request's answer cannot come before the next read), and is
+   * ignored even if the connection already carries a new request.
+   */
+  #endedInThisRead = false;
   idleTimer: NodeJS.Timeout | null = null;
 
   constructor(address: ListenAddress, owner: ConnectionOwner, connectTimeoutMs: number) {
@@ -68,6 +74,7 @@ export class BackendConnection {
     });
     this.#socket.once('close', () => clearTimeout(connectTimer));
     this.#socket.on('data', (chunk: Buffer) => {
+      this.#endedInThisRead = false;
       try {
         this.#decoder.write(chunk);
       } catch (error) {
@@ -148,15 +155,17 @@ export class BackendConnection {
     exchange.pauseInput();
     if (this.#awaitingDrain) return;
     this.#awaitingDrain = true;
+    // Whoever is current when the backend drains resumes: the request that paused may have
+    // ended, and the next one on this connection may be waiting for this very drain.
     this.#socket.once('drain', () => {
       this.#awaitingDrain = false;
-      if (this.#exchange === exchange) exchange.resumeInput();
+      this.#exchange?.resumeInput();
     });
   }
 
   #onRecord(type: number, requestId: number, content: Buffer): void {
     const exchange = this.#exchange;
-    if (exchange === null || requestId !== BACKEND_REQUEST_ID) return;
+    if (exchange === null || requestId !== BACKEND_REQUEST_ID || this.#endedInThisRead) return;
     switch (type) {
       case RecordType.Stdout:
         if (content.length > 0) exchange.onStdout(content);
@@ -165,13 +174,24 @@ export class BackendConnection {
         if (content.length > 0) exchange.onStderr(content);
         break;
       case RecordType.EndRequest: {
+        // Parsed before any state changes: a malformed body fails the connection (and the
+        // request is retried) instead of leaving a slot counted busy forever.
+        const { appStatus, protocolStatus } = parseEndRequestBody(content);
+        if (protocolStatus !== ProtocolStatus.RequestComplete) {
+          // OVERLOADED, CANT_MPX_CONN, UNKNOWN_ROLE: the application refused the request.
+          this.#error = new Error(
+            `the application refused the request (protocol status ${protocolStatus})`,
+          );
+          this.#socket.destroy();
+          return;
+        }
         this.#exchange = null;
         this.#state = 'idle';
+        this.#endedInThisRead = true;
         exchange.body.detach();
         // A slow client may have paused this socket and the answer ended before it drained:
         // an idle connection always reads, or its next request would hang.
         this.#socket.resume();
-        const { appStatus } = parseEndRequestBody(content);
         // Free the slot before answering, so the next queued request can take it at once.
         this.#owner.released(this);
         exchange.onEnd(appStatus);

@@ -166,10 +166,18 @@ export class Balancer implements Dispatcher, PoolListener {
   }
 
   #drainQueue(): void {
-    while (this.#queue.length > 0) {
-      const pool = this.#pickFor(this.#queue.peek() as Exchange);
-      if (pool === null) return;
-      const exchange = this.#queue.shift() as Exchange;
+    // A retry that waits for another replica than the one that failed does not hold up the
+    // requests behind it: they may take the free slots it will not.
+    let skipped = 0;
+    while (this.#queue.length > skipped) {
+      const exchange = this.#queue.at(skipped) as Exchange;
+      const pool = this.#pickFor(exchange);
+      if (pool === null) {
+        if (this.#pick() === null) return;
+        skipped += 1;
+        continue;
+      }
+      this.#queue.removeAt(skipped);
       if (exchange.queueTimer !== null) clearTimeout(exchange.queueTimer);
       exchange.queueTimer = null;
       pool.run(exchange, exchange.replicaId !== null);

@@ -63,6 +63,7 @@ export class Exchange {
   #state: ExchangeState = 'receiving';
   #attempt: BackendAttempt | null = null;
   #attempts = 0;
+  #awaitingClientDrain = false;
   #requestTimer: NodeJS.Timeout | null = null;
   /** Set by the balancer while queued, so a timeout can take it out. */
   queueTimer: NodeJS.Timeout | null = null;
@@ -127,9 +128,12 @@ export class Exchange {
     if (!this.#sink.stdout(content)) this.#backPressure();
   }
 
+  /**
+   * STDERR (PHP warnings) goes to the web server's log, not to the user, so it does not
+   * count as the first response byte: the request can still be retried or answered 502/504.
+   */
   onStderr(content: Buffer): void {
-    if (this.#state === 'proxying') this.#moveTo('responding');
-    if (this.#state !== 'responding') return;
+    if (this.#state !== 'proxying' && this.#state !== 'responding') return;
     this.#sink.stderr(content);
   }
 
@@ -190,9 +194,12 @@ export class Exchange {
 
   #backPressure(): void {
     const attempt = this.#attempt;
-    if (attempt === null) return;
+    // One drain listener per pause: every further record of the same read would add one.
+    if (attempt === null || this.#awaitingClientDrain) return;
+    this.#awaitingClientDrain = true;
     attempt.pause();
     this.#sink.onDrain(() => {
+      this.#awaitingClientDrain = false;
       if (this.#attempt === attempt) attempt.resume();
     });
   }

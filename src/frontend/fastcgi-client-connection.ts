@@ -45,6 +45,8 @@ export interface FrontendContext {
   readonly limits: FrontendLimits;
   readonly logger: Logger;
   readonly onOutcome?: (exchange: Exchange, outcome: ExchangeOutcome) => void;
+  /** A request left this front end (answered, aborted, or its client gone). */
+  readonly onRequestRemoved?: () => void;
 }
 
 /** A request between BEGIN_REQUEST and its complete params. */
@@ -96,10 +98,18 @@ export class FastCgiClientConnection {
     try {
       this.#decoder.write(chunk);
     } catch (error) {
-      if (!(error instanceof FcgiProtocolError)) throw error;
+      // Whatever went wrong while reading this client's bytes ends this connection only;
+      // re-throwing would take down the daemon and every other request with it.
+      const protocol = error instanceof FcgiProtocolError;
       this.#context.logger.warn(
-        { code: error.code, err: error.message, remote: this.#socket.remoteAddress },
-        'malformed FastCGI from a client: closing that connection',
+        {
+          code: protocol ? error.code : 'ERR_INTERNAL',
+          err: (error as Error).message,
+          remote: this.#socket.remoteAddress,
+        },
+        protocol
+          ? 'malformed FastCGI from a client: closing that connection'
+          : 'error while serving a client: closing that connection',
       );
       this.#socket.destroy();
     }
@@ -145,14 +155,16 @@ export class FastCgiClientConnection {
       return;
     }
     const { limits } = this.#context;
-    const known: Record<string, string> = {
-      [ManagementVariable.MaxConns]: String(limits.maxConns),
-      [ManagementVariable.MaxReqs]: String(limits.maxReqs),
-      [ManagementVariable.MpxsConns]: '1',
-    };
-    const answers = decodeNameValuePairs(content)
-      .filter(([name]) => name in known)
-      .map(([name]) => [name, known[name] as string] as const);
+    // A Map, not an object literal: a client asking for "constructor" must get nothing back.
+    const known = new Map<string, string>([
+      [ManagementVariable.MaxConns, String(limits.maxConns)],
+      [ManagementVariable.MaxReqs, String(limits.maxReqs)],
+      [ManagementVariable.MpxsConns, '1'],
+    ]);
+    const answers = decodeNameValuePairs(content).flatMap(([name]) => {
+      const value = known.get(name);
+      return value === undefined ? [] : [[name, value] as const];
+    });
     this.#write(
       encodeRecord(RecordType.GetValuesResult, FCGI_NULL_REQUEST_ID, encodeNameValuePairs(answers)),
     );
@@ -218,7 +230,7 @@ export class FastCgiClientConnection {
     const pending = this.#requests.get(id);
     if (pending === undefined) return;
     if (pending.exchange !== null) pending.exchange.abort('the client sent ABORT_REQUEST');
-    else this.#requests.delete(id);
+    else this.#remove(id);
     // The spec wants an END_REQUEST for an aborted request.
     this.#write(
       encodeRecord(
@@ -260,13 +272,21 @@ export class FastCgiClientConnection {
 
   #onExchangeDone(id: number, exchange: Exchange, outcome: ExchangeOutcome): void {
     const pending = this.#requests.get(id);
-    if (pending?.exchange === exchange) this.#requests.delete(id);
+    if (pending?.exchange === exchange) this.#remove(id);
+    // The request may have paused this connection (a slow backend, a held body); the next
+    // request on it must be read.
+    this.#resumeInput();
     this.#context.onOutcome?.(exchange, outcome);
     if (this.#closing && this.#requests.size === 0) this.#socket.end();
   }
 
   // One flag for the connection: web servers do not multiplex, and a multiplexing client
   // whose other request still has a slow backend is paused again by that request's next push.
+  #remove(id: number): void {
+    this.#requests.delete(id);
+    this.#context.onRequestRemoved?.();
+  }
+
   #pauseInput(): void {
     this.#socket.pause();
   }
@@ -286,6 +306,7 @@ export class FastCgiClientConnection {
       pending.exchange?.abort('the client closed its connection');
     }
     this.#requests.clear();
+    this.#context.onRequestRemoved?.();
   }
 }
 

@@ -7,7 +7,7 @@ import { makeReleasePinning } from '../../src/frontend/release-pinning.js';
 import { RequestBody } from '../../src/frontend/request-body.js';
 import { PairParams } from '../../src/frontend/request-params.js';
 import type { ResponseSink } from '../../src/frontend/response-sink.js';
-import { startBurstApp } from '../support/burst-fcgi-app.js';
+import { startScriptedApp, wholeAnswer } from '../support/scripted-fcgi-app.js';
 import { makeTempDir } from '../support/temp-dir.js';
 
 /** A client that is always slow: every write reports back-pressure, drained a turn later. */
@@ -49,7 +49,7 @@ describe('backend connection reuse', () => {
   let app: Server;
 
   beforeAll(async () => {
-    app = await startBurstApp(join(temp.path, 'burst.sock'), 200_000);
+    app = await startScriptedApp(join(temp.path, 'burst.sock'), (id) => wholeAnswer(id, 200_000));
   });
 
   afterAll(() => {

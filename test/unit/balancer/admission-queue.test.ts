@@ -27,6 +27,7 @@ describe('admission queue', () => {
       fc.record({ kind: fc.constant('unshift' as const), value: fc.nat() }),
       fc.record({ kind: fc.constant('shift' as const) }),
       fc.record({ kind: fc.constant('remove' as const), value: fc.nat() }),
+      fc.record({ kind: fc.constant('removeAt' as const), value: fc.nat({ max: 6 }) }),
     );
     fc.assert(
       fc.property(
