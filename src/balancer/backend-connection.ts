@@ -43,7 +43,6 @@ export class BackendConnection {
   #state: BackendConnectionState = 'connecting';
   #connected = false;
   #exchange: Exchange | null = null;
-  #requests = 0;
   #error: Error | null = null;
   #awaitingDrain = false;
   /**
@@ -88,20 +87,10 @@ export class BackendConnection {
     this.#socket.on('close', () => this.#onClose());
   }
 
-  get state(): BackendConnectionState {
-    return this.#state;
-  }
-
-  /** Requests this connection has carried, including the current one. */
-  get requests(): number {
-    return this.#requests;
-  }
-
   /** Sends one request: BEGIN_REQUEST, the (pinned, pair-framed) PARAMS, then the body. */
   run(exchange: Exchange, paramsRecords: Buffer): void {
     this.#state = 'busy';
     this.#exchange = exchange;
-    this.#requests += 1;
     const socket = this.#socket;
     // The client's STDIN records usually follow in the same read: send them along.
     batchWritesThisTick(socket);

@@ -19,12 +19,7 @@ import {
   parseBeginRequestBody,
 } from '../protocol/record-bodies.js';
 import { RecordDecoder } from '../protocol/record-decoder.js';
-import {
-  encodeRecord,
-  encodeStream,
-  writeHeader,
-  writeRecord,
-} from '../protocol/record-encoder.js';
+import { encodeRecord, writeHeader, writeRecord } from '../protocol/record-encoder.js';
 import { type Dispatcher, Exchange, type ExchangeOutcome } from './exchange.js';
 import { RequestBody } from './request-body.js';
 import { WireParams } from './request-params.js';
@@ -247,7 +242,6 @@ export class FastCgiClientConnection {
     const forward = (type: number, content: Buffer): boolean => {
       if (this.#closed) return true;
       // Only the header is new: the content is the backend's bytes, re-addressed to this id.
-      if (content.length > 0xffff) return this.#write(encodeStream(type, id, content));
       const header = Buffer.allocUnsafe(FCGI_HEADER_LENGTH);
       writeHeader(header, 0, type, id, content.length, 0);
       batchWritesThisTick(socket);

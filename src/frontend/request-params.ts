@@ -77,7 +77,8 @@ export class WireParams implements RequestParams {
       replaced.set(path.index, pair);
     }
     if (replaced.size === 0) return frameParamsStream(1, this.#bytes, this.#pairEnds);
-    // Rare next to the common case (nginx already sends the pinned path): rebuild the stream.
+    // nginx with $document_root sends the symlink path, so this runs for most requests: the
+    // stream is rebuilt around the pinned pairs (a candidate for writing it in one pass).
     const parts: Buffer[] = [];
     const pairEnds: number[] = [];
     let length = 0;

@@ -20,7 +20,3 @@ export class FcgiProtocolError extends Error {
     this.code = code;
   }
 }
-
-export function isFcgiProtocolError(error: unknown): error is FcgiProtocolError {
-  return error instanceof FcgiProtocolError;
-}
