@@ -36,7 +36,7 @@ async function demoApp(dir: string, name: string): Promise<string> {
 async function scripted(
   dir: string,
   name: string,
-  answer: (id: number) => Buffer,
+  answer: Parameters<typeof startScriptedApp>[1],
 ): Promise<string> {
   const socket = join(dir, `${name}.sock`);
   const server: Server = await startScriptedApp(socket, answer);
@@ -182,6 +182,27 @@ describe('data plane robustness against odd clients and applications', () => {
       expect(response.status).toBe(200);
       expect(response.body.toString()).toBe('a'.repeat(10));
       expect(response.stderr).toBe('');
+    }
+  });
+
+  it('retries a request whose application wrote only STDERR before failing', async () => {
+    const dir = tempDir('stderr');
+    // A PHP warning on STDERR, then the worker dies: nothing reached the user yet.
+    const warnThenDie = (id: number) => ({
+      bytes: encodeRecord(RecordType.Stderr, id, Buffer.from('PHP Warning: about to crash')),
+      thenClose: true as const,
+    });
+    const running = await plane(
+      dir,
+      [await scripted(dir, 'dies', warnThenDie), await demoApp(dir, 'good')],
+      2,
+    );
+    for (let i = 0; i < 6; i += 1) {
+      const response = await fcgiExchange(running.socket, {
+        params: phpParams(release, '/fpm-ping'),
+      });
+      expect(response.status, `request ${i}`).toBe(200);
+      expect(response.body.toString()).toBe('pong');
     }
   });
 });

@@ -10,11 +10,14 @@ import { encodeRecord, encodeStream } from '../../src/protocol/record-encoder.js
  */
 export async function startScriptedApp(
   socketPath: string,
-  answer: (requestId: number) => Buffer,
+  answer: (requestId: number) => Buffer | { readonly bytes: Buffer; readonly thenClose: true },
 ): Promise<Server> {
   const server = createServer((socket) => {
     const decoder = new RecordDecoder((type, requestId, content) => {
-      if (type === RecordType.Stdin && content.length === 0) socket.write(answer(requestId));
+      if (type !== RecordType.Stdin || content.length > 0) return;
+      const reply = answer(requestId);
+      if (Buffer.isBuffer(reply)) socket.write(reply);
+      else socket.end(reply.bytes);
     });
     socket.on('data', (chunk: Buffer) => decoder.write(chunk));
     socket.on('error', () => {});
