@@ -4,6 +4,9 @@ import { mkdirSync, realpathSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RecordType, Role } from '../../src/protocol/constants.js';
+import { encodeBeginRequestBody } from '../../src/protocol/record-bodies.js';
+import { encodeRecord } from '../../src/protocol/record-encoder.js';
 import {
   type DemoAppProcess,
   demoReleasesDir,
@@ -18,6 +21,7 @@ import {
   startSwitchyard,
 } from '../support/switchyard-process.js';
 import { makeTempDir } from '../support/temp-dir.js';
+import { waitFor } from '../support/wait-for.js';
 
 const run = promisify(execFile);
 const release = realpathSync(join(demoReleasesDir, 'v1'));
@@ -104,5 +108,57 @@ describe('switchyard daemon in front of two demo app replicas', () => {
     expect(response.body.toString()).toBe('pong');
     expect(switchyard.child.exitCode).toBeNull();
     expect(switchyard.stdout()).toContain('malformed FastCGI from a client');
+  });
+});
+
+describe('switchyard daemon shutdown', () => {
+  it('exits 0 promptly when the last request leaves before its params were complete', async () => {
+    const temp = makeTempDir('shut');
+    try {
+      mkdirSync(join(temp.path, 'a'));
+      mkdirSync(join(temp.path, 'b'));
+      symlinkSync(release, join(temp.path, 'current'));
+      const apps = [
+        await startDemoApp({ cwd: release, socketPath: join(temp.path, 'a', 'app.sock') }),
+        await startDemoApp({ cwd: release, socketPath: join(temp.path, 'b', 'app.sock') }),
+      ];
+      const daemon = await startSwitchyard(
+        temp.path,
+        [
+          '[listen]',
+          'fastcgi = "unix:./front.sock"',
+          '[release]',
+          'symlink = "./current"',
+          '[replicas]',
+          'kind = "external"',
+          'addresses = ["unix:./a/app.sock", "unix:./b/app.sock"]',
+          '[limits]',
+          'request_timeout = "60s"',
+        ].join('\n'),
+      );
+      const client = await RawFcgiClient.open(join(temp.path, 'front.sock'));
+      // A request begun but never completed: the daemon waits for it on SIGTERM...
+      client.send(
+        encodeRecord(RecordType.BeginRequest, 1, encodeBeginRequestBody(Role.Responder, true)),
+      );
+      await waitFor(() => daemon.stdout().includes('switchyard is serving'), {
+        timeoutMs: 1_000,
+        what: 'the daemon',
+      });
+      daemon.child.kill('SIGTERM');
+      await waitFor(() => daemon.stdout().includes('waiting for in-flight requests'), {
+        timeoutMs: 5_000,
+        what: 'the daemon to wait for the open request',
+      });
+      // ...until the client aborts it: then it stops at once, not after the request timeout.
+      client.send(encodeRecord(RecordType.AbortRequest, 1));
+      const started = Date.now();
+      expect(await daemon.exited).toBe(0);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      client.destroy();
+      for (const app of apps) await stopDemoApp(app);
+    } finally {
+      temp.remove();
+    }
   });
 });
