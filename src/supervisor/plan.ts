@@ -1,0 +1,172 @@
+import type { ReplicaState } from './replica-state.js';
+
+/** What the operator wants running. `generation` bumps on every requested restart. */
+export type DesiredState = {
+  count: number;
+  release: string;
+  generation: number;
+  surge: boolean;
+  drainTimeoutMs: number;
+  maxHealthFailures: number;
+};
+
+/** What the supervisor last observed about one slot. */
+export type ReplicaView = {
+  /** 0..count-1, or `count` for the surge spare; anything higher is left over from a larger count. */
+  slot: number;
+  state: ReplicaState;
+  release: string;
+  generation: number;
+  /** Consecutive failed health checks. */
+  healthFailures: number;
+  inFlight: number;
+  drainingSince: number | null;
+  backoffUntil: number | null;
+  /** Restarts after failures so far; the back-off exponent. */
+  restarts: number;
+};
+
+export type DrainReason = 'outdated' | 'unhealthy' | 'surplus';
+
+export type Action =
+  | { kind: 'start'; slot: number; release: string; generation: number }
+  | { kind: 'drain'; slot: number; reason: DrainReason }
+  /** `force`: the drain timeout passed with requests still in flight. */
+  | { kind: 'stop'; slot: number; force: boolean }
+  /** The actor computes delay = min(base * 2^attempt, max) + jitter: the planner stays pure. */
+  | { kind: 'back-off'; slot: number; attempt: number }
+  /** Forget a stopped slot that is not wanted: the surge spare or a slot beyond count. */
+  | { kind: 'remove'; slot: number };
+
+/** States in which a replica is mid-change; a rolling replacement waits for them to settle. */
+const UNSETTLED: ReadonlySet<ReplicaState> = new Set([
+  'starting',
+  'draining',
+  'stopping',
+  'backing-off',
+  'failed',
+]);
+
+/**
+ * Decides what to do next from desired and observed state alone: no I/O, no clock (`now` is
+ * passed in), no randomness. Level-based: the same inputs give the same actions, and applying
+ * them then observing again converges on `count` ready replicas on the desired release and
+ * generation. At most one action per slot.
+ *
+ * Capacity rules (ready replicas, counting the spare):
+ * - an unhealthy drain leaves at least count-1 ready;
+ * - a surplus drain (spare or slot beyond count) leaves at least count ready;
+ * - an outdated drain without surge happens only with all count slots ready (leaves count-1);
+ * - surge rule: while any in-count replica is outdated, first start the spare at slot `count`
+ *   on the desired release/generation; only once the spare is ready and current and all count
+ *   slots are ready, drain one outdated replica (leaves count ready: count-1 slots + spare).
+ *   When nothing is outdated any more the spare is surplus and is drained (leaves count ready),
+ *   stopped and removed. A spare that is itself outdated is surplus too, so it is replaced.
+ * Replacement of outdated replicas waits while any replica is starting, draining, stopping,
+ * failed or backing-off, or while any other action is planned, so it goes one at a time.
+ */
+export function plan(
+  desired: DesiredState,
+  observed: readonly ReplicaView[],
+  now: number,
+): Action[] {
+  const { count } = desired;
+  const actions: Action[] = [];
+  const taken = new Set<number>();
+  const add = (action: Action): void => {
+    if (taken.has(action.slot)) return;
+    taken.add(action.slot);
+    actions.push(action);
+  };
+
+  // Duplicate slots would be a bug upstream; the first view of a slot wins.
+  const bySlot = new Map<number, ReplicaView>();
+  for (const view of [...observed].sort((a, b) => a.slot - b.slot)) {
+    if (Number.isInteger(view.slot) && view.slot >= 0 && !bySlot.has(view.slot)) {
+      bySlot.set(view.slot, view);
+    }
+  }
+  const views = [...bySlot.values()];
+
+  const isCurrent = (view: ReplicaView): boolean =>
+    view.release === desired.release && view.generation === desired.generation;
+  const outdatedReady = views.filter(
+    (view) => view.slot < count && view.state === 'ready' && !isCurrent(view),
+  );
+  // The spare is wanted only while a surge replacement has work left.
+  const spareWanted = desired.surge && outdatedReady.length > 0;
+  const isSurplus = (view: ReplicaView): boolean =>
+    view.slot > count || (view.slot === count && (!spareWanted || !isCurrent(view)));
+
+  // Ready replicas that no planned action takes out of rotation.
+  let readyLeft = views.filter((view) => view.state === 'ready').length;
+  const drain = (slot: number, reason: DrainReason, minLeft: number): void => {
+    if (taken.has(slot) || readyLeft - 1 < minLeft) return;
+    readyLeft -= 1;
+    add({ kind: 'drain', slot, reason });
+  };
+  const start = (slot: number): void => {
+    add({ kind: 'start', slot, release: desired.release, generation: desired.generation });
+  };
+
+  for (const view of views) {
+    const { slot } = view;
+    const surplus = isSurplus(view);
+    switch (view.state) {
+      case 'failed':
+        // The only way out of failed is backing-off, even for a replica we no longer want.
+        add({ kind: 'back-off', slot, attempt: view.restarts });
+        break;
+      case 'backing-off':
+        if (surplus) add({ kind: 'stop', slot, force: false });
+        else if (view.backoffUntil === null || view.backoffUntil <= now) start(slot);
+        break;
+      case 'stopped':
+        if (slot >= count) add({ kind: 'remove', slot });
+        else start(slot);
+        break;
+      case 'draining':
+        if (view.inFlight <= 0) add({ kind: 'stop', slot, force: false });
+        else if (
+          view.drainingSince !== null &&
+          view.drainingSince + desired.drainTimeoutMs <= now
+        ) {
+          add({ kind: 'stop', slot, force: true });
+        }
+        break;
+      case 'starting':
+        // Not taking traffic yet, so an unwanted one can stop without draining.
+        if (surplus) add({ kind: 'stop', slot, force: false });
+        break;
+      case 'ready':
+        if (view.healthFailures >= desired.maxHealthFailures) drain(slot, 'unhealthy', count - 1);
+        else if (surplus) drain(slot, 'surplus', count);
+        break;
+      case 'stopping':
+        break;
+    }
+  }
+
+  for (let slot = 0; slot < count; slot += 1) {
+    if (!bySlot.has(slot)) start(slot);
+  }
+
+  const settled = actions.length === 0 && views.every((view) => !UNSETTLED.has(view.state));
+  const first = outdatedReady[0];
+  if (!settled || first === undefined) return actions;
+
+  let slotsReady = true;
+  for (let slot = 0; slot < count; slot += 1) {
+    if (bySlot.get(slot)?.state !== 'ready') slotsReady = false;
+  }
+  if (!desired.surge) {
+    if (slotsReady) drain(first.slot, 'outdated', count - 1);
+    return actions;
+  }
+  const spare = bySlot.get(count);
+  if (spare === undefined) start(count);
+  else if (spare.state === 'ready' && isCurrent(spare) && slotsReady) {
+    drain(first.slot, 'outdated', count);
+  }
+  return actions;
+}
