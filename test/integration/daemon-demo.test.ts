@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecordType, Role } from '../../src/protocol/constants.js';
+import { encodeNameValuePairs } from '../../src/protocol/name-value-pairs.js';
 import { encodeBeginRequestBody } from '../../src/protocol/record-bodies.js';
 import { encodeRecord } from '../../src/protocol/record-encoder.js';
 import {
@@ -141,10 +142,11 @@ describe('switchyard daemon shutdown', () => {
       client.send(
         encodeRecord(RecordType.BeginRequest, 1, encodeBeginRequestBody(Role.Responder, true)),
       );
-      await waitFor(() => daemon.stdout().includes('switchyard is serving'), {
-        timeoutMs: 1_000,
-        what: 'the daemon',
-      });
+      // Records are read in order: once GET_VALUES is answered, BEGIN_REQUEST has been read.
+      client.send(
+        encodeRecord(RecordType.GetValues, 0, encodeNameValuePairs([['FCGI_MPXS_CONNS', '']])),
+      );
+      await client.waitForRecord((r) => r.type === RecordType.GetValuesResult, 'GET_VALUES_RESULT');
       daemon.child.kill('SIGTERM');
       await waitFor(() => daemon.stdout().includes('waiting for in-flight requests'), {
         timeoutMs: 5_000,
