@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, realpathSync, symlinkSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,15 +7,14 @@ import { startApache } from '../support/apache.js';
 import { fcgiExchange, phpParams } from '../support/fcgi-exchange.js';
 import { runHttpLoad, summarise } from '../support/http-load.js';
 import { startLighttpd } from '../support/lighttpd.js';
-import { type RunningPhpFpm, startPhpFpm } from '../support/php-fpm.js';
-import { repoRoot } from '../support/repo-root.js';
-import { type SwitchyardProcess, startSwitchyard } from '../support/switchyard-process.js';
+import type { RunningPhpFpm } from '../support/php-fpm.js';
+import { phpRelease, startPhpReplicasAndSwitchyard } from '../support/php-stack.js';
+import type { SwitchyardProcess } from '../support/switchyard-process.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
-import { makeTempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait-for.js';
 
 const phpFpm = requireSystemTool(SystemTool.phpFpm);
-const release = realpathSync(join(repoRoot, 'fixtures/php/releases/r1'));
+const release = phpRelease;
 const capacity = 4;
 
 interface WebServerOptions {
@@ -106,54 +105,24 @@ for (const server of webServers) {
 
       // One stack for the file's tests: they only read, and starting it is most of the time.
       beforeAll(async () => {
-        const temp = makeTempDir('web');
-        cleanups.push(temp.remove);
-        // Apache run as root serves from `daemon`, which must reach the socket and the symlink.
-        chmodSync(temp.path, 0o755);
-        const symlink = join(temp.path, 'current');
-        symlinkSync(release, symlink);
-        const masters: RunningPhpFpm[] = [];
-        for (const name of ['a', 'b']) {
-          mkdirSync(join(temp.path, name));
-          const master = await startPhpFpm({
-            binary: phpFpm as string,
-            dir: join(temp.path, name),
-            // One child above switchyard's capacity: its idle kept-alive connections hold the
-            // other children, and the test's status probe needs one to answer.
-            children: capacity + 1,
-          });
-          cleanups.push(() => master.stop());
-          masters.push(master);
-        }
-        const switchyard = await startSwitchyard(
-          temp.path,
-          [
-            '[listen]',
-            'fastcgi = "unix:./switchyard.sock"',
-            'mode = "0666"',
-            '[release]',
-            'symlink = "./current"',
-            '[replicas]',
-            'kind = "external"',
-            `addresses = [${masters.map((m) => `"unix:${m.socket}"`).join(', ')}]`,
-            `capacity = ${capacity}`,
-            '[limits]',
-            'queue = 1024',
-            'queue_timeout = "10s"',
-            'request_timeout = "30s"',
-          ].join('\n'),
-        );
-        cleanups.push(async () => {
-          if (switchyard.child.exitCode === null) switchyard.child.kill('SIGTERM');
-          const timer = setTimeout(() => switchyard.child.kill('SIGKILL'), 5_000);
-          await switchyard.exited;
-          clearTimeout(timer);
+        const php = await startPhpReplicasAndSwitchyard({
+          phpFpm: phpFpm as string,
+          label: 'web',
+          // Apache run as root serves from `daemon`, which must reach the socket and the symlink.
+          dirMode: 0o755,
+          // One child above switchyard's capacity: its idle kept-alive connections hold the
+          // other children, and the test's status probe needs one to answer.
+          children: capacity + 1,
+          capacity,
+          switchyardStopSignal: 'SIGTERM',
         });
-        mkdirSync(join(temp.path, 'web'));
+        cleanups.push(php.cleanup);
+        const { masters, switchyard } = php;
+        mkdirSync(join(php.dir, 'web'));
         const web = await server.start(server.binary as string, {
-          dir: join(temp.path, 'web'),
-          fastcgiAddress: join(temp.path, 'switchyard.sock'),
-          documentRoot: symlink,
+          dir: join(php.dir, 'web'),
+          fastcgiAddress: php.fastcgiSocket,
+          documentRoot: php.symlink,
         });
         cleanups.push(() => web.stop());
         stack = { web, switchyard, masters };

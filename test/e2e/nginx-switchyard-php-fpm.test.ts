@@ -1,21 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, realpathSync, symlinkSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { downloadPatternSha256, sha256 } from '../support/download-pattern.js';
 import { runHttpLoad, summarise } from '../support/http-load.js';
 import { type RunningNginx, startNginx } from '../support/nginx.js';
-import { type RunningPhpFpm, startPhpFpm } from '../support/php-fpm.js';
-import { repoRoot } from '../support/repo-root.js';
-import { type SwitchyardProcess, startSwitchyard } from '../support/switchyard-process.js';
+import type { RunningPhpFpm } from '../support/php-fpm.js';
+import { phpRelease, startPhpReplicasAndSwitchyard } from '../support/php-stack.js';
+import type { SwitchyardProcess } from '../support/switchyard-process.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
-import { makeTempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait-for.js';
 
 const phpFpm = requireSystemTool(SystemTool.phpFpm);
 const nginx = requireSystemTool(SystemTool.nginx);
-const release = realpathSync(join(repoRoot, 'fixtures/php/releases/r1'));
+const release = phpRelease;
 
 interface Stack {
   readonly nginx: RunningNginx;
@@ -33,50 +32,22 @@ afterEach(async () => {
 async function startStack(
   options: { children?: number; maxRequests?: number; keepConn?: boolean } = {},
 ): Promise<Stack> {
-  const temp = makeTempDir('e2e');
-  cleanups.push(temp.remove);
-  const symlink = join(temp.path, 'current');
-  symlinkSync(release, symlink);
   const children = options.children ?? 4;
-  const masters: RunningPhpFpm[] = [];
-  for (const name of ['a', 'b']) {
-    mkdirSync(join(temp.path, name));
-    const master = await startPhpFpm({
-      binary: phpFpm as string,
-      dir: join(temp.path, name),
-      children,
-      ...(options.maxRequests === undefined ? {} : { maxRequests: options.maxRequests }),
-    });
-    cleanups.push(() => master.stop());
-    masters.push(master);
-  }
-  const switchyard = await startSwitchyard(
-    temp.path,
-    [
-      '[listen]',
-      'fastcgi = "unix:./switchyard.sock"',
-      'mode = "0666"',
-      '[release]',
-      'symlink = "./current"',
-      '[replicas]',
-      'kind = "external"',
-      `addresses = [${masters.map((m) => `"unix:${m.socket}"`).join(', ')}]`,
-      `capacity = ${children}`,
-      '[limits]',
-      'queue = 1024',
-      'queue_timeout = "10s"',
-      'request_timeout = "30s"',
-    ].join('\n'),
-  );
-  cleanups.push(async () => {
-    if (switchyard.child.exitCode === null) switchyard.child.kill('SIGKILL');
-    await switchyard.exited;
+  const php = await startPhpReplicasAndSwitchyard({
+    phpFpm: phpFpm as string,
+    label: 'e2e',
+    children,
+    capacity: children,
+    ...(options.maxRequests === undefined ? {} : { maxRequests: options.maxRequests }),
+    switchyardStopSignal: 'SIGKILL',
   });
-  mkdirSync(join(temp.path, 'nginx'));
+  cleanups.push(php.cleanup);
+  const { masters, switchyard, symlink } = php;
+  mkdirSync(join(php.dir, 'nginx'));
   const front = await startNginx({
     binary: nginx as string,
-    dir: join(temp.path, 'nginx'),
-    fastcgiPass: `unix:${join(temp.path, 'switchyard.sock')}`,
+    dir: join(php.dir, 'nginx'),
+    fastcgiPass: `unix:${php.fastcgiSocket}`,
     documentRoot: symlink,
     keepConn: options.keepConn ?? true,
   });

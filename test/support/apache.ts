@@ -1,11 +1,8 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { repoRoot } from './repo-root.js';
-import { freePort } from './switchyard-process.js';
-import { waitFor } from './wait-for.js';
+import { launchServer, type RunningServer, startOnFreePort } from './server-process.js';
 
 /** The shipped snippet; the tests run it with only its two paths substituted. */
 export const apacheSnippetPath = join(repoRoot, 'deploy/apache/switchyard.conf');
@@ -27,15 +24,11 @@ export interface ApacheOptions {
   readonly documentRoot: string;
 }
 
-export interface RunningApache {
-  readonly port: number;
-  readonly url: string;
-  readonly pid: number;
-  /** What the parent wrote to stdout/stderr, then the error log. */
-  readonly output: () => string;
-  /** SIGWINCH (graceful-stop), then SIGKILL to the process group if it has not exited in time. */
-  readonly stop: () => Promise<void>;
-}
+/**
+ * `output` is what the parent wrote to stdout/stderr, then the error log; `stop` is SIGWINCH
+ * (graceful-stop), then SIGKILL to the process group if it has not exited in time.
+ */
+export type RunningApache = RunningServer;
 
 /** deploy/apache/switchyard.conf with the socket and document root of a test. */
 export function apacheSnippet(fastcgiAddress: string, documentRoot: string): string {
@@ -110,20 +103,24 @@ export async function startApache(options: ApacheOptions): Promise<RunningApache
     assertReachableByOthers(options.documentRoot);
   }
   const config = join(options.dir, 'httpd.conf');
-  for (let attempt = 1; ; attempt += 1) {
-    const port = await freePort();
-    const readyToken = randomBytes(8).toString('hex');
+  return startOnFreePort('apache', async (port, readyToken) => {
     writeFileSync(
       config,
       apacheConfig({ ...options, port, readyToken, ...(asRoot ? { user: CHILD_USER } : {}) }),
     );
     await testConfig(options.binary, config);
-    const started = await launch(options, config, port, readyToken);
-    if (typeof started !== 'string') return started;
-    if (attempt === 3) {
-      throw new Error(`apache found no free port in ${attempt} attempts: ${started}`);
-    }
-  }
+    return launchServer({
+      name: 'apache',
+      binary: options.binary,
+      args: ['-DFOREGROUND', '-f', config],
+      port,
+      readyToken,
+      logFile: join(options.dir, 'error.log'),
+      stopSignal: 'SIGWINCH',
+      // GracefulShutdownTimeout is 5 s; past it plus a margin, nothing is waited for.
+      stopTimeoutMs: 8_000,
+    });
+  });
 }
 
 /** Throws unless every directory above `path`, and above what it resolves to, is o+x. */
@@ -146,92 +143,5 @@ function testConfig(binary: string, config: string): Promise<void> {
       if (error === null) resolve();
       else reject(new Error(`apache -t refused ${config}:\n${stdout}${stderr}`));
     });
-  });
-}
-
-async function launch(
-  options: ApacheOptions,
-  config: string,
-  port: number,
-  readyToken: string,
-): Promise<RunningApache | string> {
-  const errorLog = join(options.dir, 'error.log');
-  const child = spawn(options.binary, ['-DFOREGROUND', '-f', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group: the children are killed with the parent if it comes to that.
-    detached: true,
-  });
-  let piped = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    piped += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    piped += chunk.toString();
-  });
-  const output = () => {
-    let log = '';
-    try {
-      log = readFileSync(errorLog, 'utf8');
-    } catch {}
-    return `${piped}${log}`;
-  };
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const spawnFailed = new Promise<never>((_, reject) => child.once('error', reject));
-  let settled = false;
-  try {
-    const outcome = await Promise.race([
-      spawnFailed,
-      exited.then(() => 'exited' as const),
-      waitFor(async () => settled || (await httpGetBody(port, '/.harness-ready')) === readyToken, {
-        timeoutMs: 10_000,
-        what: `apache to answer on 127.0.0.1:${port}`,
-      }).then(() => 'ready' as const),
-    ]);
-    if (outcome === 'exited') {
-      // Another process took the port after we picked it: the caller retries with its output.
-      if (output().includes('Address already in use')) return output();
-      throw new Error(`apache exited ${child.exitCode ?? child.signalCode}: ${output()}`);
-    }
-  } catch (error) {
-    await killGroup(child, exited);
-    throw new Error(`${(error as Error).message}\n${output()}`);
-  } finally {
-    settled = true;
-  }
-  return {
-    port,
-    url: `http://127.0.0.1:${port}`,
-    pid: child.pid as number,
-    output,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGWINCH');
-      // GracefulShutdownTimeout is 5 s; past it plus a margin, nothing is waited for.
-      const timer = setTimeout(() => void killGroup(child, exited), 8_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
-
-async function killGroup(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {}
-  if (child.exitCode === null && child.signalCode === null) await exited;
-}
-
-function httpGetBody(port: number, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: 1_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve(Buffer.concat(chunks).toString()));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('readiness probe timed out')));
-    req.on('error', reject);
-    req.end();
   });
 }

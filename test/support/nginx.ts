@@ -1,10 +1,7 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { waitFor } from './wait-for.js';
+import { launchServer, type RunningServer, startOnFreePort } from './server-process.js';
 
 export interface NginxOptions {
   readonly binary: string;
@@ -32,14 +29,8 @@ export interface NginxConfigOptions extends Omit<NginxOptions, 'binary'> {
   readonly readyToken?: string;
 }
 
-export interface RunningNginx {
-  readonly port: number;
-  readonly url: string;
-  readonly pid: number;
-  readonly output: () => string;
-  /** SIGQUIT (graceful), then SIGKILL if the master has not exited in time. */
-  readonly stop: () => Promise<void>;
-}
+/** `stop` is SIGQUIT (graceful), then SIGKILL to the master and its workers if it has not exited in time. */
+export type RunningNginx = RunningServer;
 
 /** The FastCGI params nginx sends, written out so the config does not depend on /etc/nginx. */
 const FASTCGI_PARAMS: readonly (readonly [string, string])[] = [
@@ -136,34 +127,24 @@ export function nginxConfig(options: NginxConfigOptions): string {
 export async function startNginx(options: NginxOptions): Promise<RunningNginx> {
   const config = join(options.dir, 'nginx.conf');
   const user = process.getuid?.() === 0 ? 'root' : undefined;
-  for (let attempt = 1; ; attempt += 1) {
-    const port = await freePort();
-    const readyToken = randomBytes(8).toString('hex');
+  // nginx itself retries bind() for 2.5 s before exiting, so few attempts are needed.
+  return startOnFreePort('nginx', async (port, readyToken) => {
     writeFileSync(
       config,
       nginxConfig({ ...options, port, readyToken, ...(user === undefined ? {} : { user }) }),
     );
     await testConfig(options.binary, config, options.dir);
-    const started = await launch(options.binary, config, options.dir, port, readyToken);
-    if (typeof started !== 'string') return started;
-    // nginx itself retries bind() for 2.5 s before exiting, so few attempts are needed.
-    if (attempt === 3) {
-      throw new Error(`nginx found no free port in ${attempt} attempts: ${started}`);
-    }
-  }
-}
-
-/** A port the kernel just handed out; it may be taken again before nginx binds it. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address === null || typeof address === 'string') reject(new Error('no TCP port'));
-        else resolve(address.port);
-      });
+    return launchServer({
+      name: 'nginx',
+      binary: options.binary,
+      // -e: the error log before the config is read; the build's default may be a root-only file.
+      args: ['-e', 'stderr', '-p', options.dir, '-c', config],
+      port,
+      readyToken,
+      stopSignal: 'SIGQUIT',
+      stopTimeoutMs: 5_000,
+      // Not a process group: the master and its workers are found through /proc.
+      forceKill: killWithWorkers,
     });
   });
 }
@@ -179,84 +160,6 @@ function testConfig(binary: string, config: string, dir: string): Promise<void> 
       },
     );
   });
-}
-
-async function launch(
-  binary: string,
-  config: string,
-  dir: string,
-  port: number,
-  readyToken: string,
-): Promise<RunningNginx | string> {
-  // -e: the error log before the config is read; the build's default may be a root-only file.
-  const child = spawn(binary, ['-e', 'stderr', '-p', dir, '-c', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const spawnFailed = new Promise<never>((_, reject) => child.once('error', reject));
-  const earlyExit = exited.then(() => 'exited' as const);
-  let settled = false;
-  try {
-    const outcome = await Promise.race([
-      spawnFailed,
-      earlyExit,
-      waitFor(async () => settled || (await httpGetBody(port, '/.harness-ready')) === readyToken, {
-        timeoutMs: 10_000,
-        what: `nginx to answer on 127.0.0.1:${port}`,
-      }).then(() => 'ready' as const),
-    ]);
-    if (outcome === 'exited') {
-      // Another process took the port after we picked it: the caller retries with its output.
-      if (output.includes('Address already in use')) return output;
-      throw new Error(`nginx exited ${child.exitCode ?? child.signalCode}: ${output}`);
-    }
-  } catch (error) {
-    // Not after an exit: the pid may already belong to another process.
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      killWithWorkers(child.pid);
-      await exited;
-    }
-    throw error;
-  } finally {
-    // Ends the probe loop when nginx exited first.
-    settled = true;
-  }
-  return {
-    port,
-    url: `http://127.0.0.1:${port}`,
-    pid: child.pid as number,
-    output: () => output,
-    stop: () => stopProcess(child, exited),
-  };
-}
-
-function httpGetBody(port: number, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: 1_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve(Buffer.concat(chunks).toString()));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('readiness probe timed out')));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function stopProcess(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGQUIT');
-  const timer = setTimeout(() => killWithWorkers(child.pid as number), 5_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /**

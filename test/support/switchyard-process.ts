@@ -1,8 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from './repo-root.js';
+
+// Kept importable from here for the tests that take it with the switchyard helpers.
+export { freePort } from './server-process.js';
+
 import { waitFor } from './wait-for.js';
 
 export interface SwitchyardProcess {
@@ -105,18 +108,4 @@ function readProcStatus(pid: number): string {
   } catch {
     return '';
   }
-}
-
-/** A TCP port that was free a moment ago on 127.0.0.1 (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        resolve(typeof address === 'object' && address !== null ? address.port : 0),
-      );
-    });
-  });
 }
