@@ -1,3 +1,5 @@
+import { CodedError } from '../coded-error.js';
+
 /** Why a request got a generated answer instead of the application's. Stable codes for logs. */
 export type BalancerErrorCode =
   /** No replica is in rotation for the serving release: 503 at once. */
@@ -11,14 +13,8 @@ export type BalancerErrorCode =
   /** The backend failed and the request could not be retried: 502. */
   | 'ERR_BACKEND_FAILED';
 
-export class BalancerError extends Error {
+export class BalancerError extends CodedError<BalancerErrorCode> {
   override readonly name = 'BalancerError';
-  readonly code: BalancerErrorCode;
-
-  constructor(code: BalancerErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 /** The HTTP status a generated answer carries for each code. */

@@ -1,3 +1,5 @@
+import { CodedError } from '../coded-error.js';
+
 /** EX_CONFIG from sysexits.h: the exit status of the CLI when the configuration is invalid. */
 export const CONFIG_EXIT_CODE = 78;
 
@@ -12,9 +14,8 @@ export interface ConfigErrorOptions {
  * (`limits.queue_timeout`, `replicas.addresses[1]`), or `''` when the file as a whole is at
  * fault, so the CLI can point at the line to fix without parsing the message.
  */
-export class ConfigError extends Error {
+export class ConfigError extends CodedError<'ERR_CONFIG'> {
   override readonly name = 'ConfigError';
-  readonly code = 'ERR_CONFIG';
   readonly key: string;
   readonly reason: string;
   readonly file: string | undefined;
@@ -22,6 +23,7 @@ export class ConfigError extends Error {
   constructor(key: string, reason: string, options: ConfigErrorOptions = {}) {
     const where = key !== '' ? key : options.file;
     super(
+      'ERR_CONFIG',
       where === undefined ? reason : `${where}: ${reason}`,
       options.cause === undefined ? undefined : { cause: options.cause },
     );

@@ -1,3 +1,4 @@
+import { CodedError } from '../coded-error.js';
 import type { NameValuePair } from '../protocol/name-value-pairs.js';
 import { utf8AsLatin1 } from '../protocol/name-value-pairs.js';
 
@@ -40,14 +41,8 @@ export type HttpRequestErrorCode =
   /** A request-target that is neither origin nor absolute form (`*`, `host:port`): 400. */
   | 'ERR_HTTP_BAD_TARGET';
 
-export class HttpRequestError extends Error {
+export class HttpRequestError extends CodedError<HttpRequestErrorCode> {
   override readonly name = 'HttpRequestError';
-  readonly code: HttpRequestErrorCode;
-
-  constructor(code: HttpRequestErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 /** Header names that never become HTTP_* params. Proxy: httpoxy (CVE-2016-5385). */

@@ -1,10 +1,14 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { CodedError } from '../coded-error.js';
 import type { ListenAddress } from '../config/address.js';
 
-export class ListenError extends Error {
+export class ListenError extends CodedError<'ERR_LISTEN'> {
   override readonly name = 'ListenError';
-  readonly code = 'ERR_LISTEN';
+
+  constructor(message: string) {
+    super('ERR_LISTEN', message);
+  }
 }
 
 /**

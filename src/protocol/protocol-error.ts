@@ -1,3 +1,5 @@
+import { CodedError } from '../coded-error.js';
+
 /** Stable codes for malformed FastCGI input; callers branch on `code`, never on the message. */
 export type FcgiProtocolErrorCode =
   /** Record header with a version other than 1. */
@@ -11,12 +13,6 @@ export type FcgiProtocolErrorCode =
   /** A PARAMS stream larger than the configured cap. */
   | 'ERR_FCGI_PARAMS_TOO_LARGE';
 
-export class FcgiProtocolError extends Error {
+export class FcgiProtocolError extends CodedError<FcgiProtocolErrorCode> {
   override readonly name = 'FcgiProtocolError';
-  readonly code: FcgiProtocolErrorCode;
-
-  constructor(code: FcgiProtocolErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }

@@ -1,3 +1,5 @@
+import { CodedError } from '../coded-error.js';
+
 /** Lifecycle of one replica. Only `ready` replicas take traffic. */
 export type ReplicaState =
   | 'starting'
@@ -34,14 +36,13 @@ export const ALLOWED_TRANSITIONS: Readonly<Record<ReplicaState, readonly Replica
 
 export type ReplicaStateErrorCode = 'ERR_REPLICA_TRANSITION';
 
-export class ReplicaStateError extends Error {
+export class ReplicaStateError extends CodedError<ReplicaStateErrorCode> {
   override readonly name = 'ReplicaStateError';
-  readonly code: ReplicaStateErrorCode = 'ERR_REPLICA_TRANSITION';
   readonly from: ReplicaState;
   readonly to: ReplicaState;
 
   constructor(from: ReplicaState, to: ReplicaState) {
-    super(`replica cannot go from '${from}' to '${to}'`);
+    super('ERR_REPLICA_TRANSITION', `replica cannot go from '${from}' to '${to}'`);
     this.from = from;
     this.to = to;
   }
