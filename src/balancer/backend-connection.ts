@@ -1,11 +1,13 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { ListenAddress } from '../config/address.js';
 import type { Exchange } from '../frontend/exchange.js';
 import { batchWritesThisTick } from '../net/batch-writes.js';
-import { FCGI_HEADER_LENGTH, ProtocolStatus, RecordType, Role } from '../protocol/constants.js';
+import { connectTo } from '../net/connect-to.js';
+import { writeRecordTo } from '../net/write-record.js';
+import { ProtocolStatus, RecordType, Role } from '../protocol/constants.js';
 import { encodeBeginRequestBody, parseEndRequestBody } from '../protocol/record-bodies.js';
 import { RecordDecoder } from '../protocol/record-decoder.js';
-import { encodeRecord, writeHeader } from '../protocol/record-encoder.js';
+import { encodeRecord } from '../protocol/record-encoder.js';
 
 /** php-fpm does not multiplex: one request per connection, so its id is always 1. */
 const BACKEND_REQUEST_ID = 1;
@@ -58,10 +60,7 @@ export class BackendConnection {
     this.#decoder = new RecordDecoder((type, requestId, content) =>
       this.#onRecord(type, requestId, content),
     );
-    this.#socket =
-      address.kind === 'unix'
-        ? connect(address.path)
-        : connect({ host: address.host, port: address.port, noDelay: true });
+    this.#socket = connectTo(address);
     // A black-holed TCP replica would otherwise hold the request until the OS gives up.
     const connectTimer = setTimeout(() => {
       this.#error = new Error(`no connection within ${connectTimeoutMs} ms`);
@@ -130,11 +129,7 @@ export class BackendConnection {
   #writeStdin(chunk: Buffer): boolean {
     // Client STDIN records carry at most 65535 bytes, so each chunk fits one record; the
     // content is written as it came, only the header is new.
-    const header = Buffer.allocUnsafe(FCGI_HEADER_LENGTH);
-    writeHeader(header, 0, RecordType.Stdin, BACKEND_REQUEST_ID, chunk.length, 0);
-    batchWritesThisTick(this.#socket);
-    this.#socket.write(header);
-    const flowing = this.#socket.write(chunk);
+    const flowing = writeRecordTo(this.#socket, RecordType.Stdin, BACKEND_REQUEST_ID, chunk);
     if (!flowing && this.#exchange !== null) this.#waitForBackendDrain(this.#exchange);
     return flowing;
   }

@@ -1,5 +1,5 @@
-import { connect } from 'node:net';
 import type { ListenAddress } from '../config/address.js';
+import { connectTo } from '../net/connect-to.js';
 import { FCGI_NULL_REQUEST_ID, ManagementVariable, RecordType } from '../protocol/constants.js';
 import { encodeNameValuePairs } from '../protocol/name-value-pairs.js';
 import { RecordDecoder } from '../protocol/record-decoder.js';
@@ -18,10 +18,7 @@ const GET_VALUES = encodeRecord(
  */
 export function probeReplica(address: ListenAddress, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket =
-      address.kind === 'unix'
-        ? connect(address.path)
-        : connect({ host: address.host, port: address.port });
+    const socket = connectTo(address);
     let settled = false;
     const settle = (alive: boolean) => {
       if (settled) return;

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { batchWritesThisTick } from '../net/batch-writes.js';
+import { writeRecordTo } from '../net/write-record.js';
 import {
   FCGI_HEADER_LENGTH,
   FCGI_MAXTYPE,
@@ -242,11 +243,7 @@ export class FastCgiClientConnection {
     const forward = (type: number, content: Buffer): boolean => {
       if (this.#closed) return true;
       // Only the header is new: the content is the backend's bytes, re-addressed to this id.
-      const header = Buffer.allocUnsafe(FCGI_HEADER_LENGTH);
-      writeHeader(header, 0, type, id, content.length, 0);
-      batchWritesThisTick(socket);
-      socket.write(header);
-      return socket.write(content);
+      return writeRecordTo(socket, type, id, content);
     };
     return {
       stdout: (content) => forward(RecordType.Stdout, content),
