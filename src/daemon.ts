@@ -27,6 +27,10 @@ export interface RunningDaemon {
 
 /** The composition root: builds the data plane from a validated config and starts it. */
 export async function startDaemon(config: Config, logger: Logger): Promise<RunningDaemon> {
+  if (config.replicas.kind !== 'external') {
+    throw new Error(`replicas.kind "${config.replicas.kind}" is not wired into the daemon yet`);
+  }
+  const replicas = config.replicas;
   const release = resolveRelease(config.release.symlink);
   const balancer = new Balancer({
     queue: config.limits.queue,
@@ -36,7 +40,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
     probeIntervalMs: PROBE_INTERVAL_MS,
     logger,
   });
-  config.replicas.addresses.forEach((address, index) => {
+  replicas.addresses.forEach((address, index) => {
     balancer.add({
       id: `replica-${index + 1}`,
       address,
@@ -64,7 +68,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
       for (const wake of idleWaiters.splice(0)) wake();
     }
   };
-  const capacity = config.replicas.capacity * config.replicas.addresses.length;
+  const capacity = config.replicas.capacity * replicas.addresses.length;
   const fastcgi = await FastCgiFrontend.start(config.listen.fastcgi, config.listen.mode, {
     dispatcher: balancer,
     logger,
@@ -103,7 +107,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
           ? null
           : `${config.listen.http.host}:${http.port}`,
       release,
-      replicas: config.replicas.addresses.map(formatAddress),
+      replicas: replicas.addresses.map(formatAddress),
       capacity,
     },
     'switchyard is serving',

@@ -29,8 +29,76 @@ export interface ExternalReplicasConfig {
   readonly connectTimeoutMs: number;
 }
 
-/** One member per replica kind; later kinds ('php-fpm', 'command') join this union. */
-export type ReplicasConfig = ExternalReplicasConfig;
+/** What every kind of replica that switchyard starts itself shares. */
+export interface ManagedReplicasBase {
+  /** Replicas kept running; at least 2 (one serves while another restarts). */
+  readonly count: number;
+  /** Concurrent requests switchyard routes to one replica. */
+  readonly capacity: number;
+  readonly idleTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  /** Start a replacement beside the old replica first, so capacity never drops. */
+  readonly surge: boolean;
+}
+
+export interface PhpFpmReplicasConfig extends ManagedReplicasBase {
+  readonly kind: 'php-fpm';
+  readonly phpFpm: {
+    /** Absolute path of the php-fpm binary (looked up on PATH at load time). */
+    readonly binary: string;
+    /** Absolute path of a file of extra pool directives, or null. */
+    readonly pool: string | null;
+    /** Worker user and group when switchyard runs as root (php-fpm refuses root workers). */
+    readonly user: string;
+    readonly group: string;
+  };
+}
+
+export interface CommandReplicasConfig extends ManagedReplicasBase {
+  readonly kind: 'command';
+  readonly command: {
+    /** argv[0] is an absolute path (looked up on PATH at load time). */
+    readonly argv: readonly string[];
+    /** Extra environment; `{socket}` in a value is replaced by the replica's socket path. */
+    readonly env: Readonly<Record<string, string>>;
+  };
+}
+
+export type ManagedReplicasConfig = PhpFpmReplicasConfig | CommandReplicasConfig;
+export type ReplicasConfig = ExternalReplicasConfig | ManagedReplicasConfig;
+
+export interface HealthConfig {
+  /** A real FastCGI request to this path; php-fpm's ping.path is set to it. */
+  readonly path: string;
+  /** The response body must contain this (and the status be 2xx). */
+  readonly expect: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  /** Consecutive failed checks after which a ready replica is replaced. */
+  readonly failures: number;
+  /** How long a starting replica has to pass its first check. */
+  readonly startTimeoutMs: number;
+}
+
+export interface DrainConfig {
+  /** Longest wait for a draining replica's in-flight requests before it is stopped anyway. */
+  readonly timeoutMs: number;
+}
+
+export interface ControlConfig {
+  /** Absolute path of the control socket the CLI talks to. */
+  readonly socket: string;
+  readonly mode: number;
+  /** Group that owns the socket, or null to leave it to the daemon's group. */
+  readonly group: string | null;
+}
+
+export interface PathsConfig {
+  /** Replica sockets and generated php-fpm configs (systemd RuntimeDirectory). */
+  readonly runtime: string;
+  /** Release history and other state that survives a restart (systemd StateDirectory). */
+  readonly state: string;
+}
 
 export interface LimitsConfig {
   readonly queue: number;
@@ -48,6 +116,10 @@ export interface Config {
   readonly listen: ListenConfig;
   readonly release: ReleaseConfig;
   readonly replicas: ReplicasConfig;
+  readonly health: HealthConfig;
+  readonly drain: DrainConfig;
+  readonly control: ControlConfig;
+  readonly paths: PathsConfig;
   readonly limits: LimitsConfig;
   readonly log: LogConfig;
 }
