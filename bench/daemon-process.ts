@@ -42,6 +42,8 @@ export async function startBenchDaemon(options: BenchDaemonOptions): Promise<Ben
       `capacity = ${options.capacity}`,
       '[limits]',
       'queue = 1024',
+      '[control]',
+      'socket = "./control.sock"',
       '',
     ].join('\n'),
   );

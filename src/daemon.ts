@@ -1,13 +1,19 @@
-import { realpathSync } from 'node:fs';
+import { mkdirSync, realpathSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { Balancer } from './balancer/balancer.js';
 import { formatAddress } from './config/address.js';
 import { ConfigError } from './config/config-error.js';
 import type { Config } from './config/schema.js';
+import { ControlServer } from './control/control-server.js';
+import { DaemonControl } from './daemon-control.js';
 import type { ExchangeOutcome } from './frontend/exchange.js';
 import { FastCgiFrontend } from './frontend/fastcgi-frontend.js';
 import { HttpFrontend } from './frontend/http-frontend.js';
 import { makeReleasePinning } from './frontend/release-pinning.js';
+import { Supervisor, type SupervisorSettings } from './supervisor/supervisor.js';
+import { CommandLauncher } from './supervisor/workers/command-launcher.js';
+import { PhpFpmLauncher } from './supervisor/workers/php-fpm-launcher.js';
 
 /** Attempts per request: the first, and retries on other connections or replicas. */
 const MAX_ATTEMPTS = 3;
@@ -19,6 +25,10 @@ export interface RunningDaemon {
   readonly balancer: Balancer;
   readonly frontend: FastCgiFrontend;
   readonly http: HttpFrontend | null;
+  readonly supervisor: Supervisor | null;
+  readonly control: ControlServer;
+  /** Applies a re-read config (SIGHUP) by replacing replicas; returns what it did or why not. */
+  reload(next: Config): string;
   /** Stops accepting, lets every admitted request finish, then closes what is left. */
   shutdown(): Promise<void>;
   /** Stops at once: every client connection is closed. */
@@ -27,28 +37,41 @@ export interface RunningDaemon {
 
 /** The composition root: builds the data plane from a validated config and starts it. */
 export async function startDaemon(config: Config, logger: Logger): Promise<RunningDaemon> {
-  if (config.replicas.kind !== 'external') {
-    throw new Error(`replicas.kind "${config.replicas.kind}" is not wired into the daemon yet`);
-  }
-  const replicas = config.replicas;
   const release = resolveRelease(config.release.symlink);
+  const replicas = config.replicas;
   const balancer = new Balancer({
     queue: config.limits.queue,
     queueTimeoutMs: config.limits.queueTimeoutMs,
-    idleTimeoutMs: config.replicas.idleTimeoutMs,
-    connectTimeoutMs: config.replicas.connectTimeoutMs,
+    idleTimeoutMs: replicas.idleTimeoutMs,
+    connectTimeoutMs: replicas.connectTimeoutMs,
     probeIntervalMs: PROBE_INTERVAL_MS,
     logger,
   });
-  replicas.addresses.forEach((address, index) => {
-    balancer.add({
-      id: `replica-${index + 1}`,
-      address,
-      capacity: config.replicas.capacity,
-      release,
-      pinning: makeReleasePinning(config.release.symlink, release),
+  let supervisor: Supervisor | null = null;
+  let replicaCount: number;
+  if (replicas.kind === 'external') {
+    replicaCount = replicas.addresses.length;
+    replicas.addresses.forEach((address, index) => {
+      balancer.add({
+        id: `replica-${index + 1}`,
+        address,
+        capacity: replicas.capacity,
+        release,
+        pinning: makeReleasePinning(config.release.symlink, release),
+      });
     });
-  });
+  } else {
+    replicaCount = replicas.count;
+    mkdirSync(config.paths.runtime, { recursive: true, mode: 0o750 });
+    supervisor = new Supervisor({
+      settings: supervisorSettings(config, logger),
+      balancer,
+      symlink: config.release.symlink,
+      release,
+      logger,
+    });
+    await bringUpReplicas(supervisor, config, logger);
+  }
 
   // Declared before the fronts start: an outcome can arrive while the second one starts.
   let frontend: FastCgiFrontend | null = null;
@@ -68,7 +91,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
       for (const wake of idleWaiters.splice(0)) wake();
     }
   };
-  const capacity = config.replicas.capacity * replicas.addresses.length;
+  const capacity = replicas.capacity * replicaCount;
   const fastcgi = await FastCgiFrontend.start(config.listen.fastcgi, config.listen.mode, {
     dispatcher: balancer,
     logger,
@@ -85,6 +108,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
     onRequestRemoved: wakeIfIdle,
   });
   frontend = fastcgi;
+  const controlHandler = new DaemonControl(config, balancer, supervisor);
+  const control = await ControlServer.start(config.control, controlHandler, logger);
   http =
     config.listen.http === null
       ? null
@@ -107,16 +132,34 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
           ? null
           : `${config.listen.http.host}:${http.port}`,
       release,
-      replicas: replicas.addresses.map(formatAddress),
+      replicas:
+        replicas.kind === 'external'
+          ? replicas.addresses.map(formatAddress)
+          : `${replicas.count} × ${replicas.kind}`,
       capacity,
+      control: config.control.socket,
     },
     'switchyard is serving',
   );
 
+  let current = config;
   return {
     balancer,
     frontend: fastcgi,
     http,
+    supervisor,
+    control,
+    reload(next: Config): string {
+      const refused = reloadRefusal(current, next);
+      if (refused !== null) return refused;
+      const later = changedKeysNeedingRestart(current, next);
+      current = next;
+      controlHandler.setConfig(next);
+      if (supervisor !== null) supervisor.reconfigure(supervisorSettings(next, logger));
+      const note =
+        later.length > 0 ? `; ${later.join(', ')} take effect when the daemon restarts` : '';
+      return `config applied: replacing replicas one at a time${note}`;
+    },
     async shutdown() {
       fastcgi.shutdown();
       http?.shutdown();
@@ -124,18 +167,100 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
         logger.info({ inFlight: activeRequests() }, 'waiting for in-flight requests');
         await new Promise<void>((resolve) => idleWaiters.push(resolve));
       }
+      await control.close();
       balancer.close();
       fastcgi.destroyAll();
       http?.destroyAll();
+      if (supervisor !== null) {
+        logger.info('stopping replicas');
+        await supervisor.shutdown();
+      }
     },
     destroy() {
       fastcgi.stopAccepting();
       fastcgi.destroyAll();
       http?.stopAccepting();
       http?.destroyAll();
+      void control.close();
       balancer.close();
+      // Workers get SIGTERM from the kernel too when this process exits (see the launchers).
+      if (supervisor !== null) void supervisor.shutdown(0);
     },
   };
+}
+
+function supervisorSettings(config: Config, logger: Logger): SupervisorSettings {
+  const { replicas } = config;
+  if (replicas.kind === 'external') throw new Error('external replicas are not supervised');
+  const common = {
+    runtimeDir: config.paths.runtime,
+    drainTimeoutMs: config.drain.timeoutMs,
+    logger,
+  };
+  return {
+    count: replicas.count,
+    capacity: replicas.capacity,
+    surge: replicas.surge,
+    health: config.health,
+    drainTimeoutMs: config.drain.timeoutMs,
+    launcher:
+      replicas.kind === 'php-fpm'
+        ? new PhpFpmLauncher({ ...common, replicas, health: config.health })
+        : new CommandLauncher({ ...common, replicas }),
+  };
+}
+
+/**
+ * Waits for the replicas' first health checks. The daemon serves once one replica is ready
+ * (the others keep trying). When every replica has failed at least once and none is ready, or
+ * none is ready within the start timeout, it stops them and fails with their own output: a
+ * release that does not boot should fail loudly, not serve 503s.
+ */
+async function bringUpReplicas(
+  supervisor: Supervisor,
+  config: Config,
+  logger: Logger,
+): Promise<void> {
+  supervisor.start();
+  const deadline = Date.now() + config.health.startTimeoutMs + 5_000;
+  for (;;) {
+    const slots = supervisor.snapshot();
+    const ready = slots.filter((slot) => slot.state === 'ready').length;
+    if (supervisor.isConverged()) return;
+    const allFailed = slots.length > 0 && slots.every((slot) => slot.lastError !== null);
+    if (ready === 0 && (allFailed || Date.now() >= deadline)) {
+      await supervisor.shutdown(0);
+      const errors = slots
+        .map((slot) => `${slot.name}: ${slot.lastError ?? slot.state}`)
+        .join('\n');
+      throw new Error(`no replica became ready on ${supervisor.desired.release}:\n${errors}`);
+    }
+    if (ready > 0 && Date.now() >= deadline) {
+      logger.warn(
+        { replicas: slots.map((slot) => `${slot.name}: ${slot.state}`) },
+        'serving with fewer replicas than configured; the others keep restarting',
+      );
+      return;
+    }
+    await delay(50);
+  }
+}
+
+/** A reload that cannot be applied by replacing replicas; null when it can. */
+function reloadRefusal(current: Config, next: Config): string | null {
+  if (current.replicas.kind !== next.replicas.kind) {
+    return `replicas.kind changed from "${current.replicas.kind}" to "${next.replicas.kind}": restart the daemon to apply it`;
+  }
+  if (next.replicas.kind === 'external') {
+    return 'replicas.kind is "external": nothing to restart; other changes need a daemon restart';
+  }
+  return null;
+}
+
+/** Tables read only at start: a reload logs them instead of applying them. */
+function changedKeysNeedingRestart(current: Config, next: Config): string[] {
+  const keys = ['listen', 'release', 'limits', 'control', 'paths', 'log'] as const;
+  return keys.filter((key) => JSON.stringify(current[key]) !== JSON.stringify(next[key]));
 }
 
 /** The release the replicas serve: where the symlink points now. */

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { CONFIG_EXIT_CODE, isConfigError } from '../config/config-error.js';
 import { loadConfig } from '../config/load-config.js';
-import { startDaemon } from '../daemon.js';
+import type { Config } from '../config/schema.js';
+import { type RunningDaemon, startDaemon } from '../daemon.js';
 import { createLogger } from '../log.js';
 import { ExitCode } from './exit-code.js';
 
@@ -13,8 +14,8 @@ export interface DaemonCommandOptions {
 /**
  * `switchyard daemon`: runs in the foreground (systemd's Type=simple/notify), logs JSON lines
  * to stdout. SIGTERM or SIGINT: stop accepting, finish in-flight requests, exit 0; a second
- * signal stops at once. SIGHUP: the config file is checked again (applying it arrives with
- * rolling restarts).
+ * signal stops at once. SIGHUP: the config file is read again and applied by replacing the
+ * replicas one at a time; a bad file is refused and the running config stays.
  */
 export async function runDaemonCommand(options: DaemonCommandOptions): Promise<number> {
   let config: ReturnType<typeof loadConfig>;
@@ -24,7 +25,7 @@ export async function runDaemonCommand(options: DaemonCommandOptions): Promise<n
     return reportStartupError(error);
   }
   const logger = createLogger(config.log.level, options.pretty);
-  let daemon: Awaited<ReturnType<typeof startDaemon>>;
+  let daemon: RunningDaemon;
   try {
     daemon = await startDaemon(config, logger);
   } catch (error) {
@@ -44,11 +45,14 @@ export async function runDaemonCommand(options: DaemonCommandOptions): Promise<n
       stopping = true;
       logger.info({ signal }, 'stopping: finishing in-flight requests');
       // Every admitted request ends by its request timeout; past that, nothing is waited for.
-      const bound = setTimeout(() => {
-        logger.warn('in-flight requests outlived the request timeout: stopping at once');
-        daemon.destroy();
-        resolve(ExitCode.failed);
-      }, config.limits.requestTimeoutMs + 1_000);
+      const bound = setTimeout(
+        () => {
+          logger.warn('in-flight requests outlived the request timeout: stopping at once');
+          daemon.destroy();
+          resolve(ExitCode.failed);
+        },
+        config.limits.requestTimeoutMs + config.drain.timeoutMs * 3 + 2_000,
+      );
       bound.unref();
       void daemon.shutdown().then(() => {
         clearTimeout(bound);
@@ -58,23 +62,23 @@ export async function runDaemonCommand(options: DaemonCommandOptions): Promise<n
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
-    process.on('SIGHUP', () => checkConfigAgain(options.config, logger));
+    process.on('SIGHUP', () => reloadConfig(options.config, daemon, logger));
   });
 }
 
-function checkConfigAgain(path: string, logger: Logger): void {
+/** SIGHUP: re-read the file; a valid one is applied with a rolling restart, a bad one refused. */
+function reloadConfig(path: string, daemon: RunningDaemon, logger: Logger): void {
+  let next: Config;
   try {
-    loadConfig(path);
-    logger.warn(
-      { config: path },
-      'SIGHUP: the config file is valid; applying it needs a restart of the daemon for now',
-    );
+    next = loadConfig(path);
   } catch (error) {
     logger.error(
       { config: path, err: (error as Error).message },
       'SIGHUP: config refused, keeping the running one',
     );
+    return;
   }
+  logger.info({ config: path }, `SIGHUP: ${daemon.reload(next)}`);
 }
 
 function reportStartupError(error: unknown): number {

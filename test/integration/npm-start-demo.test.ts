@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/repo-root.js';
-import { freePort } from '../support/switchyard-process.js';
+import { freePort, runSwitchyard } from '../support/switchyard-process.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -14,7 +14,7 @@ describe('the embedded demo (npm start)', () => {
     temp.remove();
   });
 
-  it('serves two replicas behind the HTTP front, and Ctrl-C stops every process', async () => {
+  it('runs two replicas itself behind the HTTP front, and Ctrl-C stops every process', async () => {
     const port = await freePort();
     demo = spawn(process.execPath, [join(repoRoot, 'fixtures/demo/run-demo.mjs')], {
       env: {
@@ -48,7 +48,13 @@ describe('the embedded demo (npm start)', () => {
       expect(page.release).toBe('v1');
       pids.add(page.pid);
     }
-    expect(pids.size).toBe(2);
+    // Two replicas of five processes each (capacity 4, plus one for health checks).
+    expect(pids.size).toBeGreaterThanOrEqual(2);
+
+    const status = await runSwitchyard(['status', '-c', join(temp.path, 'switchyard.toml')]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/replica-1\s+ready/);
+    expect(status.stdout).toMatch(/replica-2\s+ready/);
 
     demo.kill('SIGINT');
     expect(await exited).toBe(0);

@@ -53,7 +53,11 @@ export function runSwitchyard(
  */
 export async function startSwitchyard(dir: string, configText: string): Promise<SwitchyardProcess> {
   const configPath = join(dir, 'switchyard.toml');
-  writeFileSync(configPath, configText);
+  // Parallel tests must not share the default control socket in /run/switchyard.
+  const control = /^\[control\]/m.test(configText)
+    ? ''
+    : `\n[control]\nsocket = "${join(dir, 'control.sock')}"\n`;
+  writeFileSync(configPath, configText + control);
   const [command, ...prefix] = switchyardCommand as [string, ...string[]];
   const child = spawn(command, [...prefix, 'daemon', '-c', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],

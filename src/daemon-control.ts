@@ -1,0 +1,150 @@
+import type { Balancer } from './balancer/balancer.js';
+import { CodedError } from './coded-error.js';
+import type { Config } from './config/schema.js';
+import type {
+  ControlHandler,
+  DaemonStatus,
+  ProgressEvent,
+  ReplicaStatus,
+  RestartRequest,
+} from './control/messages.js';
+import type { Supervisor } from './supervisor/supervisor.js';
+import { packageVersion } from './version.js';
+
+export type ControlRequestErrorCode = 'ERR_BUSY' | 'ERR_NO_SUCH_REPLICA' | 'ERR_NOT_MANAGED';
+
+/** A control request the daemon refuses; the control server answers with its code. */
+export class ControlRequestError extends CodedError<ControlRequestErrorCode> {
+  override readonly name = 'ControlRequestError';
+}
+
+type DoneEvent = ProgressEvent & { kind: 'done' };
+
+/**
+ * Answers the control socket from the running parts: status from the supervisor's slots (or
+ * the balancer's pools for external replicas), restarts through the supervisor, one
+ * operation at a time.
+ */
+export class DaemonControl implements ControlHandler {
+  #config: Config;
+  readonly #balancer: Balancer;
+  readonly #supervisor: Supervisor | null;
+  readonly #startedAt = Date.now();
+  #operation: string | null = null;
+
+  constructor(config: Config, balancer: Balancer, supervisor: Supervisor | null) {
+    this.#config = config;
+    this.#balancer = balancer;
+    this.#supervisor = supervisor;
+  }
+
+  /** After a reload: status reports the config in force. */
+  setConfig(config: Config): void {
+    this.#config = config;
+  }
+
+  status(): DaemonStatus {
+    const config = this.#config;
+    return {
+      version: packageVersion(),
+      pid: process.pid,
+      uptimeMs: Date.now() - this.#startedAt,
+      kind: config.replicas.kind,
+      symlink: config.release.symlink,
+      servingRelease: this.#balancer.servingRelease,
+      queued: this.#balancer.queued,
+      replicas: this.#supervisor === null ? this.#externalReplicas() : this.#managedReplicas(),
+    };
+  }
+
+  async restart(
+    request: RestartRequest,
+    onEvent: (event: ProgressEvent) => void,
+  ): Promise<DoneEvent> {
+    const supervisor = this.#supervisor;
+    if (supervisor === null) {
+      throw new ControlRequestError(
+        'ERR_NOT_MANAGED',
+        'replicas.kind is "external": switchyard does not run these replicas, so it cannot restart them',
+      );
+    }
+    const { count } = supervisor.desired;
+    if (request.replica !== undefined && (request.replica < 1 || request.replica > count)) {
+      throw new ControlRequestError(
+        'ERR_NO_SUCH_REPLICA',
+        `there is no replica ${request.replica}: replicas are numbered 1 to ${count}`,
+      );
+    }
+    if (this.#operation !== null) {
+      throw new ControlRequestError(
+        'ERR_BUSY',
+        `${this.#operation} is running; try again when it has finished`,
+      );
+    }
+    const what =
+      request.replica === undefined ? 'restart' : `restart of replica ${request.replica}`;
+    this.#operation = `a ${what}`;
+    const started = Date.now();
+    const unsubscribe = supervisor.onEvent((event) =>
+      onEvent({
+        kind: 'replica',
+        name: event.name,
+        state: event.state,
+        pid: event.pid,
+        release: event.release,
+        message: event.message,
+      }),
+    );
+    try {
+      if (request.replica === undefined) supervisor.restartAll();
+      else supervisor.restartSlot(request.replica - 1);
+      const { drainTimeoutMs, health } = supervisor.settings;
+      // Each replica in turn: drain, graceful stop (then the escalations), start, health.
+      const perReplica = drainTimeoutMs * 3 + health.startTimeoutMs + 5_000;
+      const replicas = request.replica === undefined ? count : 1;
+      const outcome = await supervisor.whenConverged(perReplica * replicas, true);
+      const durationMs = Date.now() - started;
+      const done: DoneEvent = outcome.ok
+        ? { kind: 'done', ok: true, message: `${what} done: every replica is ready`, durationMs }
+        : { kind: 'done', ok: false, message: `${what} failed: ${outcome.reason}`, durationMs };
+      return done;
+    } finally {
+      unsubscribe();
+      this.#operation = null;
+    }
+  }
+
+  #managedReplicas(): ReplicaStatus[] {
+    const now = Date.now();
+    return (this.#supervisor?.snapshot() ?? []).map((slot) => ({
+      name: slot.name,
+      state: slot.state,
+      pid: slot.pids[0] ?? null,
+      pids: slot.pids,
+      release: slot.release,
+      inFlight: slot.inFlight,
+      served: slot.served,
+      restarts: slot.restarts,
+      uptimeMs: slot.readySince === null ? null : now - slot.readySince,
+      healthFailures: slot.healthFailures,
+      lastError: slot.lastError,
+    }));
+  }
+
+  #externalReplicas(): ReplicaStatus[] {
+    const now = Date.now();
+    return this.#balancer.pools().map((pool) => ({
+      name: pool.id,
+      state: pool.routing === 'active' ? 'ready' : 'failed',
+      pid: null,
+      pids: [],
+      release: pool.spec.release,
+      inFlight: pool.inFlight,
+      served: pool.served,
+      restarts: 0,
+      uptimeMs: pool.routing === 'active' ? now - this.#startedAt : null,
+      healthFailures: 0,
+      lastError: pool.routing === 'active' ? null : 'unreachable',
+    }));
+  }
+}

@@ -1,0 +1,571 @@
+import type { Logger } from 'pino';
+import type { Balancer } from '../balancer/balancer.js';
+import type { ReplicaPool } from '../balancer/replica-pool.js';
+import type { HealthConfig } from '../config/schema.js';
+import { makeReleasePinning } from '../frontend/release-pinning.js';
+import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
+import { checkHealth } from './health-check.js';
+import { type Action, type DesiredState, plan, type ReplicaView } from './plan.js';
+import { type ReplicaState, transition } from './replica-state.js';
+import type { Worker, WorkerLauncher } from './workers/worker.js';
+
+/** What the supervisor keeps running; replaced as a whole on a config reload. */
+export interface SupervisorSettings {
+  readonly count: number;
+  readonly capacity: number;
+  readonly surge: boolean;
+  readonly health: HealthConfig;
+  readonly drainTimeoutMs: number;
+  readonly launcher: WorkerLauncher;
+}
+
+export interface SupervisorOptions {
+  readonly settings: SupervisorSettings;
+  readonly balancer: Balancer;
+  /** The release symlink: replicas' params are pinned away from it. */
+  readonly symlink: string;
+  readonly release: string;
+  readonly logger: Logger;
+  readonly backoff?: BackoffPolicy;
+  /** How often the planner runs without an event to wake it (timeouts, back-off). */
+  readonly tickMs?: number;
+}
+
+/** A change in one replica, for logs, progress streams and tests. */
+export interface ReplicaEvent {
+  readonly name: string;
+  readonly slot: number;
+  readonly state: ReplicaState;
+  readonly pid: number | null;
+  readonly release: string;
+  readonly message: string;
+}
+
+/** One slot's record: the only mutable replica state in the daemon. */
+interface Slot {
+  readonly slot: number;
+  readonly name: string;
+  state: ReplicaState;
+  release: string;
+  /** The generation it started for; -1 marks it for replacement (restart of one replica). */
+  generation: number;
+  incarnation: number;
+  worker: Worker | null;
+  /** Settles when the current launch has a worker (or failed): a stop waits for it. */
+  launching: Promise<Worker | null> | null;
+  pool: ReplicaPool | null;
+  healthFailures: number;
+  healthTimer: NodeJS.Timeout | null;
+  healthChecking: boolean;
+  drainingSince: number | null;
+  backoffUntil: number | null;
+  /** Failures in a row: the back-off exponent; cleared once a start passes its health check. */
+  failuresInRow: number;
+  /** Restarts after a crash or a failed health check, for status. */
+  restarts: number;
+  readySince: number | null;
+  /** Requests served by earlier incarnations. */
+  servedBefore: number;
+  lastError: string | null;
+}
+
+export interface SlotSnapshot {
+  readonly name: string;
+  readonly slot: number;
+  readonly state: ReplicaState;
+  readonly pids: readonly number[];
+  readonly release: string;
+  readonly inFlight: number;
+  readonly served: number;
+  readonly restarts: number;
+  readonly readySince: number | null;
+  readonly healthFailures: number;
+  readonly lastError: string | null;
+  readonly generation: number;
+}
+
+const POLL_MS = 100;
+
+/**
+ * The one place that acts on replicas. It observes the slots, asks the pure planner what to
+ * do, and applies the actions: start a worker and health-check it before it takes traffic,
+ * drain through the balancer, stop, back off after failures. Level-based: events (an exit, a
+ * health result, a drain finishing) only wake the loop; a tick catches timeouts.
+ */
+export class Supervisor {
+  readonly #balancer: Balancer;
+  readonly #symlink: string;
+  readonly #logger: Logger;
+  readonly #backoff: BackoffPolicy;
+  readonly #slots = new Map<number, Slot>();
+  readonly #listeners = new Set<(event: ReplicaEvent) => void>();
+  /** Every release a replica was pinned to: their paths are rewritten too (see release-pinning). */
+  readonly #knownReleases = new Set<string>();
+  #settings: SupervisorSettings;
+  #desired: DesiredState;
+  #tick: NodeJS.Timeout | null = null;
+  #wakeScheduled = false;
+  #closed = false;
+
+  constructor(options: SupervisorOptions) {
+    this.#balancer = options.balancer;
+    this.#symlink = options.symlink;
+    this.#logger = options.logger;
+    this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.#settings = options.settings;
+    this.#desired = desiredFrom(options.settings, options.release, 1);
+    this.#tick = setInterval(() => this.#reconcile(), options.tickMs ?? 250);
+    this.#tick.unref();
+  }
+
+  get desired(): DesiredState {
+    return this.#desired;
+  }
+
+  get settings(): SupervisorSettings {
+    return this.#settings;
+  }
+
+  /** Begins converging; see `whenConverged` to wait for it. */
+  start(): void {
+    this.#balancer.setServingRelease(this.#desired.release);
+    this.#wake();
+  }
+
+  onEvent(listener: (event: ReplicaEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Replaces every replica, one at a time (a rolling restart). */
+  restartAll(): void {
+    this.#desired = { ...this.#desired, generation: this.#desired.generation + 1 };
+    this.#wake();
+  }
+
+  /** Replaces one replica (slot is 0-based); the planner still keeps count-1 ready. */
+  restartSlot(slot: number): void {
+    const record = this.#slots.get(slot);
+    if (record !== undefined) record.generation = -1;
+    this.#wake();
+  }
+
+  /** New settings (a reloaded config): every replica is replaced on them, one at a time. */
+  reconfigure(settings: SupervisorSettings): void {
+    this.#settings = settings;
+    this.#desired = desiredFrom(settings, this.#desired.release, this.#desired.generation + 1);
+    this.#wake();
+  }
+
+  /** Every in-count replica ready on the desired release and generation, nothing pending. */
+  isConverged(): boolean {
+    const { count } = this.#desired;
+    for (let slot = 0; slot <= count; slot += 1) {
+      const record = this.#slots.get(slot);
+      if (slot === count) {
+        if (record !== undefined) return false;
+        continue;
+      }
+      if (record === undefined || record.state !== 'ready' || !this.#isCurrent(record)) {
+        return false;
+      }
+    }
+    return [...this.#slots.keys()].every((slot) => slot < count);
+  }
+
+  /**
+   * Resolves true once converged, false when `timeoutMs` passes or `failFast` sees a replica
+   * fail (the supervisor keeps trying; the caller reports).
+   */
+  whenConverged(
+    timeoutMs: number,
+    failFast = false,
+  ): Promise<{ ok: true } | { ok: false; reason: string }> {
+    return new Promise((resolve) => {
+      const finish = (result: { ok: true } | { ok: false; reason: string }) => {
+        clearInterval(poll);
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(result);
+      };
+      const check = () => {
+        if (this.isConverged()) finish({ ok: true });
+      };
+      const unsubscribe = this.onEvent((event) => {
+        if (failFast && event.state === 'failed') finish({ ok: false, reason: event.message });
+        else check();
+      });
+      const poll = setInterval(check, POLL_MS);
+      const timer = setTimeout(
+        () => finish({ ok: false, reason: `not converged within ${timeoutMs} ms` }),
+        timeoutMs,
+      );
+      check();
+    });
+  }
+
+  snapshot(): SlotSnapshot[] {
+    return [...this.#slots.values()]
+      .sort((a, b) => a.slot - b.slot)
+      .map((record) => ({
+        name: record.name,
+        slot: record.slot,
+        state: record.state,
+        pids: record.worker?.pids ?? [],
+        release: record.release,
+        inFlight: record.pool?.inFlight ?? 0,
+        served: record.servedBefore + (record.pool?.served ?? 0),
+        restarts: record.restarts,
+        readySince: record.readySince,
+        healthFailures: record.healthFailures,
+        lastError: record.lastError,
+        generation: record.generation,
+      }));
+  }
+
+  /**
+   * Stops every replica, gracefully within `graceMs` per escalation step (after the fronts
+   * have finished their requests); 0 kills at once.
+   */
+  async shutdown(graceMs = this.#settings.drainTimeoutMs): Promise<void> {
+    this.#closed = true;
+    if (this.#tick !== null) clearInterval(this.#tick);
+    this.#tick = null;
+    await Promise.all(
+      [...this.#slots.values()].map(async (record) => {
+        this.#stopHealthChecks(record);
+        this.#removePool(record);
+        const worker = record.worker ?? (await record.launching);
+        if (worker !== null && worker !== undefined) {
+          await worker.stop(graceMs);
+        }
+      }),
+    );
+  }
+
+  #wake(): void {
+    if (this.#wakeScheduled || this.#closed) return;
+    this.#wakeScheduled = true;
+    setImmediate(() => {
+      this.#wakeScheduled = false;
+      this.#reconcile();
+    });
+  }
+
+  #reconcile(): void {
+    if (this.#closed) return;
+    const now = Date.now();
+    const actions = plan(this.#desired, [...this.#slots.values()].map(toView), now);
+    for (const action of actions) this.#apply(action, now);
+  }
+
+  #apply(action: Action, now: number): void {
+    switch (action.kind) {
+      case 'start':
+        this.#start(action.slot, action.release, action.generation);
+        return;
+      case 'drain':
+        this.#drain(this.#require(action.slot), action.reason, now);
+        return;
+      case 'stop':
+        void this.#stop(this.#require(action.slot), action.force);
+        return;
+      case 'back-off':
+        this.#backOff(this.#require(action.slot), action.attempt, now);
+        return;
+      case 'remove':
+        this.#slots.delete(action.slot);
+        this.#wake();
+        return;
+    }
+  }
+
+  #start(slot: number, release: string, generation: number): void {
+    let record = this.#slots.get(slot);
+    if (record === undefined) {
+      record = newSlot(slot, release);
+      this.#slots.set(slot, record);
+    } else {
+      record.state = transition(record.state, 'starting');
+    }
+    record.release = release;
+    record.generation = generation;
+    record.incarnation += 1;
+    record.healthFailures = 0;
+    record.backoffUntil = null;
+    record.drainingSince = null;
+    this.#knownReleases.add(release);
+    const incarnation = record.incarnation;
+    this.#emit(record, `starting on ${release}`);
+    const launch = this.#settings.launcher.launch({
+      name: record.name,
+      incarnation,
+      release,
+      capacity: this.#settings.capacity,
+    });
+    record.launching = launch.then(
+      (worker) => worker,
+      () => null,
+    );
+    void this.#bringUp(record, incarnation, launch);
+  }
+
+  /** Launch, wait for the first passing health check, then route to it. */
+  async #bringUp(record: Slot, incarnation: number, launch: Promise<Worker>): Promise<void> {
+    const stillStarting = () =>
+      !this.#closed && record.incarnation === incarnation && record.state === 'starting';
+    let worker: Worker;
+    try {
+      worker = await launch;
+    } catch (error) {
+      if (stillStarting()) this.#fail(record, `did not start: ${(error as Error).message}`);
+      return;
+    }
+    if (!stillStarting()) return; // a stop took over; it waits for `launching` and stops it
+    record.worker = worker;
+    void worker.exited.then((exit) => {
+      if (record.incarnation !== incarnation || record.state === 'stopping') return;
+      if (record.state === 'stopped' || record.state === 'failed') return;
+      const how = exit.signal !== null ? `signal ${exit.signal}` : `code ${exit.code}`;
+      this.#fail(record, `process ${exit.pid} exited unexpectedly (${how})`, worker);
+    });
+
+    const { health } = this.#settings;
+    const deadline = Date.now() + health.startTimeoutMs;
+    let lastReason = 'no health check answered yet';
+    while (stillStarting()) {
+      const result = await checkHealth(worker.address, {
+        path: health.path,
+        expect: health.expect,
+        timeoutMs: Math.min(health.timeoutMs, Math.max(1, deadline - Date.now())),
+        release: record.release,
+      });
+      if (!stillStarting()) return;
+      if (result.ok) {
+        this.#becomeReady(record, worker);
+        return;
+      }
+      lastReason = result.reason;
+      if (Date.now() >= deadline) {
+        this.#fail(
+          record,
+          `no healthy answer on ${health.path} within ${health.startTimeoutMs} ms: ${lastReason}`,
+          worker,
+        );
+        return;
+      }
+      await delay(POLL_MS);
+    }
+  }
+
+  #becomeReady(record: Slot, worker: Worker): void {
+    record.state = transition(record.state, 'ready');
+    record.failuresInRow = 0;
+    record.readySince = Date.now();
+    record.lastError = null;
+    record.pool = this.#balancer.add({
+      id: `${record.name}.${record.incarnation}`,
+      address: worker.address,
+      capacity: this.#settings.capacity,
+      release: record.release,
+      pinning: makeReleasePinning(this.#symlink, record.release, this.#knownReleases),
+    });
+    this.#scheduleHealthChecks(record, record.incarnation);
+    this.#emit(record, `ready (pid ${worker.pids[0] ?? '?'})`);
+    this.#wake();
+  }
+
+  #scheduleHealthChecks(record: Slot, incarnation: number): void {
+    const { health } = this.#settings;
+    record.healthTimer = setInterval(() => {
+      if (record.healthChecking || record.worker === null) return;
+      record.healthChecking = true;
+      const worker = record.worker;
+      void checkHealth(worker.address, {
+        path: health.path,
+        expect: health.expect,
+        timeoutMs: health.timeoutMs,
+        release: record.release,
+      }).then((result) => {
+        record.healthChecking = false;
+        if (record.incarnation !== incarnation || record.state !== 'ready') return;
+        if (result.ok) {
+          record.healthFailures = 0;
+          return;
+        }
+        record.healthFailures += 1;
+        record.lastError = `health check failed: ${result.reason}`;
+        this.#logger.warn(
+          { replica: record.name, failures: record.healthFailures, reason: result.reason },
+          'health check failed',
+        );
+        this.#wake();
+      });
+    }, health.intervalMs);
+    record.healthTimer.unref();
+  }
+
+  #stopHealthChecks(record: Slot): void {
+    if (record.healthTimer !== null) clearInterval(record.healthTimer);
+    record.healthTimer = null;
+  }
+
+  #drain(record: Slot, reason: string, now: number): void {
+    record.state = transition(record.state, 'draining');
+    record.drainingSince = now;
+    record.readySince = null;
+    if (reason === 'unhealthy') record.restarts += 1;
+    this.#stopHealthChecks(record);
+    const pool = record.pool;
+    this.#emit(record, `draining (${reason}, ${pool?.inFlight ?? 0} in flight)`);
+    if (pool !== null) void this.#balancer.drain(pool.id).then(() => this.#wake());
+  }
+
+  async #stop(record: Slot, force: boolean): Promise<void> {
+    if (record.state === 'backing-off') {
+      record.state = transition(record.state, 'stopped');
+      this.#emit(record, 'stopped');
+      this.#wake();
+      return;
+    }
+    const incarnation = record.incarnation;
+    if (force) {
+      this.#logger.warn(
+        { replica: record.name, inFlight: record.pool?.inFlight ?? 0 },
+        'drain timeout passed with requests in flight: stopping anyway',
+      );
+    }
+    record.state = transition(record.state, 'stopping');
+    this.#stopHealthChecks(record);
+    this.#removePool(record);
+    this.#emit(record, 'stopping');
+    const worker = record.worker ?? (await record.launching);
+    const result = worker === null ? null : await worker.stop(this.#settings.drainTimeoutMs);
+    if (record.incarnation !== incarnation || record.state !== 'stopping') return;
+    record.state = transition(record.state, 'stopped');
+    record.worker = null;
+    record.launching = null;
+    this.#emit(record, result?.forced === true ? 'stopped (forced)' : 'stopped');
+    this.#wake();
+  }
+
+  #backOff(record: Slot, attempt: number, now: number): void {
+    const delayMs = backoffDelay(attempt, Math.random(), this.#backoff);
+    record.state = transition(record.state, 'backing-off');
+    record.backoffUntil = now + delayMs;
+    record.restarts += 1;
+    this.#emit(record, `restarting in ${delayMs} ms`);
+    setTimeout(() => this.#wake(), delayMs).unref();
+  }
+
+  /** Out of rotation at once; the planner backs off and restarts it. */
+  #fail(record: Slot, reason: string, worker: Worker | null = record.worker): void {
+    const tail = worker?.outputTail().trim() ?? '';
+    record.lastError = tail === '' ? reason : `${reason}\n${tail}`;
+    record.state = transition(record.state, 'failed');
+    record.failuresInRow += 1;
+    record.readySince = null;
+    this.#stopHealthChecks(record);
+    this.#removePool(record);
+    record.worker = null;
+    record.launching = null;
+    this.#logger.error({ replica: record.name, reason, output: tail }, 'replica failed');
+    this.#emit(record, reason);
+    // A crashed php-fpm master leaves children finishing their requests: stop() lets them.
+    if (worker !== null) void worker.stop(this.#settings.drainTimeoutMs);
+    this.#wake();
+  }
+
+  #removePool(record: Slot): void {
+    if (record.pool === null) return;
+    record.servedBefore += record.pool.served;
+    this.#balancer.remove(record.pool.id);
+    record.pool = null;
+  }
+
+  #isCurrent(record: Slot): boolean {
+    return (
+      record.release === this.#desired.release && record.generation === this.#desired.generation
+    );
+  }
+
+  #emit(record: Slot, message: string): void {
+    const event: ReplicaEvent = {
+      name: record.name,
+      slot: record.slot,
+      state: record.state,
+      pid: record.worker?.pids[0] ?? null,
+      release: record.release,
+      message,
+    };
+    this.#logger.info(
+      { replica: record.name, state: record.state, pid: event.pid, release: record.release },
+      message,
+    );
+    for (const listener of this.#listeners) listener(event);
+  }
+
+  #require(slot: number): Slot {
+    const record = this.#slots.get(slot);
+    if (record === undefined)
+      throw new Error(`the planner named slot ${slot}, which has no record`);
+    return record;
+  }
+}
+
+function desiredFrom(
+  settings: SupervisorSettings,
+  release: string,
+  generation: number,
+): DesiredState {
+  return {
+    count: settings.count,
+    release,
+    generation,
+    surge: settings.surge,
+    drainTimeoutMs: settings.drainTimeoutMs,
+    maxHealthFailures: settings.health.failures,
+  };
+}
+
+function newSlot(slot: number, release: string): Slot {
+  return {
+    slot,
+    name: `replica-${slot + 1}`,
+    state: 'starting',
+    release,
+    generation: 0,
+    incarnation: 0,
+    worker: null,
+    launching: null,
+    pool: null,
+    healthFailures: 0,
+    healthTimer: null,
+    healthChecking: false,
+    drainingSince: null,
+    backoffUntil: null,
+    failuresInRow: 0,
+    restarts: 0,
+    readySince: null,
+    servedBefore: 0,
+    lastError: null,
+  };
+}
+
+function toView(record: Slot): ReplicaView {
+  return {
+    slot: record.slot,
+    state: record.state,
+    release: record.release,
+    generation: record.generation,
+    healthFailures: record.healthFailures,
+    inFlight: record.pool?.inFlight ?? 0,
+    drainingSince: record.drainingSince,
+    backoffUntil: record.backoffUntil,
+    restarts: record.failuresInRow,
+  };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

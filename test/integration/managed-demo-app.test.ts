@@ -1,0 +1,174 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runHttpLoad, summarise } from '../support/http-load.js';
+import {
+  DEMO_APP_REPLICAS,
+  demoRelease,
+  type ManagedDaemon,
+  startManagedDaemon,
+} from '../support/managed-daemon.js';
+import { survivors } from '../support/process-tree.js';
+import { waitFor } from '../support/wait-for.js';
+
+let daemon: ManagedDaemon | null = null;
+
+afterEach(async () => {
+  await daemon?.cleanup();
+  daemon = null;
+});
+
+async function releaseJson(url: string): Promise<{ release: string; dir: string; pid: number }> {
+  const response = await fetch(`${url}/release.json`);
+  expect(response.status).toBe(200);
+  return (await response.json()) as { release: string; dir: string; pid: number };
+}
+
+describe('switchyard daemon running the demo app as command replicas', () => {
+  it('starts two replicas pinned to the release, both serving, and reports them in status', async () => {
+    daemon = await startManagedDaemon({
+      label: 'cmd-start',
+      replicas: DEMO_APP_REPLICAS(2, 2),
+      releaseSource: demoRelease('v1'),
+    });
+    const status = await daemon.status();
+    expect(status.kind).toBe('command');
+    expect(status.servingRelease).toBe(daemon.release);
+    expect(status.replicas.map((replica) => replica.name)).toEqual(['replica-1', 'replica-2']);
+    for (const replica of status.replicas) {
+      expect(replica.state).toBe('ready');
+      expect(replica.release).toBe(daemon.release);
+      // capacity 2 → 3 processes: one more than switchyard routes, for health checks.
+      expect(replica.pids).toHaveLength(3);
+      expect(replica.uptimeMs).not.toBeNull();
+    }
+    const allPids = new Set(status.replicas.flatMap((replica) => replica.pids));
+    const answered = new Set<number>();
+    for (let i = 0; i < 40 && answered.size < 2; i += 1) {
+      const body = await releaseJson(daemon.httpUrl);
+      expect(body.dir).toBe(daemon.release);
+      expect(allPids.has(body.pid)).toBe(true);
+      answered.add(body.pid);
+    }
+    expect(answered.size).toBeGreaterThanOrEqual(2);
+
+    const human = await daemon.cli(['status']);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain('replica-1');
+    expect(human.stdout).toContain('ready');
+  });
+
+  it('restarts every replica under load without one failed request, with new pids', async () => {
+    daemon = await startManagedDaemon({
+      label: 'cmd-restart',
+      replicas: DEMO_APP_REPLICAS(2, 4),
+      releaseSource: demoRelease('v1'),
+    });
+    const before = new Set(await daemon.replicaPids());
+    const url = daemon.httpUrl;
+    let restartDone = false;
+    const restart = daemon.cli(['restart']).finally(() => {
+      restartDone = true;
+    });
+    // Load runs until the restart has finished: fast requests mixed with 300 ms ones.
+    const loads: Array<ReturnType<typeof runHttpLoad>> = [];
+    while (!restartDone) {
+      loads.push(
+        runHttpLoad({
+          url,
+          requests: 40,
+          concurrency: 6,
+          pathFor: (i) => (i % 4 === 0 ? '/sleep?ms=300' : '/release.json'),
+          timeoutMs: 30_000,
+        }),
+      );
+      await loads[loads.length - 1];
+    }
+    const result = await restart;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('draining');
+    expect(result.stdout).toContain('ready');
+    const summaries = (await Promise.all(loads)).map(summarise);
+    const failed = summaries.reduce((sum, summary) => sum + summary.failed, 0);
+    const ok = summaries.reduce((sum, summary) => sum + summary.ok, 0);
+    expect(failed, JSON.stringify(summaries.map((summary) => summary.byStatus))).toBe(0);
+    expect(ok).toBeGreaterThan(0);
+    const after = await daemon.replicaPids();
+    expect(after.filter((pid) => before.has(pid))).toEqual([]);
+    expect(survivors([...before])).toEqual([]);
+  });
+
+  it('restarts one replica with --replica and leaves the other alone', async () => {
+    daemon = await startManagedDaemon({
+      label: 'cmd-restart-one',
+      replicas: DEMO_APP_REPLICAS(2, 2),
+      releaseSource: demoRelease('v1'),
+    });
+    const before = await daemon.status();
+    const result = await daemon.cli(['restart', '--replica', '2']);
+    expect(result.code, result.stderr).toBe(0);
+    const after = await daemon.status();
+    expect(after.replicas[0]?.pids).toEqual(before.replicas[0]?.pids);
+    expect(after.replicas[1]?.pids).not.toEqual(before.replicas[1]?.pids);
+
+    const missing = await daemon.cli(['restart', '--replica', '7']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('replica 7');
+  });
+
+  it('takes a killed replica out of rotation at once and brings it back, counting the restart', async () => {
+    daemon = await startManagedDaemon({
+      label: 'cmd-crash',
+      replicas: DEMO_APP_REPLICAS(2, 4),
+      releaseSource: demoRelease('v1'),
+    });
+    const before = await daemon.status();
+    const victim = before.replicas[0]?.pids[0] as number;
+    const load = runHttpLoad({
+      url: daemon.httpUrl,
+      requests: 400,
+      concurrency: 6,
+      pathFor: () => '/release.json',
+      timeoutMs: 30_000,
+    });
+    await waitFor(async () => ((await daemon?.status())?.replicas[0]?.served ?? 0) > 10, {
+      timeoutMs: 10_000,
+      what: 'replica-1 to serve some of the load',
+    });
+    process.kill(victim, 'SIGKILL');
+    const summary = summarise(await load);
+    // GETs without a body are retryable: none may fail.
+    expect(summary.failed, JSON.stringify(summary.byStatus)).toBe(0);
+    const after = await daemon.waitReady('replica-1 to come back');
+    expect(after.replicas[0]?.restarts).toBe(1);
+    expect(after.replicas[0]?.pids).not.toContain(victim);
+    expect(after.replicas[0]?.lastError ?? '').toBe('');
+    expect(survivors(before.replicas[0]?.pids ?? [])).toEqual([]);
+  });
+
+  it('replaces a replica whose health check hangs, keeping the other serving', async () => {
+    daemon = await startManagedDaemon({
+      label: 'cmd-hang',
+      replicas: DEMO_APP_REPLICAS(2, 2),
+      releaseSource: demoRelease('v1'),
+      extra: ['[health]', 'interval = "200ms"', 'timeout = "300ms"', 'failures = 3'],
+    });
+    const before = await daemon.status();
+    const [first, second] = before.replicas;
+    writeFileSync(join(daemon.release, '.health'), `hang ${first?.pids.join(' ')}`);
+    const replaced = await waitFor(
+      async () => {
+        const replica = (await daemon?.status())?.replicas[0];
+        return replica?.state === 'ready' && !replica.pids.some((pid) => first?.pids.includes(pid))
+          ? replica
+          : null;
+      },
+      { timeoutMs: 20_000, intervalMs: 50, what: 'replica-1 to be replaced' },
+    );
+    expect(replaced.restarts).toBe(1);
+    const after = await daemon.status();
+    expect(after.replicas[1]?.pids).toEqual(second?.pids);
+    expect(daemon.switchyard.stdout()).toContain('health check failed');
+    expect(survivors(first?.pids ?? [])).toEqual([]);
+  });
+});
