@@ -33,21 +33,26 @@ export function resolveConfigPath(text: string, baseDir?: string): string {
  */
 export function parseAddress(text: string, baseDir?: string): ListenAddress {
   if (text.startsWith('unix:')) {
-    let path: string;
-    try {
-      path = resolveConfigPath(text.slice('unix:'.length), baseDir);
-    } catch (error) {
-      throw new Error(`unix socket path ${(error as Error).message}`);
-    }
-    const bytes = Buffer.byteLength(path);
-    if (bytes > MAX_SOCKET_PATH_BYTES) {
-      throw new Error(
-        `unix socket path ${JSON.stringify(path)} is ${bytes} bytes: the limit is ${MAX_SOCKET_PATH_BYTES}`,
-      );
-    }
-    return { kind: 'unix', path };
+    return { kind: 'unix', path: parseSocketPath(text.slice('unix:'.length), baseDir) };
   }
   return parseTcpAddress(text);
+}
+
+/** A unix socket's path (resolved as resolveConfigPath does) that fits in sun_path. */
+export function parseSocketPath(text: string, baseDir?: string): string {
+  let path: string;
+  try {
+    path = resolveConfigPath(text, baseDir);
+  } catch (error) {
+    throw new Error(`unix socket path ${(error as Error).message}`);
+  }
+  const bytes = Buffer.byteLength(path);
+  if (bytes > MAX_SOCKET_PATH_BYTES) {
+    throw new Error(
+      `unix socket path ${JSON.stringify(path)} is ${bytes} bytes: the limit is ${MAX_SOCKET_PATH_BYTES}`,
+    );
+  }
+  return path;
 }
 
 function parseTcpAddress(text: string): ListenAddress {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import { ConfigError } from './config-error.js';
+import { describeFsError } from './fs-error.js';
 import { type Config, validateConfig } from './schema.js';
 
 /** Reads, parses and validates a config file; relative paths in it are relative to its directory. */
@@ -33,13 +34,6 @@ export function parseConfig(text: string, baseDir: string, source = '<string>'):
     );
   }
   return deepFreeze(validateConfig(data, resolve(baseDir), source));
-}
-
-/** "ENOENT: no such file or directory" from Node's "ENOENT: no such file or directory, open '…'". */
-function describeFsError(error: unknown): string {
-  const { code, message } = error as NodeJS.ErrnoException;
-  const described = /^([A-Z0-9]+: [^,]+)/.exec(message)?.[1];
-  return described ?? (code !== undefined ? `${code}: ${message}` : message);
 }
 
 /** Config is shared by every part of the daemon: freezing it keeps runtime state out of it. */

@@ -1,6 +1,14 @@
 import { z } from 'zod';
-import { formatAddress, type ListenAddress, parseAddress, resolveConfigPath } from './address.js';
+import {
+  formatAddress,
+  type ListenAddress,
+  parseAddress,
+  parseSocketPath,
+  resolveConfigPath,
+} from './address.js';
 import { ConfigError } from './config-error.js';
+import { checkPoolFile } from './php-fpm-pool.js';
+import { resolveProgram } from './program.js';
 import { parseByteSize, parseDuration, parseFileMode } from './units.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -126,9 +134,25 @@ export interface Config {
 
 const MIB = 1024 * 1024;
 
+/** Keys a table rejects with a message of their own; see misplaced(). */
+const MISPLACED = new WeakSet<z.core.$ZodType>();
+
+/**
+ * A key that belongs in another kind of table (`addresses` with kind "php-fpm"): rejected with
+ * `message`, which says where it belongs, and left out of the table's known keys.
+ */
+function misplaced(message: string) {
+  const schema = z.never({ error: message }).optional();
+  MISPLACED.add(schema);
+  return schema;
+}
+
 /** A TOML table: unknown keys are errors, so a typo such as `capcity` is reported. */
 function table<Shape extends z.ZodRawShape>(shape: Shape) {
-  const known = Object.keys(shape).join(', ');
+  const known = Object.entries(shape)
+    .filter(([, schema]) => !MISPLACED.has(schema))
+    .map(([key]) => key)
+    .join(', ');
   return z.strictObject(shape, {
     error: (issue) =>
       issue.code === 'unrecognized_keys' ? `unknown key; known keys: ${known}` : undefined,
@@ -179,19 +203,42 @@ function byteSize(options: { positive: boolean }) {
   );
 }
 
+function fileMode(fallback: number) {
+  const example = `"0${fallback.toString(8)}"`;
+  return z
+    .string({
+      // 0o660 and 660 are both plain integers once TOML has parsed them: insist on a string.
+      error: (issue) =>
+        typeof issue.input === 'number'
+          ? `write the mode as a quoted octal string, e.g. ${example}, got ${issue.input}`
+          : undefined,
+    })
+    .transform(parsedWith(parseFileMode))
+    .default(fallback);
+}
+
+function configPath(baseDir: string) {
+  return z.string().transform(parsedWith((text: string) => resolveConfigPath(text, baseDir)));
+}
+
+/** A bare program name (looked up on PATH) or a path; the output is absolute. */
+function program(baseDir: string) {
+  return z.string().transform(parsedWith((text: string) => resolveProgram(text, baseDir)));
+}
+
+const ACCOUNT_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/;
+
+/** A user or group name; it ends up in generated config files, so nothing but a name. */
+function accountName(what: 'user' | 'group') {
+  return z.string().refine((text) => ACCOUNT_NAME.test(text), {
+    error: (issue) => `${JSON.stringify(issue.input)} is not a ${what} name`,
+  });
+}
+
 function listenSchema(baseDir: string) {
   return table({
     fastcgi: address(baseDir),
-    mode: z
-      .string({
-        // 0o660 and 660 are both plain integers once TOML has parsed them: insist on a string.
-        error: (issue) =>
-          typeof issue.input === 'number'
-            ? `write the mode as a quoted octal string, e.g. "0660", got ${issue.input}`
-            : undefined,
-      })
-      .transform(parsedWith(parseFileMode))
-      .default(0o660),
+    mode: fileMode(0o660),
     http: z
       .string()
       .transform(
@@ -209,8 +256,18 @@ function listenSchema(baseDir: string) {
 
 function releaseSchema(baseDir: string) {
   return table({
-    symlink: z.string().transform(parsedWith((text: string) => resolveConfigPath(text, baseDir))),
+    symlink: configPath(baseDir),
   });
+}
+
+const ZERO_DOWNTIME = 'zero downtime needs a second replica to serve while one restarts';
+
+const REPLICA_KINDS = ['external', 'php-fpm', 'command'] as const;
+type ReplicaKind = (typeof REPLICA_KINDS)[number];
+
+/** A `[replicas]` key of other kinds (`addresses` with kind "php-fpm"), rejected in this one. */
+function onlyFor(owners: string, kind: ReplicaKind) {
+  return misplaced(`only for kind ${owners}, not "${kind}"`);
 }
 
 function externalReplicasSchema(baseDir: string) {
@@ -220,8 +277,7 @@ function externalReplicasSchema(baseDir: string) {
       .array(address(baseDir))
       .min(2, {
         error: (issue) =>
-          `needs at least 2 addresses, got ${(issue.input as unknown[]).length}: ` +
-          'zero downtime needs a second replica to serve while one restarts',
+          `needs at least 2 addresses, got ${(issue.input as unknown[]).length}: ${ZERO_DOWNTIME}`,
       })
       .superRefine((addresses, ctx) => {
         const seen = new Map<string, number>();
@@ -241,6 +297,10 @@ function externalReplicasSchema(baseDir: string) {
     capacity: z.int().positive().default(8),
     idle_timeout: duration({ positive: true }).default(30_000),
     connect_timeout: duration({ positive: true }).default(2_000),
+    count: misplaced('not used with kind "external": the number of addresses is the count'),
+    surge: onlyFor('"php-fpm" or "command"', 'external'),
+    php_fpm: onlyFor('"php-fpm"', 'external'),
+    command: onlyFor('"command"', 'external'),
   }).transform(
     (replicas): ExternalReplicasConfig => ({
       kind: replicas.kind,
@@ -252,15 +312,188 @@ function externalReplicasSchema(baseDir: string) {
   );
 }
 
+/** The `[replicas]` keys every kind that switchyard starts itself shares. */
+const managedShape = {
+  count: z
+    .int()
+    .min(2, {
+      error: (issue) => `must be at least 2, got ${String(issue.input)}: ${ZERO_DOWNTIME}`,
+    })
+    .default(2),
+  capacity: z.int().positive().default(8),
+  surge: z.boolean().default(false),
+  idle_timeout: duration({ positive: true }).default(30_000),
+  connect_timeout: duration({ positive: true }).default(2_000),
+};
+
+function managedBase(replicas: z.output<z.ZodObject<typeof managedShape>>): ManagedReplicasBase {
+  return {
+    count: replicas.count,
+    capacity: replicas.capacity,
+    idleTimeoutMs: replicas.idle_timeout,
+    connectTimeoutMs: replicas.connect_timeout,
+    surge: replicas.surge,
+  };
+}
+
+function phpFpmTableSchema(baseDir: string) {
+  return table({
+    binary: program(baseDir).prefault('php-fpm8.2'),
+    pool: configPath(baseDir)
+      .transform(
+        parsedWith((path: string) => {
+          checkPoolFile(path);
+          return path;
+        }),
+      )
+      .optional(),
+    // php-fpm refuses to run workers as root, and switchyard runs as root under systemd.
+    user: accountName('user').default('www-data'),
+    group: accountName('group').optional(),
+  }).transform((phpFpm): PhpFpmReplicasConfig['phpFpm'] => ({
+    binary: phpFpm.binary,
+    pool: phpFpm.pool ?? null,
+    user: phpFpm.user,
+    group: phpFpm.group ?? phpFpm.user,
+  }));
+}
+
+function phpFpmReplicasSchema(baseDir: string) {
+  return table({
+    kind: z.literal('php-fpm'),
+    ...managedShape,
+    // Every key has a default: `kind = "php-fpm"` alone runs the distribution's php-fpm.
+    php_fpm: phpFpmTableSchema(baseDir).prefault({}),
+    addresses: onlyFor('"external"', 'php-fpm'),
+    command: onlyFor('"command"', 'php-fpm'),
+  }).transform(
+    (replicas): PhpFpmReplicasConfig => ({
+      kind: replicas.kind,
+      ...managedBase(replicas),
+      phpFpm: replicas.php_fpm,
+    }),
+  );
+}
+
+/** argv[0] becomes an absolute path; an issue about it is reported at `argv[0]`. */
+function resolveArgv(baseDir: string) {
+  return (argv: string[], ctx: z.RefinementCtx<string[]>): string[] => {
+    const [name = '', ...args] = argv;
+    try {
+      return [resolveProgram(name, baseDir), ...args];
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', path: [0], message: (error as Error).message, input: name });
+      return z.NEVER;
+    }
+  };
+}
+
+function commandTableSchema(baseDir: string) {
+  return table({
+    argv: z
+      .array(z.string())
+      .min(1, { error: 'must name the program to run, e.g. ["php-cgi"]' })
+      .transform(resolveArgv(baseDir)),
+    env: z.record(z.string(), z.string()).default({}),
+  });
+}
+
+function commandReplicasSchema(baseDir: string) {
+  return table({
+    kind: z.literal('command'),
+    ...managedShape,
+    command: commandTableSchema(baseDir),
+    addresses: onlyFor('"external"', 'command'),
+    php_fpm: onlyFor('"php-fpm"', 'command'),
+  }).transform(
+    (replicas): CommandReplicasConfig => ({
+      kind: replicas.kind,
+      ...managedBase(replicas),
+      command: replicas.command,
+    }),
+  );
+}
+
 function replicasSchema(baseDir: string) {
-  return z.discriminatedUnion('kind', [externalReplicasSchema(baseDir)], {
+  const options = [
+    externalReplicasSchema(baseDir),
+    phpFpmReplicasSchema(baseDir),
+    commandReplicasSchema(baseDir),
+  ] as const;
+  return z.discriminatedUnion('kind', options, {
     error: (issue) => {
       if (issue.code !== 'invalid_union' || !('options' in issue)) return undefined;
-      const kinds = `known kinds: ${(issue.options as unknown[]).join(', ')}`;
+      const kinds = `known kinds: ${REPLICA_KINDS.join(', ')}`;
       const kind = (issue.input as { kind?: unknown } | undefined)?.kind;
       if (kind === undefined) return `is required; ${kinds}`;
       return `unknown kind ${typeof kind === 'string' ? JSON.stringify(kind) : describeValue(kind)}; ${kinds}`;
     },
+  });
+}
+
+/** The path php-fpm's ping.path is set to: written into its config, so one plain path. */
+function parseHealthPath(text: string): string {
+  if (!text.startsWith('/')) {
+    throw new Error(`${JSON.stringify(text)} must start with "/", e.g. "/fpm-ping"`);
+  }
+  if (/[\s\p{Cc}]/u.test(text)) {
+    throw new Error(`${JSON.stringify(text)} must not contain spaces or control characters`);
+  }
+  return text;
+}
+
+const healthSchema = table({
+  path: z.string().transform(parsedWith(parseHealthPath)).default('/fpm-ping'),
+  // Written into php-fpm's config as ping.response: one line. "" accepts any 2xx answer.
+  expect: z
+    .string()
+    .refine((text) => !/\p{Cc}/u.test(text), {
+      error: 'must be one line without control characters',
+    })
+    .default('pong'),
+  interval: duration({ positive: true }).default(5_000),
+  timeout: duration({ positive: true }).default(2_000),
+  failures: z.int().positive().default(3),
+  start_timeout: duration({ positive: true }).default(30_000),
+}).transform(
+  (health): HealthConfig => ({
+    path: health.path,
+    expect: health.expect,
+    intervalMs: health.interval,
+    timeoutMs: health.timeout,
+    failures: health.failures,
+    startTimeoutMs: health.start_timeout,
+  }),
+);
+
+const drainSchema = table({
+  // Not 0: stopping a replica without waiting cuts its in-flight requests, the very thing
+  // switchyard exists to avoid.
+  timeout: duration({ positive: true }).default(30_000),
+}).transform((drain): DrainConfig => ({ timeoutMs: drain.timeout }));
+
+function controlSchema(baseDir: string) {
+  return table({
+    socket: z
+      .string()
+      .transform(parsedWith((text: string) => parseSocketPath(text, baseDir)))
+      .default('/run/switchyard/control.sock'),
+    // Anyone who can connect can deploy and restart: owner only unless a group is named.
+    mode: fileMode(0o600),
+    group: accountName('group').optional(),
+  }).transform(
+    (control): ControlConfig => ({
+      socket: control.socket,
+      mode: control.mode,
+      group: control.group ?? null,
+    }),
+  );
+}
+
+function pathsSchema(baseDir: string) {
+  return table({
+    runtime: configPath(baseDir).default('/run/switchyard'),
+    state: configPath(baseDir).default('/var/lib/switchyard'),
   });
 }
 
@@ -292,16 +525,31 @@ export function configSchema(baseDir: string) {
     listen: listenSchema(baseDir),
     release: releaseSchema(baseDir),
     replicas: replicasSchema(baseDir),
+    health: healthSchema.prefault({}),
+    drain: drainSchema.prefault({}),
+    control: controlSchema(baseDir).prefault({}),
+    paths: pathsSchema(baseDir).prefault({}),
     limits: limitsSchema.prefault({}),
     log: logSchema.prefault({}),
   }).superRefine((config, ctx) => {
     // Only runs once every table is valid (zod skips refinements after an issue).
     const fastcgi = formatAddress(config.listen.fastcgi);
-    if (config.replicas.addresses.some((entry) => formatAddress(entry) === fastcgi)) {
+    const { replicas } = config;
+    if (
+      replicas.kind === 'external' &&
+      replicas.addresses.some((entry) => formatAddress(entry) === fastcgi)
+    ) {
       ctx.addIssue({
         code: 'custom',
         path: ['listen', 'fastcgi'],
         message: `${JSON.stringify(fastcgi)} is also a replica address: switchyard would route to itself`,
+      });
+    }
+    if (fastcgi === `unix:${config.control.socket}`) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['control', 'socket'],
+        message: `${JSON.stringify(config.control.socket)} is also the FastCGI socket (listen.fastcgi)`,
       });
     }
     if (config.listen.http !== null && formatAddress(config.listen.http) === fastcgi) {

@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/config/config-error.js';
 import { loadConfig, parseConfig } from '../../../src/config/load-config.js';
-import type { Config } from '../../../src/config/schema.js';
+import type { Config, ExternalReplicasConfig } from '../../../src/config/schema.js';
 import { makeTempDir } from '../../support/temp-dir.js';
 
 const MINIMAL = `
@@ -17,6 +17,27 @@ symlink = "/srv/app/current"
 kind = "external"
 addresses = ["unix:/run/php/a.sock", "unix:/run/php/b.sock"]
 `;
+
+/** The tables a file of only [listen], [release] and [replicas] gets by default. */
+const DEFAULT_TABLES = {
+  health: {
+    path: '/fpm-ping',
+    expect: 'pong',
+    intervalMs: 5_000,
+    timeoutMs: 2_000,
+    failures: 3,
+    startTimeoutMs: 30_000,
+  },
+  drain: { timeoutMs: 30_000 },
+  control: { socket: '/run/switchyard/control.sock', mode: 0o600, group: null },
+  paths: { runtime: '/run/switchyard', state: '/var/lib/switchyard' },
+} satisfies Pick<Config, 'health' | 'drain' | 'control' | 'paths'>;
+
+/** The replica addresses of an external-kind config. */
+function addressesOf(config: Config): ExternalReplicasConfig['addresses'] {
+  if (config.replicas.kind !== 'external') return expect.unreachable('not kind external');
+  return config.replicas.addresses;
+}
 
 /** The error parseConfig throws for `text`, which must be a ConfigError. */
 function configError(text: string): ConfigError {
@@ -76,6 +97,7 @@ level = "debug"
         idleTimeoutMs: 120_000,
         connectTimeoutMs: 2_000,
       },
+      ...DEFAULT_TABLES,
       limits: {
         queue: 10,
         queueTimeoutMs: 250,
@@ -105,6 +127,7 @@ level = "debug"
         idleTimeoutMs: 30_000,
         connectTimeoutMs: 2_000,
       },
+      ...DEFAULT_TABLES,
       limits: {
         queue: 1024,
         queueTimeoutMs: 5_000,
@@ -122,7 +145,7 @@ level = "debug"
       (config.limits as { queue: number }).queue = 1;
     }).toThrow(TypeError);
     expect(() => {
-      (config.replicas.addresses as unknown[]).push({ kind: 'unix', path: '/c.sock' });
+      (addressesOf(config) as unknown[]).push({ kind: 'unix', path: '/c.sock' });
     }).toThrow(TypeError);
     expect(() => {
       (config.listen.fastcgi as { path: string }).path = '/elsewhere.sock';
@@ -173,19 +196,20 @@ level = "debug"
       problem: 'an unknown table',
       text: `${MINIMAL}[limit]\nqueue = 1\n`,
       key: 'limit',
-      reason: 'unknown key; known keys: listen, release, replicas, limits, log',
+      reason:
+        'unknown key; known keys: listen, release, replicas, health, drain, control, paths, limits, log',
     },
     {
       problem: 'an unknown replicas.kind',
       text: MINIMAL.replace('kind = "external"', 'kind = "php-fmp"'),
       key: 'replicas.kind',
-      reason: 'unknown kind "php-fmp"; known kinds: external',
+      reason: 'unknown kind "php-fmp"; known kinds: external, php-fpm, command',
     },
     {
       problem: 'a missing replicas.kind',
       text: MINIMAL.replace('kind = "external"', ''),
       key: 'replicas.kind',
-      reason: 'is required; known kinds: external',
+      reason: 'is required; known kinds: external, php-fpm, command',
     },
     {
       problem: 'one address only',
@@ -320,7 +344,7 @@ addresses = ["unix:../php/a.sock", "unix:/run/php/b.sock"]
       path: join(dir.path, 'etc/run/app.sock'),
     });
     expect(config.release.symlink).toBe(join(dir.path, 'srv/current'));
-    expect(config.replicas.addresses).toEqual([
+    expect(addressesOf(config)).toEqual([
       { kind: 'unix', path: join(dir.path, 'php/a.sock') },
       { kind: 'unix', path: '/run/php/b.sock' },
     ]);
