@@ -1,0 +1,407 @@
+import type { Socket } from 'node:net';
+import { CodedError } from '../coded-error.js';
+import { formatAddress, type ListenAddress } from '../config/address.js';
+import { connectTo } from '../net/connect-to.js';
+import { MAX_CGI_HEAD_BYTES, parseCgiResponseHead } from '../protocol/cgi-response.js';
+import { ProtocolStatus, RecordType } from '../protocol/constants.js';
+import { type NameValuePair, utf8AsLatin1 } from '../protocol/name-value-pairs.js';
+import { parseEndRequestBody } from '../protocol/record-bodies.js';
+import { RecordDecoder } from '../protocol/record-decoder.js';
+import { encodeRequest } from '../protocol/request-encoder.js';
+
+/** Stable codes for a failed one-shot request; callers branch on `code`, never on the message. */
+export type FastCgiRequestErrorCode =
+  /** No complete answer within the timeout (connect included). */
+  | 'ERR_PROBE_TIMEOUT'
+  /** The connection could not be made: refused, no socket file, permission denied… */
+  | 'ERR_PROBE_CONNECT'
+  /** The application sent bytes that are not a FastCGI response. */
+  | 'ERR_PROBE_PROTOCOL'
+  /** The connection closed or was reset before END_REQUEST. */
+  | 'ERR_PROBE_CLOSED'
+  /** The application refused the request in END_REQUEST (overloaded, cannot multiplex, role). */
+  | 'ERR_PROBE_REJECTED'
+  /** The request params cannot be encoded, or the response head exceeds MAX_CGI_HEAD_BYTES. */
+  | 'ERR_PROBE_TOO_LARGE';
+
+export class FastCgiRequestError extends CodedError<FastCgiRequestErrorCode> {
+  override readonly name = 'FastCgiRequestError';
+}
+
+/**
+ * Names and values are byte strings in the codec's latin1 convention (see name-value-pairs.ts):
+ * pass text through utf8AsLatin1 first if it may hold non-ASCII characters, as
+ * requestParamsFor does.
+ */
+export type FastCgiParams = ReadonlyArray<NameValuePair> | Readonly<Record<string, string>>;
+
+export interface FastCgiRequest {
+  readonly params: FastCgiParams;
+  /** STDIN. When it is not empty and the params carry no CONTENT_LENGTH, one is added. */
+  readonly body?: Buffer;
+}
+
+export interface FastCgiRequestOptions {
+  /** Bound on the whole exchange, connect included. */
+  readonly timeoutMs: number;
+  /** Body (and stderr) bytes kept; the rest is read and dropped. 64 KiB unless told. */
+  readonly maxBodyBytes?: number;
+}
+
+export interface FastCgiResponse {
+  /** From the CGI `Status:` header; 200 without one (302 for a bare `Location:`). */
+  readonly status: number;
+  /** Header lines in order, `Status` excluded. */
+  readonly headers: ReadonlyArray<readonly [name: string, value: string]>;
+  /** The body, at most maxBodyBytes of it. */
+  readonly body: Buffer;
+  /** True when the application sent more body than maxBodyBytes. */
+  readonly bodyTruncated: boolean;
+  /** What the application wrote on FCGI_STDERR (UTF-8, at most maxBodyBytes of it). */
+  readonly stderr: string;
+  /** The application's exit status from END_REQUEST. */
+  readonly appStatus: number;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+
+/** The one request on the connection; without FCGI_KEEP_CONN the application closes after it. */
+const REQUEST_ID = 1;
+
+/**
+ * Sends one request on a fresh connection and resolves with the application's whole answer
+ * (up to END_REQUEST). No keep-alive: the connection is destroyed on every outcome, success,
+ * error and timeout alike. Rejects with a FastCgiRequestError only.
+ */
+export function sendFastCgiRequest(
+  address: ListenAddress,
+  request: FastCgiRequest,
+  options: FastCgiRequestOptions,
+): Promise<FastCgiResponse> {
+  const where = formatAddress(address);
+  const { timeoutMs } = options;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+
+  let encoded: Buffer;
+  try {
+    encoded = encodeRequest({
+      requestId: REQUEST_ID,
+      params: paramsWithContentLength(request.params, request.body),
+      ...(request.body !== undefined ? { stdin: request.body } : {}),
+    });
+  } catch (error) {
+    return Promise.reject(
+      new FastCgiRequestError(
+        'ERR_PROBE_TOO_LARGE',
+        `cannot encode the request for ${where}: ${(error as Error).message}`,
+        { cause: error },
+      ),
+    );
+  }
+
+  return new Promise((resolve, reject) => {
+    const answer = new AnswerCollector(maxBodyBytes);
+    let connected = false;
+    let settled = false;
+    let socket: Socket | undefined;
+
+    const finish = (outcome: FastCgiResponse | FastCgiRequestError) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket?.destroy();
+      if (outcome instanceof FastCgiRequestError) reject(outcome);
+      else resolve(outcome);
+    };
+    const fail = (code: FastCgiRequestErrorCode, message: string, cause?: unknown) =>
+      finish(new FastCgiRequestError(code, message, cause === undefined ? undefined : { cause }));
+
+    const timer = setTimeout(() => {
+      if (!connected)
+        fail('ERR_PROBE_TIMEOUT', `could not connect to ${where} within ${timeoutMs} ms`);
+      else if (answer.outputBytes === 0) {
+        fail('ERR_PROBE_TIMEOUT', `no answer from ${where} within ${timeoutMs} ms`);
+      } else {
+        fail(
+          'ERR_PROBE_TIMEOUT',
+          `no complete answer from ${where} within ${timeoutMs} ms (${answer.outputBytes} bytes of output received)`,
+        );
+      }
+    }, timeoutMs);
+
+    const decoder = new RecordDecoder((type, requestId, content) => {
+      if (settled) return; // records after END_REQUEST, in the same chunk
+      const outcome = answer.record(type, requestId, content, where);
+      if (outcome !== null) finish(outcome);
+    });
+
+    try {
+      socket = connectTo(address);
+    } catch (error) {
+      // net.connect throws synchronously only for arguments it rejects outright.
+      fail('ERR_PROBE_CONNECT', `cannot connect to ${where}: ${(error as Error).message}`, error);
+      return;
+    }
+    socket.on('connect', () => {
+      connected = true;
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      try {
+        decoder.write(chunk);
+      } catch (error) {
+        fail(
+          'ERR_PROBE_PROTOCOL',
+          `${where} sent bytes that are not a FastCGI response: ${(error as Error).message}`,
+          error,
+        );
+      }
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (!connected) fail('ERR_PROBE_CONNECT', connectFailure(where, error), error);
+      else {
+        fail(
+          'ERR_PROBE_CLOSED',
+          `connection to ${where} failed before the end of the response: ${error.code ?? error.message}`,
+          error,
+        );
+      }
+    });
+    socket.on('close', () => {
+      fail(
+        'ERR_PROBE_CLOSED',
+        answer.outputBytes === 0
+          ? `${where} closed the connection without answering`
+          : `${where} closed the connection before the end of the response (${answer.outputBytes} bytes of output received)`,
+      );
+    });
+    // Queued until the connection is up; the application closes it after END_REQUEST.
+    socket.write(encoded);
+  });
+}
+
+/** Collects STDOUT and STDERR of the one request until END_REQUEST. */
+class AnswerCollector {
+  readonly #maxBodyBytes: number;
+  /** STDOUT before the end of the CGI head has been seen. */
+  #head: Buffer[] = [];
+  #headBytes = 0;
+  #parsedHead: { status: number; headers: FastCgiResponse['headers'] } | null = null;
+  readonly #body: Buffer[] = [];
+  #bodyBytes = 0;
+  #bodyTruncated = false;
+  readonly #stderr: Buffer[] = [];
+  #stderrBytes = 0;
+  /** STDOUT and STDERR bytes received, kept or not: for messages. */
+  outputBytes = 0;
+
+  constructor(maxBodyBytes: number) {
+    this.#maxBodyBytes = maxBodyBytes;
+  }
+
+  /** Null while the answer goes on; the response or the error once it is decided. */
+  record(
+    type: number,
+    requestId: number,
+    content: Buffer,
+    where: string,
+  ): FastCgiResponse | FastCgiRequestError | null {
+    if (requestId !== REQUEST_ID) {
+      return protocolError(
+        `${where} sent a record (type ${type}) for request ${requestId}; only request ${REQUEST_ID} was sent`,
+      );
+    }
+    switch (type) {
+      case RecordType.Stdout:
+        this.outputBytes += content.length;
+        return this.#stdout(content, where);
+      case RecordType.Stderr:
+        this.outputBytes += content.length;
+        this.#stderrBytes = keep(this.#stderr, this.#stderrBytes, content, this.#maxBodyBytes);
+        return null;
+      case RecordType.EndRequest:
+        return this.#end(content, where);
+      default:
+        return protocolError(`${where} sent a record of type ${type}, which a response never has`);
+    }
+  }
+
+  #stdout(content: Buffer, where: string): FastCgiRequestError | null {
+    if (content.length === 0) return null; // end of the STDOUT stream
+    if (this.#parsedHead !== null) {
+      this.#keepBody(content);
+      return null;
+    }
+    this.#head.push(Buffer.from(content));
+    this.#headBytes += content.length;
+    const bytes = Buffer.concat(this.#head, this.#headBytes);
+    const head = parseCgiResponseHead(bytes);
+    if (head === null) {
+      if (this.#headBytes <= MAX_CGI_HEAD_BYTES) {
+        this.#head = [bytes];
+        return null;
+      }
+      return new FastCgiRequestError(
+        'ERR_PROBE_TOO_LARGE',
+        `${where} sent ${this.#headBytes} bytes without ending the CGI response head (the limit is ${MAX_CGI_HEAD_BYTES})`,
+      );
+    }
+    this.#parsedHead = { status: head.status, headers: head.headers };
+    this.#head = [];
+    this.#keepBody(bytes.subarray(head.bodyOffset));
+    return null;
+  }
+
+  #keepBody(bytes: Buffer): void {
+    const before = this.#bodyBytes;
+    this.#bodyBytes = keep(this.#body, before, bytes, this.#maxBodyBytes);
+    if (this.#bodyBytes - before < bytes.length) this.#bodyTruncated = true;
+  }
+
+  #end(content: Buffer, where: string): FastCgiResponse | FastCgiRequestError {
+    let end: ReturnType<typeof parseEndRequestBody>;
+    try {
+      end = parseEndRequestBody(content);
+    } catch (error) {
+      return protocolError(`${where} sent a malformed END_REQUEST: ${(error as Error).message}`);
+    }
+    if (end.protocolStatus !== ProtocolStatus.RequestComplete) {
+      return new FastCgiRequestError(
+        'ERR_PROBE_REJECTED',
+        `${where} refused the request: ${protocolStatusName(end.protocolStatus)}`,
+      );
+    }
+    const head = this.#parsedHead;
+    if (head === null) {
+      const stderr = this.#stderrText();
+      return protocolError(
+        this.#headBytes === 0
+          ? `${where} ended the request without any output${stderr === '' ? '' : ` (stderr: ${stderr.slice(0, 200)})`}`
+          : `${where} ended the request without completing the CGI response head`,
+      );
+    }
+    return {
+      status: head.status,
+      headers: head.headers,
+      body: Buffer.concat(this.#body, this.#bodyBytes),
+      bodyTruncated: this.#bodyTruncated,
+      stderr: this.#stderrText(),
+      appStatus: end.appStatus,
+    };
+  }
+
+  #stderrText(): string {
+    return Buffer.concat(this.#stderr, this.#stderrBytes).toString('utf8');
+  }
+}
+
+/** Appends (a copy of) as much of `bytes` as fits under `max`; returns the new total. */
+function keep(chunks: Buffer[], total: number, bytes: Buffer, max: number): number {
+  const take = Math.min(bytes.length, max - total);
+  if (take <= 0) return total;
+  chunks.push(Buffer.from(bytes.subarray(0, take)));
+  return total + take;
+}
+
+function protocolError(message: string): FastCgiRequestError {
+  return new FastCgiRequestError('ERR_PROBE_PROTOCOL', message);
+}
+
+function protocolStatusName(status: number): string {
+  switch (status) {
+    case ProtocolStatus.CantMultiplexConnections:
+      return 'FCGI_CANT_MPX_CONN';
+    case ProtocolStatus.Overloaded:
+      return 'FCGI_OVERLOADED';
+    case ProtocolStatus.UnknownRole:
+      return 'FCGI_UNKNOWN_ROLE';
+    default:
+      return `protocol status ${status}`;
+  }
+}
+
+function connectFailure(where: string, error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'ECONNREFUSED':
+      return `connection refused on ${where}`;
+    case 'ENOENT':
+      return `no socket at ${where} (ENOENT)`;
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied connecting to ${where} (${error.code})`;
+    case 'ENOTSOCK':
+      return `${where} is not a socket (ENOTSOCK)`;
+    default:
+      return `cannot connect to ${where}: ${error.code ?? error.message}`;
+  }
+}
+
+function paramsWithContentLength(
+  params: FastCgiParams,
+  body: Buffer | undefined,
+): readonly NameValuePair[] {
+  const pairs: readonly NameValuePair[] = isPairList(params) ? params : Object.entries(params);
+  if (body === undefined || body.length === 0) return pairs;
+  if (pairs.some(([name]) => name === 'CONTENT_LENGTH')) return pairs;
+  return [...pairs, ['CONTENT_LENGTH', String(body.length)]];
+}
+
+function isPairList(params: FastCgiParams): params is ReadonlyArray<NameValuePair> {
+  return Array.isArray(params);
+}
+
+/**
+ * The params a web server (nginx with its fastcgi_params) sends for `GET path` against the
+ * document root `release`. `path` starts with `/` and may carry a query string.
+ *
+ * php-fpm answers its `ping.path` and `pm.status_path` by comparing them with SCRIPT_NAME (the
+ * request_uri php-fpm derives from it), never with REQUEST_URI, and only when SCRIPT_FILENAME
+ * is present: so SCRIPT_NAME is the path without the query, which also serves a PHP page.
+ */
+export function requestParamsFor(
+  release: string,
+  path: string,
+  extra: FastCgiParams = {},
+): NameValuePair[] {
+  if (!path.startsWith('/')) {
+    throw new RangeError(`request path ${JSON.stringify(path)} must start with /`);
+  }
+  const question = path.indexOf('?');
+  const rawScript = question === -1 ? path : path.slice(0, question);
+  const query = question === -1 ? '' : path.slice(question + 1);
+  // nginx's $fastcgi_script_name is the decoded URI path.
+  const script = utf8AsLatin1(decodePath(rawScript));
+  const root = utf8AsLatin1(release.replace(/\/+$/, ''));
+  const params = new Map<string, string>([
+    ['GATEWAY_INTERFACE', 'CGI/1.1'],
+    ['SERVER_SOFTWARE', 'switchyard'],
+    ['SERVER_PROTOCOL', 'HTTP/1.1'],
+    ['REQUEST_METHOD', 'GET'],
+    ['REQUEST_URI', utf8AsLatin1(path)],
+    ['DOCUMENT_URI', script],
+    ['SCRIPT_NAME', script],
+    ['SCRIPT_FILENAME', `${root}${script}`],
+    ['DOCUMENT_ROOT', root === '' ? '/' : root],
+    ['QUERY_STRING', utf8AsLatin1(query)],
+    ['REMOTE_ADDR', '127.0.0.1'],
+    ['SERVER_ADDR', '127.0.0.1'],
+    ['SERVER_PORT', '80'],
+    ['SERVER_NAME', 'localhost'],
+    // php-cgi refuses to run without it (cgi.force_redirect); nginx's fastcgi_params sends it.
+    ['REDIRECT_STATUS', '200'],
+    ['HTTP_HOST', 'localhost'],
+    ['HTTP_USER_AGENT', 'switchyard-health'],
+  ]);
+  for (const [name, value] of isPairList(extra) ? extra : Object.entries(extra)) {
+    params.set(name, value);
+  }
+  return [...params];
+}
+
+function decodePath(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path; // not valid percent-encoded UTF-8: pass it as written
+  }
+}
