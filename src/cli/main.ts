@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { runDaemonCommand } from './daemon-command.js';
 import { ExitCode } from './exit-code.js';
+import { parseReplicaNumber, runRestartCommand } from './restart-command.js';
+import { runStatusCommand } from './status-command.js';
 
 const DEFAULT_CONFIG = '/etc/switchyard/switchyard.toml';
 
@@ -25,6 +27,24 @@ export function buildProgram(): Command {
     .option('--pretty', 'human-readable logs instead of JSON lines', false)
     .action(async (options: { config: string; pretty: boolean }) => {
       process.exitCode = await runDaemonCommand(options);
+    });
+
+  program
+    .command('status')
+    .description('show the running daemon: serving release, and each replica with its counters')
+    .option('-c, --config <file>', 'configuration file (names the control socket)', DEFAULT_CONFIG)
+    .option('--json', "the daemon's answer as JSON (full release paths)", false)
+    .action(async (options: { config: string; json: boolean }) => {
+      process.exitCode = await runStatusCommand(options);
+    });
+
+  program
+    .command('restart')
+    .description('restart the replicas one at a time without dropping a request')
+    .option('-c, --config <file>', 'configuration file (names the control socket)', DEFAULT_CONFIG)
+    .option('--replica <n>', 'restart only replica n (1 for replica-1)', parseReplicaNumber)
+    .action(async (options: { config: string; replica?: number }) => {
+      process.exitCode = await runRestartCommand(options);
     });
 
   return program;

@@ -76,3 +76,42 @@ export interface ControlHandler {
     onEvent: (event: ProgressEvent) => void,
   ): Promise<ProgressEvent & { kind: 'done' }>;
 }
+
+/** A progress line about one replica; the only kind a handler passes to `onEvent`. */
+export type ReplicaProgressEvent = Extract<ProgressEvent, { kind: 'replica' }>;
+/** The last line of a streamed operation. */
+export type DoneEvent = Extract<ProgressEvent, { kind: 'done' }>;
+
+/** Media type of a streamed operation: one JSON ProgressEvent per line. */
+export const NDJSON_CONTENT_TYPE = 'application/x-ndjson';
+
+/** Codes the control server answers with on its own, before the handler is asked. */
+export type ControlServerErrorCode =
+  /** Unreadable JSON, or a body that is not a valid request (400). */
+  | 'ERR_CONTROL_BAD_REQUEST'
+  /** A body over the limit (413). */
+  | 'ERR_CONTROL_BODY_TOO_LARGE'
+  /** No such route (404). */
+  | 'ERR_CONTROL_NOT_FOUND'
+  /** A known route with the wrong method (405, with `Allow`). */
+  | 'ERR_CONTROL_METHOD'
+  /** The handler failed with something other than a CodedError: a bug, logged by the daemon (500). */
+  | 'ERR_CONTROL_INTERNAL';
+
+/**
+ * Codes a handler refuses a request with, by throwing a CodedError before its first event
+ * (the daemon's ControlRequestError). The server answers 409 for any CodedError except those
+ * with their own status in REFUSAL_STATUS.
+ */
+export type ControlRefusalCode =
+  /** Another operation (a restart) is running (409). */
+  | 'ERR_BUSY'
+  /** `--replica 7` with 2 replicas (404). */
+  | 'ERR_NO_SUCH_REPLICA'
+  /** Restarting external replicas, which switchyard does not run (409). */
+  | 'ERR_NOT_MANAGED';
+
+/** HTTP statuses of refusals that are not a plain conflict (409). */
+export const REFUSAL_STATUS: Readonly<Partial<Record<string, number>>> = {
+  ERR_NO_SUCH_REPLICA: 404,
+};

@@ -1,0 +1,27 @@
+import { CONFIG_EXIT_CODE, isConfigError } from '../config/config-error.js';
+import { loadConfig } from '../config/load-config.js';
+import { ControlClient } from '../control/control-client.js';
+import { isControlError } from '../control/control-error.js';
+import { ExitCode } from './exit-code.js';
+
+/** The client for the control socket the config file names; a bad config throws its ConfigError. */
+export function controlClientFor(configPath: string): ControlClient {
+  return new ControlClient(loadConfig(configPath).control.socket);
+}
+
+/**
+ * Prints why a control command failed on stderr and returns its exit code: 78 for a bad
+ * config (naming the key), 1 when the daemon is unreachable or refuses the request.
+ */
+export function reportControlFailure(error: unknown): number {
+  if (isConfigError(error)) {
+    process.stderr.write(`switchyard: config error: ${error.message}\n`);
+    return CONFIG_EXIT_CODE;
+  }
+  if (isControlError(error)) {
+    process.stderr.write(`switchyard: ${error.message}\n`);
+    return ExitCode.failed;
+  }
+  process.stderr.write(`switchyard: ${(error as Error)?.stack ?? String(error)}\n`);
+  return ExitCode.failed;
+}

@@ -1,0 +1,468 @@
+import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { CodedError } from '../coded-error.js';
+import { ConfigError } from '../config/config-error.js';
+import type { ControlConfig } from '../config/schema.js';
+import { ControlClient } from './control-client.js';
+import { ControlError } from './control-error.js';
+import {
+  CONTROL_ROUTES,
+  type ControlErrorBody,
+  type ControlHandler,
+  type DoneEvent,
+  NDJSON_CONTENT_TYPE,
+  type ProgressEvent,
+  REFUSAL_STATUS,
+  type RestartRequest,
+} from './messages.js';
+
+/** A restart request is `{}` or `{"replica": 2}`: anything near this size is not one. */
+const MAX_BODY_BYTES = 64 * 1024;
+/** Clients that trickle their request (or idle on a kept-alive connection) are dropped. */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 15_000;
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** The CLI opens one connection per command; this bounds what a runaway script can hold. */
+const MAX_CONNECTIONS = 64;
+/** How long close() lets a streaming restart finish before cutting its connection. */
+const CLOSE_GRACE_MS = 2_000;
+/** How long the start-up probe waits for whoever answers on an existing socket. */
+const PROBE_TIMEOUT_MS = 2_000;
+
+const GROUP_FILE = '/etc/group';
+
+/**
+ * The daemon's control socket: HTTP/1.1 with JSON bodies on a unix socket, for the CLI.
+ * It only speaks HTTP; what status and restart mean is the handler's. One misbehaving
+ * client (bad JSON, a dropped connection, a trickled request) costs only its own request.
+ */
+export class ControlServer {
+  readonly socketPath: string;
+  readonly #server: Server;
+  readonly #handler: ControlHandler;
+  readonly #logger: Logger;
+  /** Inode of the socket file this server created, so close() never removes a successor's. */
+  readonly #inode: number;
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    socketPath: string,
+    server: Server,
+    handler: ControlHandler,
+    logger: Logger,
+    inode: number,
+  ) {
+    this.socketPath = socketPath;
+    this.#server = server;
+    this.#handler = handler;
+    this.#logger = logger;
+    this.#inode = inode;
+  }
+
+  /**
+   * Listens on `config.socket`: creates its directory when missing, replaces a socket file a
+   * dead daemon left (never one a live process answers on, never a file that is not a
+   * socket), gives it `config.group` and `config.mode`. The socket is created owner-only and
+   * opened up afterwards, so nobody outside the configured group can connect in between.
+   */
+  static async start(
+    config: ControlConfig,
+    handler: ControlHandler,
+    logger: Logger,
+  ): Promise<ControlServer> {
+    const path = config.socket;
+    const gid = config.group === null ? null : resolveGroup(config.group);
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    } catch (error) {
+      throw new ControlError(
+        'ERR_CONTROL_LISTEN',
+        `cannot create ${dirname(path)}, the directory of control.socket: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    await removeStaleSocket(path);
+
+    const server = createServer({
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+    });
+    server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+    server.maxConnections = MAX_CONNECTIONS;
+    await listenOwnerOnly(server, path);
+
+    let inode: number;
+    try {
+      if (gid !== null) chownSync(path, -1, gid);
+      chmodSync(path, config.mode);
+      inode = lstatSync(path).ino;
+    } catch (error) {
+      server.close();
+      rmSync(path, { force: true });
+      const what =
+        gid === null
+          ? `set mode ${config.mode.toString(8).padStart(4, '0')} (control.mode) on`
+          : `give group ${config.group} (control.group) and mode ${config.mode.toString(8).padStart(4, '0')} to`;
+      throw new ControlError(
+        'ERR_CONTROL_LISTEN',
+        `cannot ${what} the control socket ${path}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+
+    const control = new ControlServer(path, server, handler, logger, inode);
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+      control.#serve(request, response).catch((error: unknown) => {
+        logger.error({ err: error }, 'control request failed');
+        if (!response.destroyed) response.destroy();
+      });
+    });
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+      logger.debug({ err: error.message, code: error.code }, 'control client sent a bad request');
+      if (socket.writable && error.code !== 'ECONNRESET') {
+        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      } else {
+        socket.destroy();
+      }
+    });
+    logger.info({ socket: path, mode: config.mode.toString(8) }, 'control socket listening');
+    return control;
+  }
+
+  /** Stops listening and removes the socket file; a restart still streaming gets a short grace. */
+  close(): Promise<void> {
+    this.#closing ??= new Promise<void>((resolve) => {
+      const cut = setTimeout(() => this.#server.closeAllConnections(), CLOSE_GRACE_MS);
+      cut.unref();
+      this.#server.close(() => {
+        clearTimeout(cut);
+        resolve();
+      });
+      this.#server.closeIdleConnections();
+      this.#removeSocketFile();
+    });
+    return this.#closing;
+  }
+
+  #removeSocketFile(): void {
+    try {
+      if (lstatSync(this.socketPath).ino === this.#inode) rmSync(this.socketPath, { force: true });
+    } catch {
+      // Already gone.
+    }
+  }
+
+  async #serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const route = routeOf(request.url);
+    try {
+      if (route === CONTROL_ROUTES.status) {
+        allowMethod(request, 'GET');
+        sendJson(response, 200, this.#handler.status());
+      } else if (route === CONTROL_ROUTES.restart) {
+        allowMethod(request, 'POST');
+        const body = parseRestartRequest(await readBody(request));
+        await this.#restart(body, response);
+      } else {
+        throw new ControlError('ERR_CONTROL_NOT_FOUND', `no such route: ${route}`, {
+          status: 404,
+        });
+      }
+    } catch (error) {
+      this.#refuse(response, error, route);
+    }
+  }
+
+  /**
+   * Streams the handler's progress as NDJSON. The status line waits for the first event, so
+   * a refusal (a CodedError thrown before any event) is still an HTTP error with its code.
+   * A client that leaves does not stop the restart: the daemon finishes what it started.
+   */
+  async #restart(request: RestartRequest, response: ServerResponse): Promise<void> {
+    const started = Date.now();
+    let streaming = false;
+    const write = (event: ProgressEvent): void => {
+      if (response.destroyed || response.writableEnded) return;
+      if (!streaming) {
+        streaming = true;
+        response.writeHead(200, {
+          'Content-Type': NDJSON_CONTENT_TYPE,
+          'Cache-Control': 'no-store',
+        });
+      }
+      response.write(`${JSON.stringify(event)}\n`);
+    };
+    response.once('close', () => {
+      if (!response.writableFinished) {
+        this.#logger.info('control client left during a restart; the restart goes on');
+      }
+    });
+    const onEvent = (event: ProgressEvent): void => {
+      if (event.kind !== 'replica') {
+        this.#logger.warn({ event }, 'restart handler passed a done event to onEvent; ignored');
+        return;
+      }
+      try {
+        write(event);
+      } catch (error) {
+        this.#logger.debug({ err: error }, 'cannot write a progress event to the control client');
+      }
+    };
+
+    let done: DoneEvent;
+    try {
+      done = await this.#handler.restart(request, onEvent);
+    } catch (error) {
+      if (!streaming) throw error;
+      this.#logger.error({ err: error }, 'restart failed after it started');
+      done = {
+        kind: 'done',
+        ok: false,
+        message: `restart failed: ${(error as Error).message}`,
+        durationMs: Date.now() - started,
+      };
+    }
+    write(done);
+    if (!response.destroyed && !response.writableEnded) response.end();
+  }
+
+  #refuse(response: ServerResponse, error: unknown, route: string): void {
+    let status: number;
+    let code: string;
+    let message: string;
+    if (error instanceof ControlError && error.status !== undefined) {
+      status = error.status;
+      code = error.code;
+      message = error.message;
+    } else if (error instanceof CodedError) {
+      status = REFUSAL_STATUS[error.code] ?? 409;
+      code = error.code;
+      message = error.message;
+    } else {
+      this.#logger.error({ err: error, route }, 'control handler failed');
+      status = 500;
+      code = 'ERR_CONTROL_INTERNAL';
+      message = `internal error in the daemon: ${(error as Error)?.message ?? String(error)} (its log has the details)`;
+    }
+    this.#logger.debug({ route, status, code }, 'control request refused');
+    if (response.headersSent) {
+      // Cannot happen on the routes above (streaming errors become a done event); be safe.
+      response.destroy();
+      return;
+    }
+    const body: ControlErrorBody = { error: { code, message } };
+    const headers: Record<string, string> = {};
+    if (error instanceof ControlError && error.code === 'ERR_CONTROL_METHOD') {
+      headers.Allow = route === CONTROL_ROUTES.restart ? 'POST' : 'GET';
+    }
+    sendJson(response, status, body, headers);
+  }
+}
+
+/**
+ * Validates a restart request body: empty or `{}` restarts every replica, `{"replica": N}`
+ * one of them. Unknown fields are refused, so a newer CLI's option is not silently ignored.
+ */
+export function parseRestartRequest(text: string): RestartRequest {
+  if (text.trim() === '') return {};
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw badRequest(`the request body is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw badRequest('the request body must be a JSON object such as {"replica": 2}');
+  }
+  const unknown = Object.keys(data).filter((key) => key !== 'replica');
+  if (unknown.length > 0) {
+    throw badRequest(`unknown field ${JSON.stringify(unknown[0])}; known fields: replica`);
+  }
+  const { replica } = data as { replica?: unknown };
+  if (replica === undefined) return {};
+  if (typeof replica !== 'number' || !Number.isSafeInteger(replica) || replica < 1) {
+    throw badRequest(
+      `replica must be a positive integer (1 for replica-1), got ${JSON.stringify(replica)}`,
+    );
+  }
+  return { replica };
+}
+
+/**
+ * The gid of `name` from /etc/group (a number is taken as a gid). Groups only a directory
+ * service knows (LDAP through NSS) are not looked up: name them by gid.
+ */
+export function resolveGroup(name: string, groupFile = GROUP_FILE): number {
+  let text: string;
+  try {
+    text = readFileSync(groupFile, 'utf8');
+  } catch (error) {
+    throw new ConfigError(
+      'control.group',
+      `cannot read ${groupFile} to find group ${JSON.stringify(name)}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  for (const line of text.split('\n')) {
+    const [groupName, , gid] = line.split(':');
+    if (groupName === name && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
+  }
+  if (/^\d+$/.test(name)) return Number(name);
+  throw new ConfigError(
+    'control.group',
+    `unknown group ${JSON.stringify(name)}: not in ${groupFile} (create it with \`groupadd ${name}\`, or leave control.group out)`,
+  );
+}
+
+function badRequest(message: string): ControlError {
+  return new ControlError('ERR_CONTROL_BAD_REQUEST', message, { status: 400 });
+}
+
+function allowMethod(request: IncomingMessage, method: 'GET' | 'POST'): void {
+  if (request.method !== method) {
+    throw new ControlError(
+      'ERR_CONTROL_METHOD',
+      `${request.method} is not allowed on ${routeOf(request.url)}: use ${method}`,
+      { status: 405 },
+    );
+  }
+}
+
+/** The path of a request target, without the query; a target that is not a path is kept as is. */
+function routeOf(url: string | undefined): string {
+  try {
+    return new URL(url ?? '/', 'http://control').pathname;
+  } catch {
+    return String(url);
+  }
+}
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw bodyTooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw bodyTooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function bodyTooLarge(): ControlError {
+  return new ControlError(
+    'ERR_CONTROL_BODY_TOO_LARGE',
+    `the request body is over ${MAX_BODY_BYTES / 1024} KiB`,
+    { status: 413 },
+  );
+}
+
+function sendJson(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  if (response.destroyed) return; // the client left; nobody to answer
+  const text = `${JSON.stringify(body)}\n`;
+  response.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
+  response.end(text);
+}
+
+/**
+ * Binds with umask 0177 so the socket is born 0600 (root-only for a root daemon); the caller
+ * then sets its group and mode. Node binds synchronously inside listen(), so the umask is
+ * only changed for that call.
+ */
+async function listenOwnerOnly(server: Server, path: string): Promise<void> {
+  const listening = new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      reject(
+        new ControlError(
+          'ERR_CONTROL_LISTEN',
+          `cannot listen on the control socket ${path} (control.socket): ${error.message}`,
+          { cause: error },
+        ),
+      );
+    };
+    server.once('error', onError);
+    server.once('listening', () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const previous = setUmask(0o177);
+  try {
+    server.listen(path);
+  } finally {
+    if (previous !== undefined) setUmask(previous);
+  }
+  await listening;
+}
+
+/** process.umask(mask), or undefined where it is not allowed (worker threads): chmod still follows. */
+function setUmask(mask: number): number | undefined {
+  try {
+    return process.umask(mask);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A socket file whose daemon died is removed. One that answers is refused, naming the
+ * daemon's pid when it is a switchyard; a path that is not a socket is never deleted.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  let isSocket: boolean;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch {
+    return; // nothing there
+  }
+  if (!isSocket) {
+    throw new ControlError(
+      'ERR_CONTROL_LISTEN',
+      `${path} (control.socket) exists and is not a socket; not replacing it`,
+    );
+  }
+  try {
+    const status = await new ControlClient(path, { timeoutMs: PROBE_TIMEOUT_MS }).status();
+    throw new ControlError(
+      'ERR_CONTROL_SOCKET_IN_USE',
+      `another switchyard daemon (pid ${status.pid}) answers on the control socket ${path}: ` +
+        'stop it first, or give this one another control.socket',
+    );
+  } catch (error) {
+    if (!(error instanceof ControlError)) throw error;
+    switch (error.code) {
+      case 'ERR_CONTROL_SOCKET_IN_USE':
+        throw error;
+      case 'ERR_DAEMON_NOT_RUNNING':
+        rmSync(path, { force: true });
+        return;
+      case 'ERR_CONTROL_PERMISSION':
+        throw new ControlError(
+          'ERR_CONTROL_LISTEN',
+          `cannot check whether the existing control socket ${path} is in use: permission denied`,
+          { cause: error },
+        );
+      default:
+        // It accepted a connection but did not speak the control protocol: still in use.
+        throw new ControlError(
+          'ERR_CONTROL_SOCKET_IN_USE',
+          `a running process that is not a switchyard daemon answers on the control socket ${path}: ` +
+            'give switchyard another control.socket',
+          { cause: error },
+        );
+    }
+  }
+}
