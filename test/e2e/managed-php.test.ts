@@ -171,41 +171,44 @@ describe.skipIf(phpFpm === undefined)('switchyard daemon running php-fpm replica
   });
 });
 
-describe.skipIf(phpCgi === undefined)('switchyard daemon running php-cgi as command replicas', () => {
-  it('serves PHP through php-cgi on fd 0, and neither SIGTERM nor SIGKILL leaves php-cgi behind', async () => {
-    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-      daemon = await startManagedDaemon({
-        label: `cgi-${signal}`,
-        replicas: [
-          '[replicas]',
-          'kind = "command"',
-          'count = 2',
-          'capacity = 2',
-          '[replicas.command]',
-          `argv = ["${phpCgi}"]`,
-        ],
-        releaseSource: phpRelease,
-        extra: ['[health]', 'path = "/hello.php"', 'expect = "Hello"', 'interval = "1s"'],
-      });
-      const status = await daemon.status();
-      expect(status.replicas.every((replica) => replica.pids.length === 3)).toBe(true);
-      const seen = new Set<number>();
-      for (let i = 0; i < 30; i += 1) {
-        const page = await indexPage(daemon.httpUrl);
-        expect(page.dir).toBe(daemon.release);
-        seen.add(page.pid);
+describe.skipIf(phpCgi === undefined)(
+  'switchyard daemon running php-cgi as command replicas',
+  () => {
+    it('serves PHP through php-cgi on fd 0, and neither SIGTERM nor SIGKILL leaves php-cgi behind', async () => {
+      for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+        daemon = await startManagedDaemon({
+          label: `cgi-${signal}`,
+          replicas: [
+            '[replicas]',
+            'kind = "command"',
+            'count = 2',
+            'capacity = 2',
+            '[replicas.command]',
+            `argv = ["${phpCgi}"]`,
+          ],
+          releaseSource: phpRelease,
+          extra: ['[health]', 'path = "/hello.php"', 'expect = "Hello"', 'interval = "1s"'],
+        });
+        const status = await daemon.status();
+        expect(status.replicas.every((replica) => replica.pids.length === 3)).toBe(true);
+        const seen = new Set<number>();
+        for (let i = 0; i < 30; i += 1) {
+          const page = await indexPage(daemon.httpUrl);
+          expect(page.dir).toBe(daemon.release);
+          seen.add(page.pid);
+        }
+        expect(seen.size).toBeGreaterThanOrEqual(2);
+        const tree = replicaTree(await daemon.replicaPids());
+        daemon.switchyard.child.kill(signal);
+        const code = await daemon.switchyard.exited;
+        if (signal === 'SIGTERM') expect(code).toBe(0);
+        await waitFor(() => survivors(tree).length === 0, {
+          timeoutMs: 15_000,
+          what: `every php-cgi process to exit after ${signal}`,
+        });
+        await daemon.cleanup();
+        daemon = null;
       }
-      expect(seen.size).toBeGreaterThanOrEqual(2);
-      const tree = replicaTree(await daemon.replicaPids());
-      daemon.switchyard.child.kill(signal);
-      const code = await daemon.switchyard.exited;
-      if (signal === 'SIGTERM') expect(code).toBe(0);
-      await waitFor(() => survivors(tree).length === 0, {
-        timeoutMs: 15_000,
-        what: `every php-cgi process to exit after ${signal}`,
-      });
-      await daemon.cleanup();
-      daemon = null;
-    }
-  });
-});
+    });
+  },
+);
