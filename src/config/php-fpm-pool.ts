@@ -5,6 +5,14 @@ import { describeFsError } from './fs-error.js';
 const SECTION_HEADER = /^\s*\[/;
 
 /**
+ * Directives switchyard sets for each replica (php-fpm-config.ts). The user's file comes after
+ * them, so one of these there would silently override them: a second listen socket, a
+ * dynamic pm that breaks the capacity switchyard routes by, another chdir than the release.
+ */
+const OWNED_DIRECTIVE =
+  /^\s*(listen(\.[a-z_.]+)?|pm(\.(max_children|status_path|status_listen))?|ping\.(path|response)|chdir|user|group|env\[SWITCHYARD_RELEASE_DIR\])\s*=/i;
+
+/**
  * Checks the user's file of extra pool directives at load time. switchyard writes each
  * replica's pool config itself, `[section]` included, and inserts this file's lines under it:
  * a section of the file's own would silently move its directives (or the rest of the
@@ -23,6 +31,14 @@ export function checkPoolFile(path: string): void {
     throw new Error(
       'must hold pool directives only; switchyard writes the [section] itself ' +
         `(line ${header + 1} of ${JSON.stringify(path)}: ${(lines[header] ?? '').trim()})`,
+    );
+  }
+  const owned = lines.findIndex((line) => OWNED_DIRECTIVE.test(line));
+  if (owned !== -1) {
+    const directive = (lines[owned] ?? '').split('=')[0]?.trim();
+    throw new Error(
+      `sets ${directive}, which switchyard sets for each replica (from [replicas], [health] ` +
+        `and the release) (line ${owned + 1} of ${JSON.stringify(path)})`,
     );
   }
 }

@@ -24,17 +24,21 @@ export function resolveProgram(
   return searchOnPath(name, searchPath);
 }
 
+/** Debian installs daemons (php-fpm8.2) in sbin, which a non-root PATH often lacks. */
+const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+
 function searchOnPath(name: string, searchPath: string): string {
   // Relative entries (`.`, empty) would make the program depend on the daemon's working
   // directory, so only absolute ones are searched.
-  const dirs = searchPath.split(delimiter).filter((dir) => isAbsolute(dir));
+  const listed = searchPath.split(delimiter).filter((dir) => isAbsolute(dir));
+  const dirs = [...listed, ...SBIN_DIRS.filter((dir) => !listed.includes(dir))];
   for (const dir of dirs) {
     const candidate = join(dir, name);
     if (executableProblem(candidate) === undefined) return candidate;
   }
-  const searched = dirs.length === 0 ? 'PATH has no absolute directories' : dirs.join(delimiter);
+  const searched = dirs.join(delimiter);
   throw new Error(
-    `${JSON.stringify(name)} not found on PATH (${searched}): install it or give its absolute path`,
+    `${JSON.stringify(name)} not found on PATH or in sbin (${searched}): install it or give its absolute path`,
   );
 }
 

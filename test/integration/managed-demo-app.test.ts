@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runHttpLoad, summarise } from '../support/http-load.js';
@@ -151,7 +151,7 @@ describe('switchyard daemon running the demo app as command replicas', () => {
       label: 'cmd-hang',
       replicas: DEMO_APP_REPLICAS(2, 2),
       releaseSource: demoRelease('v1'),
-      extra: ['[health]', 'interval = "200ms"', 'timeout = "300ms"', 'failures = 3'],
+      extra: ['[health]', 'interval = "300ms"', 'timeout = "1s"', 'failures = 3'],
     });
     const before = await daemon.status();
     const [first, second] = before.replicas;
@@ -170,5 +170,74 @@ describe('switchyard daemon running the demo app as command replicas', () => {
     expect(after.replicas[1]?.pids).toEqual(second?.pids);
     expect(daemon.switchyard.stdout()).toContain('health check failed');
     expect(survivors(first?.pids ?? [])).toEqual([]);
+  });
+
+  it('with surge = true, starts a spare first so ready replicas never drop below count', async () => {
+    daemon = await startManagedDaemon({
+      label: 'cmd-surge',
+      replicas: DEMO_APP_REPLICAS(2, 2, true),
+      releaseSource: demoRelease('v1'),
+    });
+    const before = await daemon.replicaPids();
+    let fewest = Number.POSITIVE_INFINITY;
+    let most = 0;
+    let restartDone = false;
+    const restart = daemon.cli(['restart']).finally(() => {
+      restartDone = true;
+    });
+    while (!restartDone) {
+      const status = await daemon.status();
+      const ready = status.replicas.filter((replica) => replica.state === 'ready').length;
+      fewest = Math.min(fewest, ready);
+      most = Math.max(most, status.replicas.length);
+    }
+    const result = await restart;
+    expect(result.code, result.stderr).toBe(0);
+    expect(fewest).toBeGreaterThanOrEqual(2);
+    expect(most).toBe(3); // the spare, replica-3, came and went
+    const after = await daemon.status();
+    expect(after.replicas.map((replica) => replica.name)).toEqual(['replica-1', 'replica-2']);
+    expect(
+      after.replicas.flatMap((replica) => replica.pids).filter((pid) => before.includes(pid)),
+    ).toEqual([]);
+  });
+
+  it('SIGHUP applies a changed config by replacing replicas, and refuses a bad one', async () => {
+    daemon = await startManagedDaemon({
+      label: 'cmd-hup',
+      replicas: DEMO_APP_REPLICAS(2, 2),
+      releaseSource: demoRelease('v1'),
+    });
+    const configPath = daemon.switchyard.configPath;
+    const original = readFileSync(configPath, 'utf8');
+    writeFileSync(configPath, original.replace('capacity = 2', 'capacity = 3'));
+    daemon.switchyard.child.kill('SIGHUP');
+    // capacity 3 → 4 processes per replica.
+    const applied = await waitFor(
+      async () => {
+        const status = await daemon?.status();
+        return status?.replicas.every(
+          (replica) => replica.state === 'ready' && replica.pids.length === 4,
+        )
+          ? status
+          : null;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: 'replicas restarted with capacity 3' },
+    );
+    expect(applied.replicas).toHaveLength(2);
+
+    writeFileSync(configPath, original.replace('count = 2', 'count = 1'));
+    daemon.switchyard.child.kill('SIGHUP');
+    await waitFor(() => daemon?.switchyard.stdout().includes('config refused'), {
+      timeoutMs: 10_000,
+      what: 'the bad config to be refused',
+    });
+    expect(daemon.switchyard.stdout()).toContain('replicas.count');
+    const after = await daemon.status();
+    expect(after.replicas.map((replica) => replica.pids)).toEqual(
+      applied.replicas.map((replica) => replica.pids),
+    );
+    const page = await fetch(`${daemon.httpUrl}/release.json`);
+    expect(page.status).toBe(200);
   });
 });

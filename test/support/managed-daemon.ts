@@ -53,11 +53,12 @@ export const QUICK_HEALTH = [
 ];
 
 /** The demo app as a command replica: node on fd 0. */
-export const DEMO_APP_REPLICAS = (count = 2, capacity = 4): string[] => [
+export const DEMO_APP_REPLICAS = (count = 2, capacity = 4, surge = false): string[] => [
   '[replicas]',
   'kind = "command"',
   `count = ${count}`,
   `capacity = ${capacity}`,
+  `surge = ${surge}`,
   '[replicas.command]',
   `argv = [${JSON.stringify(process.execPath)}, ${JSON.stringify(join(repoRoot, 'fixtures/demo-app/app.mjs'))}]`,
 ];

@@ -20,7 +20,7 @@ interface TailEntry {
 
 /**
  * A worker's stdout and stderr: read line by line as they come (a pipe that is never read
- * fills up and blocks the worker in write(2)), each line logged with `{ replica, pid }`, and
+ * fills up and blocks the worker in write(2)), each line logged with `{ replica, workerPid }`, and
  * the last lines kept in a ring buffer for error reports.
  */
 export class OutputLog {
@@ -40,7 +40,8 @@ export class OutputLog {
   /** Reads `stream` to its end. Lines are attributed to `pid`. */
   attach(stream: Readable, pid: number): void {
     this.#pids.add(pid);
-    const log = this.#logger.child({ replica: this.#replica, pid });
+    // `pid` is the daemon's own in every log line already.
+    const log = this.#logger.child({ replica: this.#replica, workerPid: pid });
     let partial = '';
     const emit = (line: string) => {
       const text = line.endsWith('\r') ? line.slice(0, -1) : line;

@@ -18,8 +18,9 @@ for (const name of ['php-fpm8.2', 'fake-cgi']) {
 writeFileSync(join(bin, 'not-executable'), '#!/bin/sh\n', { mode: 0o644 });
 // writeFileSync's mode is filtered by the umask; make sure the x bits are really off.
 chmodSync(join(bin, 'not-executable'), 0o644);
-writeFileSync(join(temp.path, 'pool.conf'), '; extra directives\npm.max_children = 8\n');
+writeFileSync(join(temp.path, 'pool.conf'), '; extra directives\npm.max_requests = 500\n');
 writeFileSync(join(temp.path, 'sectioned.conf'), '; mine\n\n[www]\npm = static\n');
+writeFileSync(join(temp.path, 'owned.conf'), 'pm.max_requests = 500\npm = dynamic\n');
 
 beforeEach(() => {
   vi.stubEnv('PATH', bin);
@@ -233,15 +234,19 @@ env = { PHP_FCGI_CHILDREN = "0", SOCKET = "{socket}" }
       problem: 'a php-fpm binary not on PATH',
       text: `${PHP_FPM}[replicas.php_fpm]\nbinary = "php-fpm7.4"\n`,
       key: 'replicas.php_fpm.binary',
-      reason: `"php-fpm7.4" not found on PATH (${bin}): install it or give its absolute path`,
+      reason: `"php-fpm7.4" not found on PATH or in sbin (${bin}:/usr/local/sbin:/usr/sbin:/sbin): install it or give its absolute path`,
     },
     {
-      // Without [replicas.php_fpm] the default name is looked up, and reported at its key.
-      problem: 'no php-fpm8.2 on PATH',
-      text: PHP_FPM,
+      // sbin is searched after PATH: Debian puts php-fpm8.2 there.
+      problem: 'a binary neither on PATH nor in sbin',
+      text: PHP_FPM.replace(
+        'kind = "php-fpm"',
+        'kind = "php-fpm"\n[replicas.php_fpm]\nbinary = "php-fpm0.1"',
+      ),
       path: '/nonexistent',
       key: 'replicas.php_fpm.binary',
-      reason: '"php-fpm8.2" not found on PATH (/nonexistent): install it or give its absolute path',
+      reason:
+        '"php-fpm0.1" not found on PATH or in sbin (/nonexistent:/usr/local/sbin:/usr/sbin:/sbin): install it or give its absolute path',
     },
     {
       problem: 'a missing binary path',
@@ -265,7 +270,7 @@ env = { PHP_FCGI_CHILDREN = "0", SOCKET = "{socket}" }
       problem: 'a command not on PATH',
       text: COMMAND.replace('"fake-cgi"', '"php-cgi7.4", "-b", "{socket}"'),
       key: 'replicas.command.argv[0]',
-      reason: `"php-cgi7.4" not found on PATH (${bin}): install it or give its absolute path`,
+      reason: `"php-cgi7.4" not found on PATH or in sbin (${bin}:/usr/local/sbin:/usr/sbin:/sbin): install it or give its absolute path`,
     },
     {
       problem: 'an empty argv',
@@ -297,6 +302,14 @@ env = { PHP_FCGI_CHILDREN = "0", SOCKET = "{socket}" }
       text: `${PHP_FPM}[replicas.php_fpm]\npool = "./bin"\n`,
       key: 'replicas.php_fpm.pool',
       reason: `cannot read "${bin}": EISDIR: illegal operation on a directory`,
+    },
+    {
+      problem: 'a pool file setting a directive switchyard owns',
+      text: `${PHP_FPM}[replicas.php_fpm]\npool = "./owned.conf"\n`,
+      key: 'replicas.php_fpm.pool',
+      reason:
+        'sets pm, which switchyard sets for each replica (from [replicas], [health] and the ' +
+        `release) (line 2 of "${temp.path}/owned.conf")`,
     },
     {
       problem: 'a pool file with a section header',

@@ -6,7 +6,7 @@ import { OutputLog } from '../../../src/supervisor/workers/output-log.js';
 interface Logged {
   level: number;
   replica: string;
-  pid: number;
+  workerPid: number;
   msg: string;
 }
 
@@ -27,7 +27,7 @@ async function ended(stream: PassThrough, log: OutputLog): Promise<void> {
 }
 
 describe('OutputLog', () => {
-  it('logs each line with the replica and pid, whatever the chunking', async () => {
+  it('logs each line with the replica and worker pid, whatever the chunking', async () => {
     const { log, logged } = outputLog();
     const stream = new PassThrough();
     log.attach(stream, 42);
@@ -35,7 +35,7 @@ describe('OutputLog', () => {
     stream.write('ne\nsecond line\r\nthi');
     stream.write('rd');
     await ended(stream, log);
-    expect(logged.map((entry) => [entry.replica, entry.pid, entry.msg])).toEqual([
+    expect(logged.map((entry) => [entry.replica, entry.workerPid, entry.msg])).toEqual([
       ['replica-3', 42, 'first line'],
       ['replica-3', 42, 'second line'],
       ['replica-3', 42, 'third'],
