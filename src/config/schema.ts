@@ -24,6 +24,25 @@ export interface ListenConfig {
 export interface ReleaseConfig {
   /** Absolute path of the `current -> releases/N` symlink. */
   readonly symlink: string;
+  /** When set, `deploy` refuses a target outside this directory (absolute), e.g. /srv/app/releases. */
+  readonly root: string | null;
+}
+
+export interface DeployConfig {
+  /**
+   * Paths requested from each new replica after its health check and before it takes
+   * traffic (opcache warm-up); any answer but 2xx fails the replica, and so the deploy.
+   */
+  readonly warmup: readonly string[];
+  /** Bound on each warm-up request. */
+  readonly warmupTimeoutMs: number;
+  /** Bound on a whole deploy or rollback before it is reported failed. */
+  readonly timeoutMs: number;
+}
+
+export interface ResponseConfig {
+  /** Header naming the serving release's directory on every response (e.g. "X-Release"), or null. */
+  readonly releaseHeader: string | null;
 }
 
 /** Replicas someone else runs: switchyard only routes to them. */
@@ -128,6 +147,8 @@ export interface Config {
   readonly drain: DrainConfig;
   readonly control: ControlConfig;
   readonly paths: PathsConfig;
+  readonly deploy: DeployConfig;
+  readonly response: ResponseConfig;
   readonly limits: LimitsConfig;
   readonly log: LogConfig;
 }

@@ -4,6 +4,8 @@ import type { ReplicaState } from '../supervisor/replica-state.js';
 export const CONTROL_ROUTES = {
   status: '/v1/status',
   restart: '/v1/restart',
+  deploy: '/v1/deploy',
+  rollback: '/v1/rollback',
 } as const;
 
 export interface ReplicaStatus {
@@ -38,7 +40,36 @@ export interface DaemonStatus {
   readonly servingRelease: string | null;
   readonly queued: number;
   readonly replicas: readonly ReplicaStatus[];
+  /** The most recent deploy, rollback or followed symlink flip; null before the first. */
+  readonly lastDeploy: DeployRecord | null;
+  /** Where `switchyard rollback` would go now, or null when there is nowhere to go back to. */
+  readonly rollbackTarget: string | null;
 }
+
+/** One release switch, as kept in the daemon's history (paths.state/releases.json). */
+export interface DeployRecord {
+  /** What started it: `switchyard deploy`, `switchyard rollback`, or a flip of the symlink seen by the daemon. */
+  readonly trigger: 'deploy' | 'rollback' | 'symlink';
+  /** The release directory it switched to (resolved). */
+  readonly release: string;
+  /** The release served before it. */
+  readonly previous: string;
+  readonly ok: boolean;
+  /** ISO 8601 time it started. */
+  readonly startedAt: string;
+  readonly durationMs: number;
+  /** "switched to …", or why it failed (with the worker's own output when there is some). */
+  readonly message: string;
+}
+
+export interface DeployRequest {
+  /** The release directory, absolute (the CLI resolves a relative one against its cwd). */
+  readonly target: string;
+  /** Deploy even when the target is already the current release (restarts every replica on it). */
+  readonly force?: boolean;
+}
+
+export type RollbackRequest = Record<string, never>;
 
 export interface RestartRequest {
   /** 1-based replica number; omitted for all of them, one at a time. */
@@ -53,6 +84,13 @@ export type ProgressEvent =
       readonly state: ReplicaState;
       readonly pid: number | null;
       readonly release: string | null;
+      readonly message: string;
+    }
+  | {
+      /** The cut-over: from now on new requests go to `release`. */
+      readonly kind: 'toggle';
+      readonly release: string;
+      readonly previous: string | null;
       readonly message: string;
     }
   | {
@@ -75,9 +113,18 @@ export interface ControlHandler {
     request: RestartRequest,
     onEvent: (event: ProgressEvent) => void,
   ): Promise<ProgressEvent & { kind: 'done' }>;
+  /** Refuses a bad target (CodedError, before anything changes); then streams like restart. */
+  deploy(
+    request: DeployRequest,
+    onEvent: (event: ProgressEvent) => void,
+  ): Promise<ProgressEvent & { kind: 'done' }>;
+  rollback(
+    request: RollbackRequest,
+    onEvent: (event: ProgressEvent) => void,
+  ): Promise<ProgressEvent & { kind: 'done' }>;
 }
 
-/** A progress line about one replica; the only kind a handler passes to `onEvent`. */
+/** A progress line about one replica. */
 export type ReplicaProgressEvent = Extract<ProgressEvent, { kind: 'replica' }>;
 /** The last line of a streamed operation. */
 export type DoneEvent = Extract<ProgressEvent, { kind: 'done' }>;
@@ -109,9 +156,14 @@ export type ControlRefusalCode =
   /** `--replica 7` with 2 replicas (404). */
   | 'ERR_NO_SUCH_REPLICA'
   /** Restarting external replicas, which switchyard does not run (409). */
-  | 'ERR_NOT_MANAGED';
+  | 'ERR_NOT_MANAGED'
+  /** A deploy target that is missing, not a directory, outside release.root or already current (422). */
+  | 'ERR_DEPLOY_TARGET'
+  /** `rollback` with no earlier release in the history (409). */
+  | 'ERR_NO_ROLLBACK_TARGET';
 
 /** HTTP statuses of refusals that are not a plain conflict (409). */
 export const REFUSAL_STATUS: Readonly<Partial<Record<string, number>>> = {
   ERR_NO_SUCH_REPLICA: 404,
+  ERR_DEPLOY_TARGET: 422,
 };
