@@ -4,10 +4,15 @@ import type { Config } from './config/schema.js';
 import type {
   ControlHandler,
   DaemonStatus,
+  DeployRequest,
+  DoneEvent,
   ProgressEvent,
   ReplicaStatus,
   RestartRequest,
+  RollbackRequest,
 } from './control/messages.js';
+import type { Deployer } from './release/deployer.js';
+import type { ReleaseHistory } from './release/release-history.js';
 import type { Supervisor } from './supervisor/supervisor.js';
 import { packageVersion } from './version.js';
 
@@ -18,8 +23,6 @@ export class ControlRequestError extends CodedError<ControlRequestErrorCode> {
   override readonly name = 'ControlRequestError';
 }
 
-type DoneEvent = ProgressEvent & { kind: 'done' };
-
 /**
  * Answers the control socket from the running parts: status from the supervisor's slots (or
  * the balancer's pools for external replicas), restarts through the supervisor, one
@@ -29,13 +32,21 @@ export class DaemonControl implements ControlHandler {
   #config: Config;
   readonly #balancer: Balancer;
   readonly #supervisor: Supervisor | null;
+  readonly #deployer: Deployer | null;
+  readonly #history: ReleaseHistory | null;
   readonly #startedAt = Date.now();
   #operation: string | null = null;
 
-  constructor(config: Config, balancer: Balancer, supervisor: Supervisor | null) {
+  constructor(
+    config: Config,
+    balancer: Balancer,
+    managed: { supervisor: Supervisor; deployer: Deployer; history: ReleaseHistory } | null,
+  ) {
     this.#config = config;
     this.#balancer = balancer;
-    this.#supervisor = supervisor;
+    this.#supervisor = managed?.supervisor ?? null;
+    this.#deployer = managed?.deployer ?? null;
+    this.#history = managed?.history ?? null;
   }
 
   /** After a reload: status reports the config in force. */
@@ -54,7 +65,50 @@ export class DaemonControl implements ControlHandler {
       servingRelease: this.#balancer.servingRelease,
       queued: this.#balancer.queued,
       replicas: this.#supervisor === null ? this.#externalReplicas() : this.#managedReplicas(),
+      lastDeploy: this.#history?.last() ?? null,
+      rollbackTarget:
+        this.#supervisor === null
+          ? null
+          : (this.#history?.rollbackTarget(this.#supervisor.desired.release) ?? null),
     };
+  }
+
+  deploy(request: DeployRequest, onEvent: (event: ProgressEvent) => void): Promise<DoneEvent> {
+    const deployer = this.#requireDeployer('deploy');
+    return this.#exclusive(`a deploy of ${request.target}`, () =>
+      deployer.deploy(request.target, request.force === true, onEvent),
+    );
+  }
+
+  rollback(_request: RollbackRequest, onEvent: (event: ProgressEvent) => void): Promise<DoneEvent> {
+    const deployer = this.#requireDeployer('roll back');
+    return this.#exclusive('a rollback', () => deployer.rollback(onEvent));
+  }
+
+  #requireDeployer(what: string): Deployer {
+    if (this.#deployer === null) {
+      throw new ControlRequestError(
+        'ERR_NOT_MANAGED',
+        `replicas.kind is "external": switchyard does not run these replicas, so it cannot ${what}`,
+      );
+    }
+    return this.#deployer;
+  }
+
+  /** One operation from the control socket at a time; refusals are thrown synchronously. */
+  async #exclusive(what: string, run: () => Promise<DoneEvent>): Promise<DoneEvent> {
+    if (this.#operation !== null || this.#deployer?.busy === true) {
+      throw new ControlRequestError(
+        'ERR_BUSY',
+        `${this.#operation ?? 'a release switch'} is running; try again when it has finished`,
+      );
+    }
+    this.#operation = what;
+    try {
+      return await run();
+    } finally {
+      this.#operation = null;
+    }
   }
 
   async restart(
@@ -75,10 +129,10 @@ export class DaemonControl implements ControlHandler {
         `there is no replica ${request.replica}: replicas are numbered 1 to ${count}`,
       );
     }
-    if (this.#operation !== null) {
+    if (this.#operation !== null || this.#deployer?.busy === true) {
       throw new ControlRequestError(
         'ERR_BUSY',
-        `${this.#operation} is running; try again when it has finished`,
+        `${this.#operation ?? 'a release switch'} is running; try again when it has finished`,
       );
     }
     const what =

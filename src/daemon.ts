@@ -11,6 +11,9 @@ import type { ExchangeOutcome } from './frontend/exchange.js';
 import { FastCgiFrontend } from './frontend/fastcgi-frontend.js';
 import { HttpFrontend } from './frontend/http-frontend.js';
 import { makeReleasePinning } from './frontend/release-pinning.js';
+import { Deployer } from './release/deployer.js';
+import { ReleaseHistory } from './release/release-history.js';
+import { SymlinkWatcher } from './release/symlink-watcher.js';
 import { Supervisor, type SupervisorSettings } from './supervisor/supervisor.js';
 import { CommandLauncher } from './supervisor/workers/command-launcher.js';
 import { PhpFpmLauncher } from './supervisor/workers/php-fpm-launcher.js';
@@ -48,6 +51,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
     logger,
   });
   let supervisor: Supervisor | null = null;
+  let managed: { supervisor: Supervisor; deployer: Deployer; history: ReleaseHistory } | null =
+    null;
   let replicaCount: number;
   if (replicas.kind === 'external') {
     replicaCount = replicas.addresses.length;
@@ -71,6 +76,16 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
       logger,
     });
     await bringUpReplicas(supervisor, config, logger);
+    const history = ReleaseHistory.load(config.paths.state, logger);
+    const deployer = new Deployer({
+      supervisor,
+      history,
+      symlink: config.release.symlink,
+      root: config.release.root,
+      timeoutMs: config.deploy.timeoutMs,
+      logger,
+    });
+    managed = { supervisor, deployer, history };
   }
 
   // Declared before the fronts start: an outcome can arrive while the second one starts.
@@ -108,8 +123,18 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
     onRequestRemoved: wakeIfIdle,
   });
   frontend = fastcgi;
-  const controlHandler = new DaemonControl(config, balancer, supervisor);
+  const controlHandler = new DaemonControl(config, balancer, managed);
   const control = await ControlServer.start(config.control, controlHandler, logger);
+  // Deploy tools that flip the symlink themselves (ln -sfn, Deployer, Capistrano) are followed.
+  const deployer = managed?.deployer;
+  const watcher =
+    deployer === undefined
+      ? null
+      : await SymlinkWatcher.start(
+          config.release.symlink,
+          (resolved) => deployer.followSymlink(resolved),
+          { logger },
+        );
   http =
     config.listen.http === null
       ? null
@@ -167,6 +192,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
         logger.info({ inFlight: activeRequests() }, 'waiting for in-flight requests');
         await new Promise<void>((resolve) => idleWaiters.push(resolve));
       }
+      await watcher?.close();
       await control.close();
       balancer.close();
       fastcgi.destroyAll();
@@ -181,6 +207,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
       fastcgi.destroyAll();
       http?.stopAccepting();
       http?.destroyAll();
+      void watcher?.close();
       void control.close();
       balancer.close();
       // Workers get SIGTERM from the kernel too when this process exits (see the launchers).
@@ -203,6 +230,9 @@ function supervisorSettings(config: Config, logger: Logger): SupervisorSettings 
     surge: replicas.surge,
     health: config.health,
     drainTimeoutMs: config.drain.timeoutMs,
+    warmup: config.deploy.warmup,
+    warmupTimeoutMs: config.deploy.warmupTimeoutMs,
+    releaseHeader: config.response.releaseHeader,
     launcher:
       replicas.kind === 'php-fpm'
         ? new PhpFpmLauncher({ ...common, replicas, health: config.health })

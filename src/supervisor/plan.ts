@@ -36,7 +36,12 @@ export type Action =
   /** The actor computes delay = min(base * 2^attempt, max) + jitter: the planner stays pure. */
   | { kind: 'back-off'; slot: number; attempt: number }
   /** Forget a stopped slot that is not wanted: the surge spare or a slot beyond count. */
-  | { kind: 'remove'; slot: number };
+  | { kind: 'remove'; slot: number }
+  /**
+   * The cut-over of a release change: new requests go to `release` from now on. Not about a
+   * slot; `slot` is -1 so the one-action-per-slot rule still holds.
+   */
+  | { kind: 'toggle'; slot: -1; release: string };
 
 /** States in which a replica is mid-change; a rolling replacement waits for them to settle. */
 const UNSETTLED: ReadonlySet<ReplicaState> = new Set([
@@ -69,6 +74,139 @@ export function plan(
   desired: DesiredState,
   observed: readonly ReplicaView[],
   now: number,
+  serving?: string | null,
+): Action[] {
+  if (serving === undefined || serving === null || serving === desired.release) {
+    const actions = planRolling(desired, observed, now, serving !== undefined);
+    if (serving === null && observed.some((view) => isReadyOn(view, desired.release))) {
+      actions.push({ kind: 'toggle', slot: -1, release: desired.release });
+    }
+    return actions;
+  }
+  return planCutOver(desired, observed, now, serving);
+}
+
+function isReadyOn(view: ReplicaView, release: string): boolean {
+  return view.state === 'ready' && view.release === release;
+}
+
+/** How many replicas come up on the new release before the cut-over: half, at least one. */
+export function newSideSize(count: number, surge: boolean): number {
+  return surge ? count : Math.max(1, Math.floor(count / 2));
+}
+
+/**
+ * Before the cut-over of a release change (the balancer still serves another release):
+ * bring up `newSideSize` replicas on the new release without routing to them, then toggle.
+ * Without surge, old replicas are replaced one at a time while the others serve, keeping
+ * `count - newSide` serving; with surge, `count` spares start beside them (slots count ..
+ * 2count-1), so serving capacity never drops. Replicas on neither release (an abandoned
+ * target) are surplus and replaced first.
+ */
+function planCutOver(
+  desired: DesiredState,
+  observed: readonly ReplicaView[],
+  now: number,
+  serving: string,
+): Action[] {
+  const { count } = desired;
+  const target = newSideSize(count, desired.surge);
+  const views = uniqueSlots(observed);
+  const onNewReady = views.filter((view) => isReadyOn(view, desired.release)).length;
+  if (onNewReady >= target) return [{ kind: 'toggle', slot: -1, release: desired.release }];
+
+  const actions: Action[] = [];
+  const taken = new Set<number>();
+  const add = (action: Action): void => {
+    if (taken.has(action.slot)) return;
+    taken.add(action.slot);
+    actions.push(action);
+  };
+  const start = (slot: number): void =>
+    add({ kind: 'start', slot, release: desired.release, generation: desired.generation });
+  const lastSlot = desired.surge ? 2 * count - 1 : count - 1;
+  const bySlot = new Map(views.map((view) => [view.slot, view]));
+
+  for (const view of views) {
+    const { slot } = view;
+    const unwanted = slot > lastSlot;
+    switch (view.state) {
+      case 'failed':
+        add({ kind: 'back-off', slot, attempt: view.restarts });
+        break;
+      case 'backing-off':
+        if (unwanted) add({ kind: 'stop', slot, force: false });
+        else if (view.backoffUntil === null || view.backoffUntil <= now) start(slot);
+        break;
+      case 'stopped':
+        if (unwanted || (slot >= count && !desired.surge)) add({ kind: 'remove', slot });
+        else start(slot);
+        break;
+      case 'draining':
+        if (view.inFlight <= 0) add({ kind: 'stop', slot, force: false });
+        else if (
+          view.drainingSince !== null &&
+          view.drainingSince + desired.drainTimeoutMs <= now
+        ) {
+          add({ kind: 'stop', slot, force: true });
+        }
+        break;
+      case 'starting':
+        if (unwanted) add({ kind: 'stop', slot, force: false });
+        break;
+      case 'ready':
+        // A ready replica that is not serving (on an abandoned target) takes no traffic.
+        if (unwanted) add({ kind: 'drain', slot, reason: 'surplus' });
+        break;
+      case 'stopping':
+        break;
+    }
+  }
+  for (let slot = 0; slot <= lastSlot; slot += 1) {
+    if (!bySlot.has(slot) && (slot < count || desired.surge)) start(slot);
+  }
+  if (desired.surge) return actions;
+
+  // Without surge: replace one replica at a time, the one least useful first (a ready one on
+  // an abandoned target takes no traffic), only when everything else has settled.
+  const settled =
+    actions.length === 0 && views.every((view) => !UNSETTLED.has(view.state) || view.slot >= count);
+  if (!settled) return actions;
+  const onNew = views.filter((view) => view.slot < count && view.release === desired.release);
+  if (onNew.length >= target) return actions;
+  const replaceable = views.filter(
+    (view) => view.slot < count && view.state === 'ready' && view.release !== desired.release,
+  );
+  // One on an abandoned target first: it takes no traffic, so replacing it costs nothing.
+  const victim = replaceable.find((view) => view.release !== serving) ?? replaceable[0];
+  const servingReady = replaceable.filter((view) => view.release === serving).length;
+  if (victim === undefined) return actions;
+  if (victim.release !== serving || servingReady - 1 >= count - target) {
+    add({ kind: 'drain', slot: victim.slot, reason: 'outdated' });
+  }
+  return actions;
+}
+
+function uniqueSlots(observed: readonly ReplicaView[]): ReplicaView[] {
+  const bySlot = new Map<number, ReplicaView>();
+  for (const view of [...observed].sort((a, b) => a.slot - b.slot)) {
+    if (Number.isInteger(view.slot) && view.slot >= 0 && !bySlot.has(view.slot)) {
+      bySlot.set(view.slot, view);
+    }
+  }
+  return [...bySlot.values()];
+}
+
+/**
+ * Steady state and rolling replacement (restarts, and the rest of a release change after its
+ * cut-over). `afterCutOver`: replicas on another release take no traffic any more, so they
+ * are all drained at once instead of one at a time.
+ */
+function planRolling(
+  desired: DesiredState,
+  observed: readonly ReplicaView[],
+  now: number,
+  afterCutOver: boolean,
 ): Action[] {
   const { count } = desired;
   const actions: Action[] = [];
@@ -80,13 +218,8 @@ export function plan(
   };
 
   // Duplicate slots would be a bug upstream; the first view of a slot wins.
-  const bySlot = new Map<number, ReplicaView>();
-  for (const view of [...observed].sort((a, b) => a.slot - b.slot)) {
-    if (Number.isInteger(view.slot) && view.slot >= 0 && !bySlot.has(view.slot)) {
-      bySlot.set(view.slot, view);
-    }
-  }
-  const views = [...bySlot.values()];
+  const views = uniqueSlots(observed);
+  const bySlot = new Map(views.map((view) => [view.slot, view]));
 
   const isCurrent = (view: ReplicaView): boolean =>
     view.release === desired.release && view.generation === desired.generation;
@@ -98,8 +231,11 @@ export function plan(
   const isSurplus = (view: ReplicaView): boolean =>
     view.slot > count || (view.slot === count && (!spareWanted || !isCurrent(view)));
 
-  // Ready replicas that no planned action takes out of rotation.
-  let readyLeft = views.filter((view) => view.state === 'ready').length;
+  // Ready replicas that no planned action takes out of rotation. After a cut-over only those
+  // on the new release take traffic; the others are drained all at once below.
+  let readyLeft = views.filter(
+    (view) => view.state === 'ready' && (!afterCutOver || view.release === desired.release),
+  ).length;
   const drain = (slot: number, reason: DrainReason, minLeft: number): void => {
     if (taken.has(slot) || readyLeft - 1 < minLeft) return;
     readyLeft -= 1;
@@ -139,8 +275,11 @@ export function plan(
         if (surplus) add({ kind: 'stop', slot, force: false });
         break;
       case 'ready':
-        if (view.healthFailures >= desired.maxHealthFailures) drain(slot, 'unhealthy', count - 1);
-        else if (surplus) drain(slot, 'surplus', count);
+        if (afterCutOver && view.release !== desired.release) {
+          add({ kind: 'drain', slot, reason: 'outdated' });
+        } else if (view.healthFailures >= desired.maxHealthFailures) {
+          drain(slot, 'unhealthy', count - 1);
+        } else if (surplus) drain(slot, 'surplus', count);
         break;
       case 'stopping':
         break;

@@ -4,6 +4,7 @@ import type { ReplicaPool } from '../balancer/replica-pool.js';
 import type { HealthConfig } from '../config/schema.js';
 import { makeReleasePinning } from '../frontend/release-pinning.js';
 import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
+import { requestParamsFor, sendFastCgiRequest } from './fastcgi-request.js';
 import { checkHealth } from './health-check.js';
 import { type Action, type DesiredState, plan, type ReplicaView } from './plan.js';
 import { type ReplicaState, transition } from './replica-state.js';
@@ -17,6 +18,17 @@ export interface SupervisorSettings {
   readonly health: HealthConfig;
   readonly drainTimeoutMs: number;
   readonly launcher: WorkerLauncher;
+  /** Requested from each new incarnation after its health check, before it takes traffic. */
+  readonly warmup: readonly string[];
+  readonly warmupTimeoutMs: number;
+  /** `[response] release_header`: added to every response of the replica, or null. */
+  readonly releaseHeader: string | null;
+}
+
+/** The cut-over of a release change. */
+export interface ToggleEvent {
+  readonly release: string;
+  readonly previous: string | null;
 }
 
 export interface SupervisorOptions {
@@ -99,6 +111,7 @@ export class Supervisor {
   readonly #backoff: BackoffPolicy;
   readonly #slots = new Map<number, Slot>();
   readonly #listeners = new Set<(event: ReplicaEvent) => void>();
+  readonly #toggleListeners = new Set<(event: ToggleEvent) => void>();
   /** Every release a replica was pinned to: their paths are rewritten too (see release-pinning). */
   readonly #knownReleases = new Set<string>();
   #settings: SupervisorSettings;
@@ -137,6 +150,27 @@ export class Supervisor {
     return () => this.#listeners.delete(listener);
   }
 
+  onToggle(listener: (event: ToggleEvent) => void): () => void {
+    this.#toggleListeners.add(listener);
+    return () => this.#toggleListeners.delete(listener);
+  }
+
+  /** The release new requests go to now. */
+  get servingRelease(): string | null {
+    return this.#balancer.servingRelease;
+  }
+
+  /**
+   * Converge on `release`: half the replicas come up on it, the balancer toggles to it in one
+   * step, then the rest follow (see plan). Setting it again before the cut-over abandons the
+   * earlier target: only the latest is ever toggled to.
+   */
+  setRelease(release: string): void {
+    if (release === this.#desired.release) return;
+    this.#desired = { ...this.#desired, release };
+    this.#wake();
+  }
+
   /** Replaces every replica, one at a time (a rolling restart). */
   restartAll(): void {
     this.#desired = { ...this.#desired, generation: this.#desired.generation + 1 };
@@ -160,6 +194,7 @@ export class Supervisor {
   /** Every in-count replica ready on the desired release and generation, nothing pending. */
   isConverged(): boolean {
     const { count } = this.#desired;
+    if (this.#balancer.servingRelease !== this.#desired.release) return false;
     for (let slot = 0; slot <= count; slot += 1) {
       const record = this.#slots.get(slot);
       if (slot === count) {
@@ -255,7 +290,12 @@ export class Supervisor {
   #reconcile(): void {
     if (this.#closed) return;
     const now = Date.now();
-    const actions = plan(this.#desired, [...this.#slots.values()].map(toView), now);
+    const actions = plan(
+      this.#desired,
+      [...this.#slots.values()].map(toView),
+      now,
+      this.#balancer.servingRelease,
+    );
     for (const action of actions) this.#apply(action, now);
   }
 
@@ -276,6 +316,9 @@ export class Supervisor {
       case 'remove':
         this.#slots.delete(action.slot);
         this.#wake();
+        return;
+      case 'toggle':
+        this.#toggle(action.release);
         return;
     }
   }
@@ -342,7 +385,10 @@ export class Supervisor {
       });
       if (!stillStarting()) return;
       if (result.ok) {
-        this.#becomeReady(record, worker);
+        const warmUpFailure = await this.#warmUp(record, worker);
+        if (!stillStarting()) return;
+        if (warmUpFailure !== null) this.#fail(record, warmUpFailure, worker);
+        else this.#becomeReady(record, worker);
         return;
       }
       lastReason = result.reason;
@@ -356,6 +402,34 @@ export class Supervisor {
       }
       await delay(POLL_MS);
     }
+  }
+
+  #toggle(release: string): void {
+    const previous = this.#balancer.servingRelease;
+    this.#balancer.setServingRelease(release);
+    this.#logger.info({ release, previous }, 'cut-over: new requests go to the new release');
+    for (const listener of this.#toggleListeners) listener({ release, previous });
+    this.#wake();
+  }
+
+  /** Every warm-up path must answer 2xx before the replica takes traffic; null when they do. */
+  async #warmUp(record: Slot, worker: Worker): Promise<string | null> {
+    for (const path of this.#settings.warmup) {
+      try {
+        const response = await sendFastCgiRequest(
+          worker.address,
+          { params: requestParamsFor(record.release, path) },
+          { timeoutMs: this.#settings.warmupTimeoutMs },
+        );
+        if (response.status < 200 || response.status > 299) {
+          const stderr = response.stderr.trim();
+          return `warm-up GET ${path} answered ${response.status}${stderr === '' ? '' : `: ${stderr}`}`;
+        }
+      } catch (error) {
+        return `warm-up GET ${path} failed: ${(error as Error).message}`;
+      }
+    }
+    return null;
   }
 
   #becomeReady(record: Slot, worker: Worker): void {

@@ -91,7 +91,18 @@ class Model {
       case 'remove':
         this.views = this.views.filter((view) => view.slot !== action.slot);
         break;
+      case 'toggle':
+        this.serving = action.release;
+        break;
     }
+  }
+
+  serving = 'r1';
+
+  /** Ready replicas the balancer routes to: those on the serving release. */
+  servingReady(): number {
+    return this.views.filter((view) => view.state === 'ready' && view.release === this.serving)
+      .length;
   }
 
   tick(): void {
@@ -210,6 +221,117 @@ describe('plan', () => {
     converge(second, model, second.count);
     expect(model.views.every((view) => view.generation === 3 && view.state === 'ready')).toBe(true);
     expect(model.views).toHaveLength(3);
+  });
+});
+
+/** Like converge, with the balancer's serving release fed back in; records each cut-over. */
+function convergeCutOver(
+  desired: DesiredState,
+  model: Model,
+  minServing: number,
+): { toggles: Array<{ step: number; readyOnNew: number }> } {
+  const toggles: Array<{ step: number; readyOnNew: number }> = [];
+  let now = 0;
+  for (let step = 0; step < 200; step += 1) {
+    const actions = plan(desired, model.views, now, model.serving);
+    if (actions.length === 0) return { toggles };
+    for (const action of actions) {
+      if (action.kind === 'toggle') {
+        toggles.push({
+          step,
+          readyOnNew: model.views.filter(
+            (view) => view.state === 'ready' && view.release === action.release,
+          ).length,
+        });
+      }
+      model.apply(action, now);
+      expect(model.servingReady()).toBeGreaterThanOrEqual(minServing);
+    }
+    model.tick();
+    expect(model.servingReady()).toBeGreaterThanOrEqual(minServing);
+    now += 1_000;
+  }
+  throw new Error('did not converge in 200 steps');
+}
+
+const onRelease = (model: Model) =>
+  [...model.views]
+    .sort((a, b) => a.slot - b.slot)
+    .map((view) => [view.slot, view.state, view.release]);
+
+describe('plan: release change as a toggle', () => {
+  it('brings half up on the new release, toggles once, then replaces the rest (no surge)', () => {
+    const model = new Model([replica(0), replica(1), replica(2), replica(3)]);
+    const desired = { ...DESIRED, count: 4, release: 'r2' };
+    expect(plan(desired, model.views, 0, 'r1')).toEqual([
+      { kind: 'drain', slot: 0, reason: 'outdated' },
+    ]);
+    const { toggles } = convergeCutOver(desired, model, 2);
+    expect(toggles).toEqual([{ step: expect.any(Number), readyOnNew: 2 }]);
+    expect(model.serving).toBe('r2');
+    expect(onRelease(model)).toEqual([
+      [0, 'ready', 'r2'],
+      [1, 'ready', 'r2'],
+      [2, 'ready', 'r2'],
+      [3, 'ready', 'r2'],
+    ]);
+  });
+
+  it('with two replicas serves from one while the other comes up on the new release', () => {
+    const model = new Model([replica(0), replica(1)]);
+    const { toggles } = convergeCutOver({ ...DESIRED, release: 'r2' }, model, 1);
+    expect(toggles.map((toggle) => toggle.readyOnNew)).toEqual([1]);
+    expect(onRelease(model)).toEqual([
+      [0, 'ready', 'r2'],
+      [1, 'ready', 'r2'],
+    ]);
+  });
+
+  it('drains every old replica at once after the toggle: they take no traffic any more', () => {
+    const views = [replica(0, { release: 'r2' }), replica(1), replica(2)];
+    const desired = { ...DESIRED, count: 3, release: 'r2' };
+    expect(plan(desired, views, 0, 'r2')).toEqual([
+      { kind: 'drain', slot: 1, reason: 'outdated' },
+      { kind: 'drain', slot: 2, reason: 'outdated' },
+    ]);
+  });
+
+  it('with surge starts a full new set beside the old one, so serving capacity never drops', () => {
+    const model = new Model([replica(0), replica(1)]);
+    const desired = { ...DESIRED, release: 'r2', surge: true };
+    expect(plan(desired, model.views, 0, 'r1')).toEqual([
+      { kind: 'start', slot: 2, release: 'r2', generation: 1 },
+      { kind: 'start', slot: 3, release: 'r2', generation: 1 },
+    ]);
+    const { toggles } = convergeCutOver(desired, model, 2);
+    expect(toggles.map((toggle) => toggle.readyOnNew)).toEqual([2]);
+    expect(onRelease(model)).toEqual([
+      [0, 'ready', 'r2'],
+      [1, 'ready', 'r2'],
+    ]);
+  });
+
+  it('goes back without a toggle when the deploy is abandoned before its cut-over', () => {
+    const model = new Model([replica(0, { release: 'r2' }), replica(1)]);
+    const { toggles } = convergeCutOver(DESIRED, model, 1);
+    expect(toggles).toEqual([]);
+    expect(model.serving).toBe('r1');
+    expect(onRelease(model)).toEqual([
+      [0, 'ready', 'r1'],
+      [1, 'ready', 'r1'],
+    ]);
+  });
+
+  it('coalesces: a newer target before the cut-over replaces the abandoned one first, one toggle', () => {
+    const model = new Model([replica(0, { release: 'r2' }), replica(1)]);
+    const desired = { ...DESIRED, release: 'r3' };
+    expect(plan(desired, model.views, 0, 'r1')).toEqual([
+      { kind: 'drain', slot: 0, reason: 'outdated' },
+    ]);
+    const { toggles } = convergeCutOver(desired, model, 1);
+    expect(toggles.map((toggle) => toggle.readyOnNew)).toEqual([1]);
+    expect(model.serving).toBe('r3');
+    expect(model.views.every((view) => view.release === 'r3')).toBe(true);
   });
 });
 

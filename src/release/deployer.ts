@@ -1,0 +1,302 @@
+import { realpathSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { CodedError } from '../coded-error.js';
+import type { DeployRecord, DoneEvent, ProgressEvent } from '../control/messages.js';
+import type { ReplicaEvent, Supervisor } from '../supervisor/supervisor.js';
+import { resolveDeployTarget } from './deploy-target.js';
+import { flipSymlink } from './flip-symlink.js';
+import type { ReleaseHistory } from './release-history.js';
+
+export type DeployerErrorCode = 'ERR_BUSY' | 'ERR_NO_ROLLBACK_TARGET';
+
+export class DeployerError extends CodedError<DeployerErrorCode> {
+  override readonly name = 'DeployerError';
+}
+
+export interface DeployerOptions {
+  readonly supervisor: Supervisor;
+  readonly history: ReleaseHistory;
+  readonly symlink: string;
+  readonly root: string | null;
+  /** Bound on one whole switch (both halves, or the way back after a failure). */
+  readonly timeoutMs: number;
+  readonly logger: Logger;
+}
+
+type Trigger = DeployRecord['trigger'];
+type Outcome = { ok: true } | { ok: false; reason: string };
+
+/** The switch under way: its target can move (a newer symlink flip) until it ends. */
+interface Switch {
+  readonly trigger: Trigger;
+  readonly previous: string;
+  target: string;
+  readonly startedAt: number;
+  readonly onEvent: (event: ProgressEvent) => void;
+  /** Settles the wait when the target moves, so it restarts on the new target. */
+  retarget: (() => void) | null;
+}
+
+/**
+ * Switches the served release: `deploy`, `rollback`, and flips of the symlink made by deploy
+ * tools. One switch at a time; a flip during a switch moves its target instead of queueing
+ * (the daemon converges on the latest target once). A new release that fails to start, to
+ * pass its health check or its warm-up before the cut-over is abandoned: the old release
+ * kept serving, the failed replicas come back on it, and the symlink is put back.
+ */
+export class Deployer {
+  readonly #options: DeployerOptions;
+  #running: Switch | null = null;
+
+  constructor(options: DeployerOptions) {
+    this.#options = options;
+  }
+
+  get busy(): boolean {
+    return this.#running !== null;
+  }
+
+  /** `switchyard deploy <target>`: refuses a bad target before anything changes. */
+  deploy(
+    target: string,
+    force: boolean,
+    onEvent: (event: ProgressEvent) => void,
+  ): Promise<DoneEvent> {
+    this.#refuseWhileBusy('deploy');
+    const current = this.#options.supervisor.desired.release;
+    const resolved = resolveDeployTarget(target, {
+      symlink: this.#options.symlink,
+      root: this.#options.root,
+      current,
+      force,
+    });
+    return this.#switch('deploy', resolved, onEvent, force && resolved === current);
+  }
+
+  /** `switchyard rollback`: back to the release served before the last switch. */
+  rollback(onEvent: (event: ProgressEvent) => void): Promise<DoneEvent> {
+    this.#refuseWhileBusy('rollback');
+    const current = this.#options.supervisor.desired.release;
+    const target = this.#options.history.rollbackTarget(current);
+    if (target === null) {
+      throw new DeployerError(
+        'ERR_NO_ROLLBACK_TARGET',
+        `nothing to roll back to: no earlier release of ${current} is in the history (or its directory is gone)`,
+      );
+    }
+    return this.#switch('rollback', target, onEvent, false);
+  }
+
+  /** The symlink now resolves to `resolved` (a deploy tool flipped it): converge on it. */
+  followSymlink(resolved: string): void {
+    const running = this.#running;
+    if (running !== null) {
+      if (resolved === running.target) return;
+      this.#options.logger.info(
+        { from: running.target, to: resolved },
+        'the symlink moved again during a switch: converging on the latest target',
+      );
+      running.target = resolved;
+      this.#options.supervisor.setRelease(resolved);
+      running.retarget?.();
+      return;
+    }
+    if (resolved === this.#options.supervisor.desired.release) return;
+    this.#options.logger.info(
+      { release: resolved },
+      'the release symlink was flipped: following it',
+    );
+    void this.#switch('symlink', resolved, (event) => this.#logProgress(event), false);
+  }
+
+  #refuseWhileBusy(what: string): void {
+    if (this.#running !== null) {
+      throw new DeployerError(
+        'ERR_BUSY',
+        `a ${this.#running.trigger} to ${this.#running.target} is running; ${what} again when it has finished`,
+      );
+    }
+  }
+
+  async #switch(
+    trigger: Trigger,
+    target: string,
+    onEvent: (event: ProgressEvent) => void,
+    restartInPlace: boolean,
+  ): Promise<DoneEvent> {
+    const { supervisor, logger } = this.#options;
+    const running: Switch = {
+      trigger,
+      previous: supervisor.desired.release,
+      target,
+      startedAt: Date.now(),
+      onEvent,
+      retarget: null,
+    };
+    this.#running = running;
+    const unsubscribe = this.#forwardProgress(running);
+    try {
+      if (trigger !== 'symlink') flipSymlink(this.#options.symlink, target);
+      logger.info({ trigger, release: target, previous: running.previous }, 'switching release');
+      if (restartInPlace) supervisor.restartAll();
+      else supervisor.setRelease(target);
+      const outcome = await this.#converge(running);
+      const done = outcome.ok
+        ? this.#finish(running, true, `switched to ${running.target}`)
+        : await this.#abandon(running, outcome.reason);
+      return done;
+    } finally {
+      unsubscribe();
+      this.#running = null;
+    }
+  }
+
+  /**
+   * Waits until every replica serves the target. Before the cut-over, a replica on the target
+   * that fails ends the wait with its reason; after it, crash recovery takes over and only
+   * the time bound ends the wait.
+   */
+  async #converge(running: Switch): Promise<Outcome> {
+    const { supervisor, timeoutMs } = this.#options;
+    const deadline = running.startedAt + timeoutMs;
+    for (;;) {
+      const target = running.target;
+      const outcome = await new Promise<Outcome | 'retarget'>((resolve) => {
+        let settled = false;
+        const finish = (result: Outcome | 'retarget') => {
+          if (settled) return;
+          settled = true;
+          clearInterval(poll);
+          clearTimeout(timer);
+          unsubscribe();
+          running.retarget = null;
+          resolve(result);
+        };
+        running.retarget = () => finish('retarget');
+        const unsubscribe = supervisor.onEvent((event) => {
+          if (
+            event.state === 'failed' &&
+            event.release === target &&
+            supervisor.servingRelease !== target
+          ) {
+            finish({
+              ok: false,
+              reason: `${event.name} on ${target}: ${failureText(event, supervisor)}`,
+            });
+          }
+        });
+        const poll = setInterval(() => {
+          if (supervisor.isConverged() && supervisor.desired.release === target) {
+            finish({ ok: true });
+          }
+        }, 50);
+        const timer = setTimeout(
+          () =>
+            finish({
+              ok: false,
+              reason: `not every replica served ${target} within ${timeoutMs} ms`,
+            }),
+          Math.max(0, deadline - Date.now()),
+        );
+      });
+      if (outcome !== 'retarget') return outcome;
+    }
+  }
+
+  /** Back to the previous release (only before the cut-over is that possible without a mix). */
+  async #abandon(running: Switch, reason: string): Promise<DoneEvent> {
+    const { supervisor, logger } = this.#options;
+    const failed = running.target;
+    if (supervisor.servingRelease === failed) {
+      // The cut-over happened: the new release serves; going back would be a rollback.
+      return this.#finish(
+        running,
+        false,
+        `${reason} (after the cut-over: ${failed} serves; run \`switchyard rollback\` to go back)`,
+      );
+    }
+    logger.error(
+      { release: failed, reason },
+      'the new release failed before the cut-over: going back',
+    );
+    supervisor.setRelease(running.previous);
+    const restored = this.#restoreSymlink(failed, running.previous);
+    running.target = running.previous;
+    const back = await this.#converge({ ...running, startedAt: Date.now() });
+    const where = back.ok
+      ? `${running.previous} kept serving throughout`
+      : `${running.previous} kept serving, but not every replica is back on it yet: ${back.reason}`;
+    return this.#finish({ ...running, target: failed }, false, `${reason}\n${where}; ${restored}`);
+  }
+
+  #restoreSymlink(failed: string, previous: string): string {
+    let now: string | null = null;
+    try {
+      now = realpathSync(this.#options.symlink);
+    } catch {}
+    if (now !== null && now !== failed) return `the symlink points at ${now}, left as it is`;
+    try {
+      flipSymlink(this.#options.symlink, previous);
+      return `the symlink points at ${previous} again`;
+    } catch (error) {
+      return `the symlink could not be put back: ${(error as Error).message}`;
+    }
+  }
+
+  #finish(running: Switch, ok: boolean, message: string): DoneEvent {
+    const durationMs = Date.now() - running.startedAt;
+    this.#options.history.record({
+      trigger: running.trigger,
+      release: running.target,
+      previous: running.previous,
+      ok,
+      startedAt: new Date(running.startedAt).toISOString(),
+      durationMs,
+      message,
+    });
+    const done: DoneEvent = { kind: 'done', ok, message, durationMs };
+    this.#options.logger[ok ? 'info' : 'error'](
+      { trigger: running.trigger, release: running.target, durationMs },
+      ok ? `release switch done: ${message}` : `release switch failed: ${message}`,
+    );
+    if (running.trigger === 'symlink') this.#logProgress(done);
+    return done;
+  }
+
+  #forwardProgress(running: Switch): () => void {
+    const { supervisor } = this.#options;
+    const offReplica = supervisor.onEvent((event) =>
+      running.onEvent({
+        kind: 'replica',
+        name: event.name,
+        state: event.state,
+        pid: event.pid,
+        release: event.release,
+        message: event.message,
+      }),
+    );
+    const offToggle = supervisor.onToggle((event) =>
+      running.onEvent({
+        kind: 'toggle',
+        release: event.release,
+        previous: event.previous,
+        message: `cut-over: new requests go to ${event.release}`,
+      }),
+    );
+    return () => {
+      offReplica();
+      offToggle();
+    };
+  }
+
+  /** A switch nobody streams (a followed symlink flip): its progress goes to the log. */
+  #logProgress(event: ProgressEvent): void {
+    if (event.kind === 'toggle')
+      this.#options.logger.info({ release: event.release }, event.message);
+  }
+}
+
+function failureText(event: ReplicaEvent, supervisor: Supervisor): string {
+  const slot = supervisor.snapshot().find((candidate) => candidate.name === event.name);
+  return slot?.lastError ?? event.message;
+}
