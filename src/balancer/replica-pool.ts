@@ -13,6 +13,11 @@ export interface ReplicaSpec {
   /** The release directory it serves (its pinned directory). */
   readonly release: string;
   readonly pinning: ReleasePinning;
+  /**
+   * A header line put first in each of its responses (`X-Release: 42\r\n`, from
+   * `releaseHeaderBytes`), or none.
+   */
+  readonly responseHeader?: Buffer | null;
 }
 
 export interface PoolTimeouts {
@@ -90,6 +95,7 @@ export class ReplicaPool implements ConnectionOwner {
     }
     this.#inFlight += 1;
     exchange.replicaId = this.spec.id;
+    exchange.responseHeader = this.spec.responseHeader ?? null;
     let connection = fresh ? undefined : this.#idle.pop();
     if (connection?.idleTimer) clearTimeout(connection.idleTimer);
     if (connection === undefined && this.#inFlight + this.#idle.length > this.spec.capacity) {

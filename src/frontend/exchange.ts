@@ -69,6 +69,11 @@ export class Exchange {
   queueTimer: NodeJS.Timeout | null = null;
   /** The replica of the latest attempt: a retry goes elsewhere when it can. */
   replicaId: string | null = null;
+  /**
+   * Set with `replicaId`: the latest attempt's replica's header line (`X-Release: 42\r\n`),
+   * written before the application's first STDOUT byte, or null.
+   */
+  responseHeader: Buffer | null = null;
 
   constructor(
     params: RequestParams,
@@ -123,7 +128,14 @@ export class Exchange {
   }
 
   onStdout(content: Buffer): void {
-    if (this.#state === 'proxying') this.#moveTo('responding');
+    if (this.#state === 'proxying') {
+      this.#moveTo('responding');
+      // The one place the release header is added, for every front: a header line first is a
+      // valid CGI head whatever the application's own lines are (none at all included). Its
+      // own record: the application's may already be a full 65535 bytes. The write of
+      // `content` answers for both.
+      if (this.responseHeader !== null) this.#sink.stdout(this.responseHeader);
+    }
     if (this.#state !== 'responding') return;
     if (!this.#sink.stdout(content)) this.#backPressure();
   }

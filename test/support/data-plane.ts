@@ -8,7 +8,13 @@ import { silentLogger } from '../../src/log.js';
 
 export interface DataPlaneOptions {
   readonly dir: string;
-  readonly replicas: ReadonlyArray<{ socket: string; capacity: number; release: string }>;
+  readonly replicas: ReadonlyArray<{
+    socket: string;
+    capacity: number;
+    release: string;
+    /** The replica's release header line (`releaseHeaderBytes`); none when omitted. */
+    responseHeader?: Buffer | null;
+  }>;
   readonly symlink: string;
   readonly queue?: number;
   readonly queueTimeoutMs?: number;
@@ -48,6 +54,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       capacity: replica.capacity,
       release: replica.release,
       pinning: makeReleasePinning(options.symlink, replica.release, releases),
+      ...(replica.responseHeader === undefined ? {} : { responseHeader: replica.responseHeader }),
     });
   });
   const outcomes: ExchangeOutcome[] = [];
