@@ -2,8 +2,10 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { runDaemonCommand } from './daemon-command.js';
+import { parseReleaseDir, runDeployCommand } from './deploy-command.js';
 import { ExitCode } from './exit-code.js';
 import { parseReplicaNumber, runRestartCommand } from './restart-command.js';
+import { runRollbackCommand } from './rollback-command.js';
 import { runStatusCommand } from './status-command.js';
 
 const DEFAULT_CONFIG = '/etc/switchyard/switchyard.toml';
@@ -45,6 +47,64 @@ export function buildProgram(): Command {
     .option('--replica <n>', 'restart only replica n (1 for replica-1)', parseReplicaNumber)
     .action(async (options: { config: string; replica?: number }) => {
       process.exitCode = await runRestartCommand(options);
+    });
+
+  program
+    .command('deploy')
+    .description('switch to the release in <dir> without dropping a request')
+    .argument(
+      '<dir>',
+      'the release directory (a relative path is taken from the current directory)',
+      parseReleaseDir,
+    )
+    .option('-c, --config <file>', 'configuration file (names the control socket)', DEFAULT_CONFIG)
+    .option(
+      '--force',
+      'deploy even when <dir> is already the current release (restarts every replica on it)',
+    )
+    .addHelpText(
+      'after',
+      `
+The daemon checks <dir> first: it must exist and be a directory (symlinks are followed),
+lie inside release.root when that is set, and not be the current release (unless --force).
+A refused <dir> changes nothing. Then it points release.symlink at <dir>, starts replicas
+on it, health-checks and warms them up, and cuts over: from then on new requests go to the
+new release while the old replicas finish theirs. If the new release fails before the
+cut-over, the old one keeps serving and the symlink is put back.
+
+Exit status: 0 deployed; 1 failed, refused or no daemon; 2 usage; 78 config error.
+Ctrl-C stops watching, not the deploy (see \`switchyard status\`).
+
+Examples:
+  switchyard deploy /srv/app/releases/43
+  cd /srv/app && switchyard deploy releases/43
+  switchyard deploy --force /srv/app/releases/43   # restart every replica on it
+`,
+    )
+    .action(async (dir: string, options: { config: string; force?: boolean }) => {
+      process.exitCode = await runDeployCommand(dir, {
+        config: options.config,
+        force: options.force === true,
+      });
+    });
+
+  program
+    .command('rollback')
+    .description('switch back to the release served before the current one')
+    .option('-c, --config <file>', 'configuration file (names the control socket)', DEFAULT_CONFIG)
+    .addHelpText(
+      'after',
+      `
+Goes back to the release \`switchyard status\` shows as "rollback", the same way a deploy
+goes forward (new replicas first, then the cut-over). With no earlier release in the
+daemon's history it is refused and nothing changes.
+
+Exit status: 0 rolled back; 1 failed, refused or no daemon; 2 usage; 78 config error.
+Ctrl-C stops watching, not the rollback (see \`switchyard status\`).
+`,
+    )
+    .action(async (options: { config: string }) => {
+      process.exitCode = await runRollbackCommand(options);
     });
 
   return program;

@@ -16,7 +16,7 @@ export async function runStatusCommand(options: StatusCommandOptions): Promise<n
   try {
     const status = await controlClientFor(options.config).status();
     process.stdout.write(
-      options.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status),
+      options.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status, Date.now()),
     );
     return ExitCode.ok;
   } catch (error) {

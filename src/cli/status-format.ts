@@ -1,24 +1,39 @@
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import type {
   DaemonStatus,
+  DeployRecord,
   DoneEvent,
+  ProgressEvent,
   ReplicaProgressEvent,
   ReplicaStatus,
 } from '../control/messages.js';
 
-// Pure text for `switchyard status` and `switchyard restart`: no I/O, no clock.
+// Pure text for `switchyard status`, `restart`, `deploy` and `rollback`: no I/O, no clock
+// (the caller passes the time when it wants "3m ago").
+
+/** The operations that stream progress, as the CLI names them. */
+export type Operation = 'restart' | 'deploy' | 'rollback';
+
+/** The cut-over line of a deploy or rollback. */
+export type ToggleProgressEvent = Extract<ProgressEvent, { kind: 'toggle' }>;
 
 const LONGEST_STATE = 'backing-off'.length;
 
+/** Under a day, a deploy's time shows as its age ("3m12s ago"); older ones as the ISO time. */
+const RELATIVE_WHEN_MS = 86_400_000;
+
 /**
- * `switchyard status` for a person: the serving release, then one row per replica, then
- * each replica's last error. Release directories show as their basename (`--json` has the
- * full paths).
+ * `switchyard status` for a person: the serving release, the last deploy and where a
+ * rollback would go, then one row per replica, then each replica's last error. Release
+ * directories in the table show as their basename (`--json` has the full paths). With
+ * `now` (ms since the epoch) a recent deploy's time shows as its age, else as ISO 8601.
  */
-export function formatStatus(status: DaemonStatus): string {
+export function formatStatus(status: DaemonStatus, now?: number): string {
   const lines = [
     `switchyard ${status.version}  pid ${status.pid}  up ${formatUptime(status.uptimeMs)}  ${status.kind} replicas`,
     `serving  ${status.servingRelease ?? '(no release yet)'}  (${status.symlink})`,
+    `last     ${status.lastDeploy === null ? '(no deploy yet)' : formatDeployRecord(status.lastDeploy, now)}`,
+    `rollback ${status.rollbackTarget ?? '(nothing to roll back to)'}`,
     `queued   ${status.queued}`,
     '',
   ];
@@ -68,11 +83,96 @@ export function formatProgress(event: ReplicaProgressEvent): string {
   return parts.join('  ').trimEnd();
 }
 
+/**
+ * A deploy's or a rollback's cut-over:
+ * `cut-over  new requests now go to /srv/app/releases/43 (was …/42)`. A previous release
+ * beside the new one shows as `…/<basename>`. The event's message says the same in words
+ * and is not repeated.
+ */
+export function formatToggle(event: ToggleProgressEvent): string {
+  const text = `cut-over  new requests now go to ${event.release}`;
+  if (event.previous === null || event.previous === event.release) return text;
+  return `${text} (was ${besides(event.previous, event.release)})`;
+}
+
+/** Any progress line before the final one: a replica's step or the cut-over. */
+export function formatEvent(event: Exclude<ProgressEvent, DoneEvent>): string {
+  return event.kind === 'toggle' ? formatToggle(event) : formatProgress(event);
+}
+
 /** The last line of a restart: `restart done in 12.3s: …` or `restart failed after 3.1s: …`. */
 export function formatDone(done: DoneEvent): string {
-  const took = formatElapsed(done.durationMs);
-  const head = done.ok ? `restart done in ${took}` : `restart failed after ${took}`;
+  if (!done.ok) return formatFailure('restart', done);
+  const head = `restart done in ${formatElapsed(done.durationMs)}`;
   return done.message === '' ? head : `${head}: ${done.message}`;
+}
+
+/**
+ * What a streamed operation ended with. Success: `restart done in 12.3s: …`,
+ * `deployed /srv/app/releases/43 in 12.3s`, `rolled back to /srv/app/releases/42 in 3.2s`
+ * (`release` is where it went, when known). Failure: see formatFailure.
+ */
+export function formatOutcome(
+  operation: Operation,
+  done: DoneEvent,
+  release: string | null,
+): string {
+  if (operation === 'restart') return formatDone(done);
+  if (!done.ok) return formatFailure(operation, done);
+  const took = formatElapsed(done.durationMs);
+  if (release !== null) {
+    return `${operation === 'deploy' ? 'deployed' : 'rolled back to'} ${release} in ${took}`;
+  }
+  // Where it went is unknown (no cut-over line): the daemon's message says it instead.
+  const verb = operation === 'deploy' ? 'deployed' : 'rolled back';
+  return done.message === '' ? `${verb} in ${took}` : `${verb} in ${took}: ${done.message}`;
+}
+
+/**
+ * `deploy failed after 8.1s: <first line>`, then the message's following lines (the
+ * worker's own output) indented by two spaces.
+ */
+export function formatFailure(operation: Operation, done: DoneEvent): string {
+  const head = `${operation} failed after ${formatElapsed(done.durationMs)}`;
+  const [first = '', ...rest] = done.message
+    .replace(/^(\s*\n)+/, '')
+    .trimEnd()
+    .split('\n');
+  if (first === '' && rest.length === 0) return head;
+  return [`${head}: ${first}`, ...rest.map((line) => `  ${line}`.trimEnd())].join('\n');
+}
+
+/**
+ * One release switch for `status`:
+ * `deploy of 43  ok  3m12s ago  took 12.3s  switched to /srv/app/releases/43`
+ * (the message's first line only; `--json` has all of it).
+ */
+export function formatDeployRecord(record: DeployRecord, now?: number): string {
+  const what =
+    record.trigger === 'deploy'
+      ? `deploy of ${releaseName(record.release)}`
+      : record.trigger === 'rollback'
+        ? `rollback to ${releaseName(record.release)}`
+        : `symlink flip to ${releaseName(record.release)}`;
+  const parts = [
+    what,
+    record.ok ? 'ok' : 'failed',
+    formatWhen(record.startedAt, now),
+    `took ${formatElapsed(record.durationMs)}`,
+  ];
+  const message = record.message.trim().split('\n')[0]?.trim() ?? '';
+  if (message !== '') parts.push(message);
+  return parts.join('  ');
+}
+
+/** `3m12s ago` for a time within the last day (given `now`), else the ISO time as it is. */
+export function formatWhen(iso: string, now?: number): string {
+  const at = Date.parse(iso);
+  if (now === undefined || Number.isNaN(at)) return iso;
+  const age = now - at;
+  // A little clock skew between the CLI and the daemon is "0s ago"; more is shown as it is.
+  if (age < -5_000 || age >= RELATIVE_WHEN_MS) return iso;
+  return `${formatUptime(age)} ago`;
 }
 
 /** A long-running uptime, two units at most: `0s`, `59s`, `3m12s`, `1h02m`, `2d03h`. */
@@ -90,6 +190,14 @@ export function formatUptime(ms: number): string {
 export function formatElapsed(ms: number): string {
   if (ms < 60_000) return `${(Math.max(0, ms) / 1000).toFixed(1)}s`;
   return formatUptime(ms);
+}
+
+/** `…/42` for a release in the same directory as `other`, else the whole path. */
+function besides(release: string, other: string): string {
+  const parent = dirname(release);
+  return parent !== '/' && parent !== '.' && parent === dirname(other)
+    ? `…/${basename(release)}`
+    : release;
 }
 
 function releaseName(release: string | null): string {

@@ -3,16 +3,23 @@ import { ControlError, connectionError } from './control-error.js';
 import {
   CONTROL_ROUTES,
   type DaemonStatus,
+  type DeployRequest,
   type DoneEvent,
   NDJSON_CONTENT_TYPE,
+  type ProgressEvent,
   type ReplicaProgressEvent,
   type RestartRequest,
 } from './messages.js';
 
+/** A progress line before the final `done`: a replica's step, or the cut-over of a deploy. */
+export type OperationProgressEvent = Exclude<ProgressEvent, DoneEvent>;
+/** The cut-over of a deploy or rollback: from then on new requests go to `release`. */
+export type ToggleProgressEvent = Extract<ProgressEvent, { kind: 'toggle' }>;
+
 export interface ControlClientOptions {
   /**
-   * Longest silence while waiting for a status answer (10 s unless told). A restart has no
-   * bound: replicas may take their whole drain and start timeouts.
+   * Longest silence while waiting for a status answer (10 s unless told). Restart, deploy
+   * and rollback have no bound: replicas may take their whole drain and start timeouts.
    */
   readonly timeoutMs?: number;
 }
@@ -46,39 +53,92 @@ export class ControlClient {
    * progress line as it arrives and resolves with the final `done` event, whether it says
    * ok or not. A refused request (a restart already running) rejects with the daemon's code.
    */
-  async restart(
+  restart(
     request: RestartRequest,
     onEvent: (event: ReplicaProgressEvent) => void,
   ): Promise<DoneEvent> {
     const body = JSON.stringify(request.replica === undefined ? {} : { replica: request.replica });
-    const response = await this.#request('POST', CONTROL_ROUTES.restart, body, undefined);
+    return this.#stream('restart', CONTROL_ROUTES.restart, body, (event) => {
+      if (event.kind !== 'replica') return false;
+      onEvent(event);
+      return true;
+    });
+  }
+
+  /**
+   * Asks for a deploy of `request.target` (an absolute path: the daemon does not know the
+   * CLI's cwd); streams replica steps and the cut-over (`toggle`) through `onEvent` and
+   * resolves with the final `done` event, ok or not. A refused target rejects with
+   * ERR_DEPLOY_TARGET before anything changed. There is no overall timeout: a deploy takes
+   * as long as its replicas' drains, starts and warm-ups.
+   */
+  deploy(
+    request: DeployRequest,
+    onEvent: (event: OperationProgressEvent) => void,
+  ): Promise<DoneEvent> {
+    const body = JSON.stringify(
+      request.force === undefined
+        ? { target: request.target }
+        : { target: request.target, force: request.force },
+    );
+    return this.#stream('deploy', CONTROL_ROUTES.deploy, body, (event) => {
+      onEvent(event);
+      return true;
+    });
+  }
+
+  /**
+   * Asks for a rollback to the release before the current one; streams like deploy. With
+   * nowhere to go back to it rejects with ERR_NO_ROLLBACK_TARGET.
+   */
+  rollback(onEvent: (event: OperationProgressEvent) => void): Promise<DoneEvent> {
+    return this.#stream('rollback', CONTROL_ROUTES.rollback, '{}', (event) => {
+      onEvent(event);
+      return true;
+    });
+  }
+
+  /**
+   * POSTs `body` and reads the NDJSON answer: each progress line goes to `take` (which says
+   * whether this operation expects its kind), the `done` line ends it.
+   */
+  async #stream(
+    what: string,
+    path: string,
+    body: string,
+    take: (event: OperationProgressEvent) => boolean,
+  ): Promise<DoneEvent> {
+    const response = await this.#request('POST', path, body, undefined);
     if (response.statusCode !== 200) throw this.#refusal(response, await this.#readAll(response));
     const type = response.headers['content-type'] ?? '';
     if (!type.startsWith(NDJSON_CONTENT_TYPE)) {
       response.destroy();
       throw this.#protocolError(
-        `the restart answer is ${type || 'untyped'}, not a progress stream`,
+        `the ${what} answer is ${type || 'untyped'}, not a progress stream`,
       );
     }
 
     let done: DoneEvent | undefined;
-    /** What `onEvent` threw: the caller's own error, passed on as it is. */
+    /** What `take` threw: the caller's own error, passed on as it is. */
     let callerError: { error: unknown } | undefined;
-    const take = (line: string): void => {
+    const takeLine = (line: string): void => {
       if (line.trim() === '' || done !== undefined) return;
       const event = this.#parseJson(line, 'a progress line');
       if (isObject(event) && event.kind === 'done' && typeof event.ok === 'boolean') {
         done = event as unknown as DoneEvent;
-      } else if (isObject(event) && event.kind === 'replica' && typeof event.name === 'string') {
+        return;
+      }
+      const progress = isProgressEvent(event) ? event : undefined;
+      let taken = false;
+      if (progress !== undefined) {
         try {
-          onEvent(event as unknown as ReplicaProgressEvent);
+          taken = take(progress);
         } catch (error) {
           callerError = { error };
           throw error;
         }
-      } else {
-        throw this.#protocolError(`unexpected progress line: ${line.slice(0, 200)}`);
       }
+      if (!taken) throw this.#protocolError(`unexpected progress line: ${line.slice(0, 200)}`);
     };
 
     response.setEncoding('utf8');
@@ -87,13 +147,13 @@ export class ControlClient {
       for await (const chunk of response as AsyncIterable<string>) {
         pending += chunk;
         for (let end = pending.indexOf('\n'); end !== -1; end = pending.indexOf('\n')) {
-          take(pending.slice(0, end));
+          takeLine(pending.slice(0, end));
           pending = pending.slice(end + 1);
         }
         if (pending.length > MAX_ANSWER_CHARS)
           throw this.#protocolError('a progress line is too long');
       }
-      take(pending);
+      takeLine(pending);
     } catch (error) {
       response.destroy();
       // The stream broke after the final line: the outcome is known all the same.
@@ -203,6 +263,14 @@ export class ControlClient {
       { cause },
     );
   }
+}
+
+/** A replica line or a cut-over line, with the fields the CLI prints. */
+function isProgressEvent(value: unknown): value is OperationProgressEvent {
+  if (!isObject(value)) return false;
+  if (value.kind === 'replica') return typeof value.name === 'string';
+  if (value.kind === 'toggle') return typeof value.release === 'string';
+  return false;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

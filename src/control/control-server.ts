@@ -1,7 +1,7 @@
 import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, isAbsolute } from 'node:path';
 import type { Logger } from 'pino';
 import { CodedError } from '../coded-error.js';
 import { ConfigError } from '../config/config-error.js';
@@ -12,14 +12,19 @@ import {
   CONTROL_ROUTES,
   type ControlErrorBody,
   type ControlHandler,
+  type DeployRequest,
   type DoneEvent,
   NDJSON_CONTENT_TYPE,
   type ProgressEvent,
   REFUSAL_STATUS,
   type RestartRequest,
+  type RollbackRequest,
 } from './messages.js';
 
-/** A restart request is `{}` or `{"replica": 2}`: anything near this size is not one. */
+/** The streamed operations, as they are named in log lines and failed `done` messages. */
+type StreamedOperation = 'restart' | 'deploy' | 'rollback';
+
+/** A request is `{}`, `{"replica": 2}` or `{"target": "/srv/…"}`: anything near this size is not one. */
 const MAX_BODY_BYTES = 64 * 1024;
 /** Clients that trickle their request (or idle on a kept-alive connection) are dropped. */
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -27,7 +32,7 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 /** The CLI opens one connection per command; this bounds what a runaway script can hold. */
 const MAX_CONNECTIONS = 64;
-/** How long close() lets a streaming restart finish before cutting its connection. */
+/** How long close() lets a streaming operation finish before cutting its connection. */
 const CLOSE_GRACE_MS = 2_000;
 /** How long the start-up probe waits for whoever answers on an existing socket. */
 const PROBE_TIMEOUT_MS = 2_000;
@@ -36,8 +41,9 @@ const GROUP_FILE = '/etc/group';
 
 /**
  * The daemon's control socket: HTTP/1.1 with JSON bodies on a unix socket, for the CLI.
- * It only speaks HTTP; what status and restart mean is the handler's. One misbehaving
- * client (bad JSON, a dropped connection, a trickled request) costs only its own request.
+ * It only speaks HTTP; what status, restart, deploy and rollback mean is the handler's. One
+ * misbehaving client (bad JSON, a dropped connection, a trickled request) costs only its own
+ * request.
  */
 export class ControlServer {
   readonly socketPath: string;
@@ -132,7 +138,7 @@ export class ControlServer {
     return control;
   }
 
-  /** Stops listening and removes the socket file; a restart still streaming gets a short grace. */
+  /** Stops listening and removes the socket file; an operation still streaming gets a short grace. */
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
       const cut = setTimeout(() => this.#server.closeAllConnections(), CLOSE_GRACE_MS);
@@ -164,7 +170,17 @@ export class ControlServer {
       } else if (route === CONTROL_ROUTES.restart) {
         allowMethod(request, 'POST');
         const body = parseRestartRequest(await readBody(request));
-        await this.#restart(body, response);
+        await this.#stream('restart', response, (onEvent) => this.#handler.restart(body, onEvent));
+      } else if (route === CONTROL_ROUTES.deploy) {
+        allowMethod(request, 'POST');
+        const body = parseDeployRequest(await readBody(request));
+        await this.#stream('deploy', response, (onEvent) => this.#handler.deploy(body, onEvent));
+      } else if (route === CONTROL_ROUTES.rollback) {
+        allowMethod(request, 'POST');
+        const body = parseRollbackRequest(await readBody(request));
+        await this.#stream('rollback', response, (onEvent) =>
+          this.#handler.rollback(body, onEvent),
+        );
       } else {
         throw new ControlError('ERR_CONTROL_NOT_FOUND', `no such route: ${route}`, {
           status: 404,
@@ -178,9 +194,13 @@ export class ControlServer {
   /**
    * Streams the handler's progress as NDJSON. The status line waits for the first event, so
    * a refusal (a CodedError thrown before any event) is still an HTTP error with its code.
-   * A client that leaves does not stop the restart: the daemon finishes what it started.
+   * A client that leaves does not stop the operation: the daemon finishes what it started.
    */
-  async #restart(request: RestartRequest, response: ServerResponse): Promise<void> {
+  async #stream(
+    operation: StreamedOperation,
+    response: ServerResponse,
+    run: (onEvent: (event: ProgressEvent) => void) => Promise<DoneEvent>,
+  ): Promise<void> {
     const started = Date.now();
     let streaming = false;
     const write = (event: ProgressEvent): void => {
@@ -196,12 +216,19 @@ export class ControlServer {
     };
     response.once('close', () => {
       if (!response.writableFinished) {
-        this.#logger.info('control client left during a restart; the restart goes on');
+        this.#logger.info(
+          { operation },
+          `control client left during a ${operation}; the ${operation} goes on`,
+        );
       }
     });
     const onEvent = (event: ProgressEvent): void => {
-      if (event.kind !== 'replica') {
-        this.#logger.warn({ event }, 'restart handler passed a done event to onEvent; ignored');
+      // A restart has no cut-over: a client (an older CLI too) expects only replica lines.
+      if (event.kind === 'done' || (operation === 'restart' && event.kind !== 'replica')) {
+        this.#logger.warn(
+          { operation, event },
+          `${operation} handler passed a ${event.kind} event to onEvent; ignored`,
+        );
         return;
       }
       try {
@@ -213,14 +240,14 @@ export class ControlServer {
 
     let done: DoneEvent;
     try {
-      done = await this.#handler.restart(request, onEvent);
+      done = await run(onEvent);
     } catch (error) {
       if (!streaming) throw error;
-      this.#logger.error({ err: error }, 'restart failed after it started');
+      this.#logger.error({ err: error, operation }, `${operation} failed after it started`);
       done = {
         kind: 'done',
         ok: false,
-        message: `restart failed: ${(error as Error).message}`,
+        message: `${operation} failed: ${(error as Error).message}`,
         durationMs: Date.now() - started,
       };
     }
@@ -255,7 +282,7 @@ export class ControlServer {
     const body: ControlErrorBody = { error: { code, message } };
     const headers: Record<string, string> = {};
     if (error instanceof ControlError && error.code === 'ERR_CONTROL_METHOD') {
-      headers.Allow = route === CONTROL_ROUTES.restart ? 'POST' : 'GET';
+      headers.Allow = route === CONTROL_ROUTES.status ? 'GET' : 'POST';
     }
     sendJson(response, status, body, headers);
   }
@@ -267,20 +294,7 @@ export class ControlServer {
  */
 export function parseRestartRequest(text: string): RestartRequest {
   if (text.trim() === '') return {};
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (error) {
-    throw badRequest(`the request body is not JSON: ${(error as Error).message}`);
-  }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw badRequest('the request body must be a JSON object such as {"replica": 2}');
-  }
-  const unknown = Object.keys(data).filter((key) => key !== 'replica');
-  if (unknown.length > 0) {
-    throw badRequest(`unknown field ${JSON.stringify(unknown[0])}; known fields: replica`);
-  }
-  const { replica } = data as { replica?: unknown };
+  const { replica } = parseObject(text, ['replica'], '{"replica": 2}');
   if (replica === undefined) return {};
   if (typeof replica !== 'number' || !Number.isSafeInteger(replica) || replica < 1) {
     throw badRequest(
@@ -288,6 +302,63 @@ export function parseRestartRequest(text: string): RestartRequest {
     );
   }
   return { replica };
+}
+
+/**
+ * Validates a deploy request body: `{"target": "/srv/app/releases/43"}`, optionally with
+ * `"force": true`. The target must be an absolute path; whether it exists, is a directory
+ * and lies under release.root is the handler's to say (ERR_DEPLOY_TARGET).
+ */
+export function parseDeployRequest(text: string): DeployRequest {
+  const example = '{"target": "/srv/app/releases/43"}';
+  if (text.trim() === '') throw badRequest(`a deploy needs a body such as ${example}`);
+  const { target, force } = parseObject(text, ['target', 'force'], example);
+  if (target === undefined) throw badRequest(`target is missing; send ${example}`);
+  if (typeof target !== 'string' || target === '') {
+    throw badRequest(
+      `target must be a non-empty string (the release directory), got ${JSON.stringify(target)}`,
+    );
+  }
+  if (!isAbsolute(target)) {
+    throw badRequest(`target must be an absolute path, got ${JSON.stringify(target)}`);
+  }
+  if (target.includes('\0')) throw badRequest('target must not contain a NUL byte');
+  if (force !== undefined && typeof force !== 'boolean') {
+    throw badRequest(`force must be true or false, got ${JSON.stringify(force)}`);
+  }
+  return force === undefined ? { target } : { target, force };
+}
+
+/** Validates a rollback request body: empty or `{}` (it has no options yet). */
+export function parseRollbackRequest(text: string): RollbackRequest {
+  if (text.trim() !== '') parseObject(text, [], '{}');
+  return {};
+}
+
+/**
+ * The request body as a JSON object with only `known` fields. Unknown fields are refused,
+ * so a newer CLI's option is not silently ignored.
+ */
+function parseObject(
+  text: string,
+  known: readonly string[],
+  example: string,
+): Record<string, unknown> {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw badRequest(`the request body is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw badRequest(`the request body must be a JSON object such as ${example}`);
+  }
+  const unknown = Object.keys(data).filter((key) => !known.includes(key));
+  if (unknown.length > 0) {
+    const knownText = known.length === 0 ? 'none' : known.join(', ');
+    throw badRequest(`unknown field ${JSON.stringify(unknown[0])}; known fields: ${knownText}`);
+  }
+  return data as Record<string, unknown>;
 }
 
 /**

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { type Logger, pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { CodedError } from '../../src/coded-error.js';
 import { isConfigError } from '../../src/config/config-error.js';
+import type { OperationProgressEvent } from '../../src/control/control-client.js';
 import { ControlClient } from '../../src/control/control-client.js';
 import { ControlError } from '../../src/control/control-error.js';
 import { ControlServer } from '../../src/control/control-server.js';
@@ -17,6 +19,7 @@ import {
   progress,
   ScriptedHandler,
   sampleStatus,
+  toggle,
   writeControlConfig,
 } from '../support/control-fixtures.js';
 import { repoRoot } from '../support/repo-root.js';
@@ -182,6 +185,186 @@ describe('control socket: status and restart round trips', () => {
     expect(events).toHaveLength(1);
     expect(done).toMatchObject({ kind: 'done', ok: false });
     expect(done.message).toContain('php-fpm would not start');
+  });
+});
+
+describe('control socket: deploy and rollback', () => {
+  it('streams a deploy: replica lines and the cut-over, each as it happens, then done', async () => {
+    const handler = new ScriptedHandler();
+    const toggled = deferred();
+    handler.deployScript = async (request, onEvent) => {
+      onEvent(progress('replica-1', 'starting', 1501, '', request.target));
+      onEvent(toggle(request.target));
+      await toggled.promise;
+      onEvent(progress('replica-2', 'ready', 1502, '', request.target));
+      return { kind: 'done', ok: true, message: `switched to ${request.target}`, durationMs: 9 };
+    };
+    const { client } = await startServer(handler);
+
+    const events: OperationProgressEvent[] = [];
+    const deploy = client.deploy({ target: '/srv/app/releases/43', force: true }, (event) =>
+      events.push(event),
+    );
+    // The handler waits after the cut-over: the toggle can only have arrived by streaming.
+    await waitFor(() => events.length === 2, { timeoutMs: 5_000, what: 'the cut-over' });
+    expect(events[1]).toEqual(toggle('/srv/app/releases/43'));
+    toggled.resolve();
+    expect(await deploy).toEqual({
+      kind: 'done',
+      ok: true,
+      message: 'switched to /srv/app/releases/43',
+      durationMs: 9,
+    });
+    expect(events.map((event) => event.kind)).toEqual(['replica', 'toggle', 'replica']);
+    expect(handler.deployRequests).toEqual([{ target: '/srv/app/releases/43', force: true }]);
+  });
+
+  it('sends a deploy as NDJSON ending with done, and leaves force out unless asked', async () => {
+    const { server, handler, client } = await startServer();
+    const answer = await rawRequest(
+      server.socketPath,
+      'POST',
+      '/v1/deploy',
+      '{"target": "/srv/app/releases/43"}',
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.headers['content-type']).toBe('application/x-ndjson');
+    const lines = answer.body.trimEnd().split('\n');
+    expect(lines.map((line) => JSON.parse(line).kind)).toEqual(['toggle', 'done']);
+    expect(JSON.parse(lines[0] ?? '')).toEqual(toggle('/srv/app/releases/43'));
+
+    await client.deploy({ target: '/srv/app/releases/44' }, () => {});
+    expect(handler.deployRequests).toEqual([
+      { target: '/srv/app/releases/43' },
+      { target: '/srv/app/releases/44' },
+    ]);
+  });
+
+  it('a refused deploy target is a 422 with ERR_DEPLOY_TARGET and its message', async () => {
+    const handler = new ScriptedHandler();
+    handler.deployScript = async (request) => {
+      throw new CodedError('ERR_DEPLOY_TARGET', `deploy target ${request.target} does not exist`);
+    };
+    const { client, server } = await startServer(handler);
+    const error = await rejection(client.deploy({ target: '/srv/app/releases/99' }, () => {}));
+    expect(error).toMatchObject({ code: 'ERR_DEPLOY_TARGET', status: 422 });
+    expect(error.message).toBe('deploy target /srv/app/releases/99 does not exist');
+
+    const raw = await rawRequest(server.socketPath, 'POST', '/v1/deploy', '{"target": "/nope"}');
+    expect(raw.status).toBe(422);
+    expect(raw.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(raw.body)).toEqual({
+      error: { code: 'ERR_DEPLOY_TARGET', message: 'deploy target /nope does not exist' },
+    });
+  });
+
+  it('a deploy while a restart runs is refused with ERR_BUSY (409)', async () => {
+    const handler = new ScriptedHandler();
+    const release = deferred();
+    handler.script = async () => {
+      await release.promise;
+      return { kind: 'done', ok: true, message: '', durationMs: 1 };
+    };
+    const { client } = await startServer(handler);
+    const restart = client.restart({}, () => {});
+    await waitFor(() => handler.requests.length === 1, { timeoutMs: 5_000, what: 'the restart' });
+    const busy = await rejection(client.deploy({ target: '/srv/app/releases/43' }, () => {}));
+    expect(busy).toMatchObject({ code: 'ERR_BUSY', status: 409 });
+    expect(busy.message).toBe('a restart is already running');
+    release.resolve();
+    expect((await restart).ok).toBe(true);
+  });
+
+  it('a deploy that fails after its first event ends with a failed done event', async () => {
+    const handler = new ScriptedHandler();
+    handler.deployScript = async (request, onEvent) => {
+      onEvent(progress('replica-1', 'starting', 1, '', request.target));
+      throw new Error('setRelease exploded');
+    };
+    const { client } = await startServer(handler);
+    const done = await client.deploy({ target: '/srv/app/releases/43' }, () => {});
+    expect(done).toMatchObject({ kind: 'done', ok: false });
+    expect(done.message).toBe('deploy failed: setRelease exploded');
+  });
+
+  it.each([
+    ['', 'a deploy needs a body'],
+    ['{}', 'target is missing'],
+    ['[]', 'must be a JSON object'],
+    ['{"target": ', 'not JSON'],
+    ['{"target": ""}', 'target must be a non-empty string'],
+    ['{"target": 43}', 'target must be a non-empty string'],
+    ['{"target": null}', 'target must be a non-empty string'],
+    ['{"target": "releases/43"}', 'target must be an absolute path, got "releases/43"'],
+    ['{"target": "/srv/a\\u0000b"}', 'must not contain a NUL byte'],
+    ['{"target": "/srv/app/releases/43", "force": "yes"}', 'force must be true or false'],
+    ['{"target": "/srv/app/releases/43", "forced": true}', 'unknown field "forced"'],
+  ])('refuses the deploy body %s with 400', async (body, message) => {
+    const { server, handler } = await startServer();
+    const answer = await rawRequest(server.socketPath, 'POST', '/v1/deploy', body);
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body).error.code).toBe('ERR_CONTROL_BAD_REQUEST');
+    expect(JSON.parse(answer.body).error.message).toContain(message);
+    expect(handler.deployRequests).toEqual([]);
+  });
+
+  it('streams a rollback to the rollback target', async () => {
+    const { client, handler } = await startServer();
+    const events: OperationProgressEvent[] = [];
+    const done = await client.rollback((event) => events.push(event));
+    expect(done.ok).toBe(true);
+    expect(events).toEqual([toggle('/srv/app/releases/41')]);
+    expect(handler.rollbackRequests).toEqual([{}]);
+  });
+
+  it('a rollback with nowhere to go is a 409 with ERR_NO_ROLLBACK_TARGET', async () => {
+    const handler = new ScriptedHandler();
+    handler.statusAnswer = () => ({ ...sampleStatus(), rollbackTarget: null });
+    const { client } = await startServer(handler);
+    const error = await rejection(client.rollback(() => {}));
+    expect(error).toMatchObject({ code: 'ERR_NO_ROLLBACK_TARGET', status: 409 });
+    expect(error.message).toBe('there is no earlier release to roll back to');
+  });
+
+  it.each([
+    ['{"to": "/srv/app/releases/41"}', 'unknown field "to"; known fields: none'],
+    ['[]', 'must be a JSON object'],
+    ['nope', 'not JSON'],
+  ])('refuses the rollback body %s with 400', async (body, message) => {
+    const { server, handler } = await startServer();
+    const answer = await rawRequest(server.socketPath, 'POST', '/v1/rollback', body);
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body).error.message).toContain(message);
+    expect(handler.rollbackRequests).toEqual([]);
+  });
+
+  it('accepts an empty rollback body', async () => {
+    const { server, handler } = await startServer();
+    const answer = await rawRequest(server.socketPath, 'POST', '/v1/rollback');
+    expect(answer.status).toBe(200);
+    expect(handler.rollbackRequests).toEqual([{}]);
+  });
+
+  it('deploy and rollback are POST only (405 with Allow: POST)', async () => {
+    const { server } = await startServer();
+    for (const route of ['/v1/deploy', '/v1/rollback']) {
+      const answer = await rawRequest(server.socketPath, 'GET', route);
+      expect(answer.status, route).toBe(405);
+      expect(answer.headers.allow, route).toBe('POST');
+    }
+  });
+
+  it('a restart passes on replica lines only: a stray cut-over line is left out', async () => {
+    const handler = new ScriptedHandler();
+    handler.script = async (_request, onEvent) => {
+      onEvent(toggle('/srv/app/releases/43'));
+      onEvent(progress('replica-1', 'ready', 1, ''));
+      return { kind: 'done', ok: true, message: '', durationMs: 1 };
+    };
+    const { client } = await startServer(handler);
+    const events: ReplicaProgressEvent[] = [];
+    expect((await client.restart({}, (event) => events.push(event))).ok).toBe(true);
+    expect(events).toEqual([progress('replica-1', 'ready', 1, '')]);
   });
 });
 

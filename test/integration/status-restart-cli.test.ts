@@ -8,6 +8,7 @@ import {
   deferred,
   progress,
   ScriptedHandler,
+  sampleDeployRecord,
   sampleStatus,
   writeControlConfig,
 } from '../support/control-fixtures.js';
@@ -65,6 +66,31 @@ describe('switchyard status', () => {
     const result = await runSwitchyard(['status', '--json', '--config', config]);
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual(sampleStatus());
+  });
+
+  it('shows the last deploy (with its age) and where a rollback would go', async () => {
+    const handler = new ScriptedHandler();
+    const record = sampleDeployRecord({
+      release: '/srv/app/releases/43',
+      previous: '/srv/app/releases/42',
+      ok: false,
+      startedAt: new Date(Date.now() - 185_000).toISOString(),
+      durationMs: 8_100,
+      message: 'replica-1 on /srv/app/releases/43: exited with code 255\nPHP Parse error: …',
+    });
+    handler.statusAnswer = () => ({ ...sampleStatus(), lastDeploy: record });
+    const { config } = await daemonStandIn(handler);
+    const result = await runSwitchyard(['status', '-c', config]);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.split('\n');
+    expect(lines[2]).toMatch(
+      /^last {5}deploy of 43 {2}failed {2}3m\d\ds ago {2}took 8\.1s {2}replica-1 on \/srv\/app\/releases\/43: exited with code 255$/,
+    );
+    expect(lines[3]).toBe('rollback /srv/app/releases/41');
+    expect(result.stdout).not.toContain('PHP Parse error');
+
+    const json = await runSwitchyard(['status', '--json', '-c', config]);
+    expect(JSON.parse(json.stdout).lastDeploy).toEqual(record);
   });
 
   it('exits 1 with the not-running message when no daemon listens', async () => {

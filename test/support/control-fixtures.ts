@@ -4,10 +4,13 @@ import { CodedError } from '../../src/coded-error.js';
 import type {
   ControlHandler,
   DaemonStatus,
+  DeployRecord,
+  DeployRequest,
   DoneEvent,
   ProgressEvent,
   ReplicaProgressEvent,
   RestartRequest,
+  RollbackRequest,
 } from '../../src/control/messages.js';
 
 // What the control socket tests share: a scripted stand-in for the daemon's ControlHandler,
@@ -63,7 +66,31 @@ export function sampleStatus(): DaemonStatus {
         lastError: 'exited with code 255\nPHP Fatal error:  Uncaught Error in /srv/app/index.php:3',
       },
     ],
+    lastDeploy: sampleDeployRecord(),
+    rollbackTarget: '/srv/app/releases/41',
   };
+}
+
+/** The deploy of release 42 (from 41) that sampleStatus() reports as its last one. */
+export function sampleDeployRecord(overrides: Partial<DeployRecord> = {}): DeployRecord {
+  return {
+    trigger: 'deploy',
+    release: '/srv/app/releases/42',
+    previous: '/srv/app/releases/41',
+    ok: true,
+    startedAt: '2026-03-01T10:00:00.000Z',
+    durationMs: 12_345,
+    message: 'switched to /srv/app/releases/42',
+    ...overrides,
+  };
+}
+
+/** The cut-over line of a switch from `previous` to `release`. */
+export function toggle(
+  release: string,
+  previous: string | null = '/srv/app/releases/42',
+): Extract<ProgressEvent, { kind: 'toggle' }> {
+  return { kind: 'toggle', release, previous, message: `cut-over: new requests go to ${release}` };
 }
 
 export function progress(
@@ -81,12 +108,24 @@ export type RestartScript = (
   onEvent: (event: ProgressEvent) => void,
 ) => Promise<DoneEvent>;
 
+export type DeployScript = (
+  request: DeployRequest,
+  onEvent: (event: ProgressEvent) => void,
+) => Promise<DoneEvent>;
+
+export type RollbackScript = (onEvent: (event: ProgressEvent) => void) => Promise<DoneEvent>;
+
 /**
- * A ControlHandler whose restart runs `script`, refusing (as the daemon will) a second
- * restart while one runs and a replica number beyond its two replicas.
+ * A ControlHandler whose restart, deploy and rollback run their scripts, refusing (as the
+ * daemon will) an operation while another runs, a replica number beyond its two replicas,
+ * and a rollback while the status has no rollback target. A script that throws a
+ * CodedError before its first event is a refusal (a bad deploy target: ERR_DEPLOY_TARGET).
  */
 export class ScriptedHandler implements ControlHandler {
+  /** Restart requests, in order (refused ones too). */
   readonly requests: RestartRequest[] = [];
+  readonly deployRequests: DeployRequest[] = [];
+  readonly rollbackRequests: RollbackRequest[] = [];
   statusAnswer: () => DaemonStatus = sampleStatus;
   script: RestartScript = async () => ({
     kind: 'done',
@@ -94,7 +133,18 @@ export class ScriptedHandler implements ControlHandler {
     message: 'nothing to do',
     durationMs: 1,
   });
-  #running = false;
+  /** By default: a cut-over to the target, then done. */
+  deployScript: DeployScript = async (request, onEvent) => {
+    onEvent(toggle(request.target));
+    return { kind: 'done', ok: true, message: `switched to ${request.target}`, durationMs: 1 };
+  };
+  /** By default: a cut-over to the status's rollback target, then done. */
+  rollbackScript: RollbackScript = async (onEvent) => {
+    const target = this.statusAnswer().rollbackTarget ?? '';
+    onEvent(toggle(target));
+    return { kind: 'done', ok: true, message: `switched to ${target}`, durationMs: 1 };
+  };
+  #running: 'restart' | 'deploy' | 'rollback' | null = null;
 
   status(): DaemonStatus {
     return this.statusAnswer();
@@ -105,20 +155,52 @@ export class ScriptedHandler implements ControlHandler {
     onEvent: (event: ProgressEvent) => void,
   ): Promise<DoneEvent> {
     this.requests.push(request);
-    if (this.#running) {
-      throw new CodedError('ERR_BUSY', 'a restart is already running');
-    }
+    this.#refuseWhileBusy();
     if (request.replica !== undefined && request.replica > 2) {
       throw new CodedError(
         'ERR_NO_SUCH_REPLICA',
         `replica ${request.replica} does not exist (2 replicas)`,
       );
     }
-    this.#running = true;
+    return this.#run('restart', () => this.script(request, onEvent));
+  }
+
+  async deploy(
+    request: DeployRequest,
+    onEvent: (event: ProgressEvent) => void,
+  ): Promise<DoneEvent> {
+    this.deployRequests.push(request);
+    this.#refuseWhileBusy();
+    return this.#run('deploy', () => this.deployScript(request, onEvent));
+  }
+
+  async rollback(
+    request: RollbackRequest,
+    onEvent: (event: ProgressEvent) => void,
+  ): Promise<DoneEvent> {
+    this.rollbackRequests.push(request);
+    this.#refuseWhileBusy();
+    if (this.statusAnswer().rollbackTarget === null) {
+      throw new CodedError('ERR_NO_ROLLBACK_TARGET', 'there is no earlier release to roll back to');
+    }
+    return this.#run('rollback', () => this.rollbackScript(onEvent));
+  }
+
+  #refuseWhileBusy(): void {
+    if (this.#running !== null) {
+      throw new CodedError('ERR_BUSY', `a ${this.#running} is already running`);
+    }
+  }
+
+  async #run(
+    operation: 'restart' | 'deploy' | 'rollback',
+    script: () => Promise<DoneEvent>,
+  ): Promise<DoneEvent> {
+    this.#running = operation;
     try {
-      return await this.script(request, onEvent);
+      return await script();
     } finally {
-      this.#running = false;
+      this.#running = null;
     }
   }
 }

@@ -1,12 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import {
+  formatDeployRecord,
   formatDone,
   formatElapsed,
+  formatEvent,
+  formatFailure,
+  formatOutcome,
   formatProgress,
   formatStatus,
+  formatToggle,
   formatUptime,
+  formatWhen,
 } from '../../../src/cli/status-format.js';
-import { progress, sampleStatus } from '../../support/control-fixtures.js';
+import type { DoneEvent } from '../../../src/control/messages.js';
+import {
+  progress,
+  sampleDeployRecord,
+  sampleStatus,
+  toggle,
+} from '../../support/control-fixtures.js';
+
+/** sampleStatus()'s last deploy started at this time. */
+const DEPLOYED_AT = Date.parse('2026-03-01T10:00:00.000Z');
 
 describe('formatUptime', () => {
   it.each([
@@ -39,11 +54,13 @@ describe('formatElapsed', () => {
 });
 
 describe('formatStatus', () => {
-  it('prints the serving release, one aligned row per replica and the last errors', () => {
+  it('prints the serving release, the last deploy, the rollback target, one aligned row per replica and the last errors', () => {
     expect(formatStatus(sampleStatus())).toBe(
       [
         'switchyard 0.1.0  pid 4242  up 2h05m  external replicas',
         'serving  /srv/app/releases/42  (/srv/app/current)',
+        'last     deploy of 42  ok  2026-03-01T10:00:00.000Z  took 12.3s  switched to /srv/app/releases/42',
+        'rollback /srv/app/releases/41',
         'queued   0',
         '',
         'REPLICA    STATE         PID  RELEASE  IN FLIGHT  SERVED  RESTARTS  UPTIME',
@@ -70,7 +87,22 @@ describe('formatStatus', () => {
     const text = formatStatus(status);
     expect(text).toContain('serving  (no release yet)');
     expect(text).not.toContain('last error');
-    expect(text.split('\n')[5]).toMatch(/^replica-1 +ready +1301 +- +3 /);
+    expect(text.split('\n')[7]).toMatch(/^replica-1 +ready +1301 +- +3 /);
+  });
+
+  it('says when there was no deploy yet and nothing to roll back to', () => {
+    const text = formatStatus({ ...sampleStatus(), lastDeploy: null, rollbackTarget: null });
+    expect(text.split('\n').slice(2, 4)).toEqual([
+      'last     (no deploy yet)',
+      'rollback (nothing to roll back to)',
+    ]);
+  });
+
+  it('shows a recent deploy’s age when given the time', () => {
+    const text = formatStatus(sampleStatus(), DEPLOYED_AT + 192_000);
+    expect(text.split('\n')[2]).toBe(
+      'last     deploy of 42  ok  3m12s ago  took 12.3s  switched to /srv/app/releases/42',
+    );
   });
 
   it('says so when there are no replicas', () => {
@@ -102,6 +134,117 @@ describe('formatDone', () => {
     ).toBe('restart failed after 3.1s: replica-2 failed');
     expect(formatDone({ kind: 'done', ok: true, message: '', durationMs: 400 })).toBe(
       'restart done in 0.4s',
+    );
+  });
+});
+
+describe('formatDeployRecord', () => {
+  it('names the trigger and the release, ok or failed, when, how long and the first line', () => {
+    const failed = sampleDeployRecord({
+      trigger: 'rollback',
+      release: '/srv/app/releases/41',
+      ok: false,
+      durationMs: 8_100,
+      message:
+        'replica-1 on /srv/app/releases/41: exited with code 255\nPHP Fatal error:  boom\n/srv/app/releases/42 kept serving throughout',
+    });
+    expect(formatDeployRecord(failed, DEPLOYED_AT + 5_000)).toBe(
+      'rollback to 41  failed  5s ago  took 8.1s  replica-1 on /srv/app/releases/41: exited with code 255',
+    );
+    expect(formatDeployRecord(sampleDeployRecord({ trigger: 'symlink', message: '' }))).toBe(
+      'symlink flip to 42  ok  2026-03-01T10:00:00.000Z  took 12.3s',
+    );
+  });
+});
+
+describe('formatWhen', () => {
+  const iso = '2026-03-01T10:00:00.000Z';
+  it.each([
+    [undefined, iso],
+    [DEPLOYED_AT, '0s ago'],
+    [DEPLOYED_AT - 2_000, '0s ago'],
+    [DEPLOYED_AT + 180_000, '3m00s ago'],
+    [DEPLOYED_AT + 5 * 3_600_000, '5h00m ago'],
+    [DEPLOYED_AT + 86_400_000, iso],
+    [DEPLOYED_AT - 60_000, iso],
+  ])('at %s it is %s', (now, text) => {
+    expect(formatWhen(iso, now)).toBe(text);
+  });
+
+  it('leaves a time it cannot read as it is', () => {
+    expect(formatWhen('yesterday', DEPLOYED_AT)).toBe('yesterday');
+  });
+});
+
+describe('formatToggle and formatEvent', () => {
+  it('names the new release and the previous one, shortened when it is beside it', () => {
+    expect(formatToggle(toggle('/srv/app/releases/43'))).toBe(
+      'cut-over  new requests now go to /srv/app/releases/43 (was …/42)',
+    );
+    expect(formatToggle(toggle('/srv/other/43', '/srv/app/releases/42'))).toBe(
+      'cut-over  new requests now go to /srv/other/43 (was /srv/app/releases/42)',
+    );
+    expect(formatToggle(toggle('/srv/app/releases/43', null))).toBe(
+      'cut-over  new requests now go to /srv/app/releases/43',
+    );
+    expect(formatToggle(toggle('/r43', '/r42'))).toBe(
+      'cut-over  new requests now go to /r43 (was /r42)',
+    );
+  });
+
+  it('formats either kind of progress line', () => {
+    expect(formatEvent(toggle('/srv/app/releases/43'))).toMatch(/^cut-over {2}/);
+    expect(formatEvent(progress('replica-1', 'ready', 7, ''))).toBe(
+      'replica-1  ready        pid 7  42',
+    );
+  });
+});
+
+describe('formatOutcome and formatFailure', () => {
+  const ok: DoneEvent = {
+    kind: 'done',
+    ok: true,
+    message: 'switched to /srv/app/releases/43',
+    durationMs: 12_345,
+  };
+  const failed: DoneEvent = {
+    kind: 'done',
+    ok: false,
+    message:
+      'replica-1 on /srv/app/releases/43: exited with code 255\nPHP Parse error:  syntax error in index.php on line 3\n\n  at bootstrap\n/srv/app/releases/42 kept serving throughout; the symlink points at /srv/app/releases/42 again\n',
+    durationMs: 8_100,
+  };
+
+  it('says where a deploy or rollback went and how long it took', () => {
+    expect(formatOutcome('deploy', ok, '/srv/app/releases/43')).toBe(
+      'deployed /srv/app/releases/43 in 12.3s',
+    );
+    expect(formatOutcome('rollback', { ...ok, durationMs: 3_200 }, '/srv/app/releases/42')).toBe(
+      'rolled back to /srv/app/releases/42 in 3.2s',
+    );
+    expect(formatOutcome('rollback', ok, null)).toBe(
+      'rolled back in 12.3s: switched to /srv/app/releases/43',
+    );
+    expect(formatOutcome('restart', { ...ok, message: '2 replicas restarted' }, null)).toBe(
+      'restart done in 12.3s: 2 replicas restarted',
+    );
+  });
+
+  it('puts the first line of a failure after its duration and indents the rest', () => {
+    expect(formatOutcome('deploy', failed, '/srv/app/releases/43')).toBe(
+      [
+        'deploy failed after 8.1s: replica-1 on /srv/app/releases/43: exited with code 255',
+        '  PHP Parse error:  syntax error in index.php on line 3',
+        '',
+        '    at bootstrap',
+        '  /srv/app/releases/42 kept serving throughout; the symlink points at /srv/app/releases/42 again',
+      ].join('\n'),
+    );
+    expect(formatFailure('rollback', { ...failed, message: '' })).toBe(
+      'rollback failed after 8.1s',
+    );
+    expect(formatFailure('restart', { ...failed, message: '\nlate\n' })).toBe(
+      'restart failed after 8.1s: late',
     );
   });
 });
