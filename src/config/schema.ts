@@ -278,7 +278,10 @@ function listenSchema(baseDir: string) {
 function releaseSchema(baseDir: string) {
   return table({
     symlink: configPath(baseDir),
-  });
+    root: configPath(baseDir).optional(),
+  }).transform(
+    (release): ReleaseConfig => ({ symlink: release.symlink, root: release.root ?? null }),
+  );
 }
 
 const ZERO_DOWNTIME = 'zero downtime needs a second replica to serve while one restarts';
@@ -452,19 +455,26 @@ function replicasSchema(baseDir: string) {
   });
 }
 
-/** The path php-fpm's ping.path is set to: written into its config, so one plain path. */
-function parseHealthPath(text: string): string {
-  if (!text.startsWith('/')) {
-    throw new Error(`${JSON.stringify(text)} must start with "/", e.g. "/fpm-ping"`);
-  }
-  if (/[\s\p{Cc}]/u.test(text)) {
-    throw new Error(`${JSON.stringify(text)} must not contain spaces or control characters`);
-  }
-  return text;
+/**
+ * A path switchyard requests itself (a health check, a warm-up): it becomes SCRIPT_NAME and
+ * REQUEST_URI, and the health path is written into php-fpm's config, so one plain path.
+ */
+function requestPath(example: string) {
+  return z.string().transform(
+    parsedWith((text: string) => {
+      if (!text.startsWith('/')) {
+        throw new Error(`${JSON.stringify(text)} must start with "/", e.g. "${example}"`);
+      }
+      if (/[\s\p{Cc}]/u.test(text)) {
+        throw new Error(`${JSON.stringify(text)} must not contain spaces or control characters`);
+      }
+      return text;
+    }),
+  );
 }
 
 const healthSchema = table({
-  path: z.string().transform(parsedWith(parseHealthPath)).default('/fpm-ping'),
+  path: requestPath('/fpm-ping').default('/fpm-ping'),
   // Written into php-fpm's config as ping.response: one line. "" accepts any 2xx answer.
   expect: z
     .string()
@@ -518,6 +528,55 @@ function pathsSchema(baseDir: string) {
   });
 }
 
+const deploySchema = table({
+  // Requested from each new replica before it takes traffic, so the first visitors after a
+  // deploy do not pay for opcache's compilation. A query string is allowed.
+  warmup: z.array(requestPath('/index.php')).default([]),
+  warmup_timeout: duration({ positive: true }).default(10_000),
+  // Not 0: a deploy that may not take any time at all could never succeed.
+  timeout: duration({ positive: true }).default(300_000),
+}).transform(
+  (deploy): DeployConfig => ({
+    warmup: deploy.warmup,
+    warmupTimeoutMs: deploy.warmup_timeout,
+    timeoutMs: deploy.timeout,
+  }),
+);
+
+/** RFC 7230 token: the characters a header field name may have. */
+const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * Headers that steer the FastCGI answer or the HTTP framing (CGI's Status and Location, the
+ * body's length and encoding): a release header by one of these names would break responses.
+ */
+const RESERVED_HEADERS = [
+  'status',
+  'content-type',
+  'content-length',
+  'location',
+  'transfer-encoding',
+  'connection',
+];
+
+function parseHeaderName(text: string): string {
+  if (!HEADER_TOKEN.test(text)) {
+    throw new Error(
+      `${JSON.stringify(text)} is not a header name: letters, digits and !#$%&'*+-.^_\`|~ only, e.g. "X-Release"`,
+    );
+  }
+  if (RESERVED_HEADERS.includes(text.toLowerCase())) {
+    throw new Error(
+      `${JSON.stringify(text)} already has a meaning in a FastCGI or HTTP response; use another name, e.g. "X-Release"`,
+    );
+  }
+  return text;
+}
+
+const responseSchema = table({
+  release_header: z.string().transform(parsedWith(parseHeaderName)).optional(),
+}).transform((response): ResponseConfig => ({ releaseHeader: response.release_header ?? null }));
+
 const limitsSchema = table({
   queue: z.int().nonnegative().default(1024),
   // 0 is meaningful here: answer 503 at once instead of waiting for a slot.
@@ -550,6 +609,8 @@ export function configSchema(baseDir: string) {
     drain: drainSchema.prefault({}),
     control: controlSchema(baseDir).prefault({}),
     paths: pathsSchema(baseDir).prefault({}),
+    deploy: deploySchema.prefault({}),
+    response: responseSchema.prefault({}),
     limits: limitsSchema.prefault({}),
     log: logSchema.prefault({}),
   }).superRefine((config, ctx) => {

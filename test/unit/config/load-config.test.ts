@@ -31,7 +31,9 @@ const DEFAULT_TABLES = {
   drain: { timeoutMs: 30_000 },
   control: { socket: '/run/switchyard/control.sock', mode: 0o600, group: null },
   paths: { runtime: '/run/switchyard', state: '/var/lib/switchyard' },
-} satisfies Pick<Config, 'health' | 'drain' | 'control' | 'paths'>;
+  deploy: { warmup: [], warmupTimeoutMs: 10_000, timeoutMs: 300_000 },
+  response: { releaseHeader: null },
+} satisfies Pick<Config, 'health' | 'drain' | 'control' | 'paths' | 'deploy' | 'response'>;
 
 /** The replica addresses of an external-kind config. */
 function addressesOf(config: Config): ExternalReplicasConfig['addresses'] {
@@ -86,7 +88,7 @@ level = "debug"
         mode: 0o600,
         http: { kind: 'tcp', host: '127.0.0.1', port: 8080 },
       },
-      release: { symlink: '/srv/app/current' },
+      release: { symlink: '/srv/app/current', root: null },
       replicas: {
         kind: 'external',
         addresses: [
@@ -116,7 +118,7 @@ level = "debug"
         mode: 0o660,
         http: null,
       },
-      release: { symlink: '/srv/app/current' },
+      release: { symlink: '/srv/app/current', root: null },
       replicas: {
         kind: 'external',
         addresses: [
@@ -197,7 +199,7 @@ level = "debug"
       text: `${MINIMAL}[limit]\nqueue = 1\n`,
       key: 'limit',
       reason:
-        'unknown key; known keys: listen, release, replicas, health, drain, control, paths, limits, log',
+        'unknown key; known keys: listen, release, replicas, health, drain, control, paths, deploy, response, limits, log',
     },
     {
       problem: 'an unknown replicas.kind',

@@ -72,7 +72,7 @@ const REST: Omit<Config, 'replicas'> = {
     mode: 0o660,
     http: null,
   },
-  release: { symlink: '/srv/app/current' },
+  release: { symlink: '/srv/app/current', root: null },
   health: {
     path: '/fpm-ping',
     expect: 'pong',
@@ -84,6 +84,8 @@ const REST: Omit<Config, 'replicas'> = {
   drain: { timeoutMs: 30_000 },
   control: { socket: '/run/switchyard/control.sock', mode: 0o600, group: null },
   paths: { runtime: '/run/switchyard', state: '/var/lib/switchyard' },
+  deploy: { warmup: [], warmupTimeoutMs: 10_000, timeoutMs: 300_000 },
+  response: { releaseHeader: null },
   limits: {
     queue: 1024,
     queueTimeoutMs: 5_000,
