@@ -10,6 +10,7 @@ import { DaemonControl } from './daemon-control.js';
 import type { ExchangeOutcome } from './frontend/exchange.js';
 import { FastCgiFrontend } from './frontend/fastcgi-frontend.js';
 import { HttpFrontend } from './frontend/http-frontend.js';
+import { releaseHeaderBytes } from './frontend/release-header.js';
 import { makeReleasePinning } from './frontend/release-pinning.js';
 import { Deployer } from './release/deployer.js';
 import { ReleaseHistory } from './release/release-history.js';
@@ -63,6 +64,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
         capacity: replicas.capacity,
         release,
         pinning: makeReleasePinning(config.release.symlink, release),
+        responseHeader: releaseHeaderBytes(config.response.releaseHeader, release),
       });
     });
   } else {

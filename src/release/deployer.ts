@@ -222,11 +222,21 @@ export class Deployer {
     supervisor.setRelease(running.previous);
     const restored = this.#restoreSymlink(failed, running.previous);
     running.target = running.previous;
-    const back = await this.#converge({ ...running, startedAt: Date.now() });
-    const where = back.ok
-      ? `${running.previous} kept serving throughout`
-      : `${running.previous} kept serving, but not every replica is back on it yet: ${back.reason}`;
-    return this.#finish({ ...running, target: failed }, false, `${reason}\n${where}; ${restored}`);
+    // The old release served throughout; wait (bounded) until nothing runs the failed one,
+    // not for every replica to be back: one that cannot start at all keeps backing off.
+    const gone = await waitUntil(
+      () =>
+        supervisor.snapshot().every((slot) => slot.release !== failed || slot.state === 'stopped'),
+      10_000,
+    );
+    const back = gone
+      ? 'the replicas that ran it are coming back on it'
+      : `some replicas still run ${failed}`;
+    return this.#finish(
+      { ...running, target: failed },
+      false,
+      `${reason}\n${running.previous} kept serving throughout; ${back}; ${restored}`,
+    );
   }
 
   #restoreSymlink(failed: string, previous: string): string {
@@ -299,4 +309,16 @@ export class Deployer {
 function failureText(event: ReplicaEvent, supervisor: Supervisor): string {
   const slot = supervisor.snapshot().find((candidate) => candidate.name === event.name);
   return slot?.lastError ?? event.message;
+}
+
+function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const deadline = Date.now() + timeoutMs;
+    const check = () => {
+      if (condition()) resolve(true);
+      else if (Date.now() >= deadline) resolve(false);
+      else setTimeout(check, 50);
+    };
+    check();
+  });
 }

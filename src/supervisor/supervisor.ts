@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Balancer } from '../balancer/balancer.js';
 import type { ReplicaPool } from '../balancer/replica-pool.js';
 import type { HealthConfig } from '../config/schema.js';
+import { releaseHeaderBytes } from '../frontend/release-header.js';
 import { makeReleasePinning } from '../frontend/release-pinning.js';
 import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 import { requestParamsFor, sendFastCgiRequest } from './fastcgi-request.js';
@@ -367,8 +368,10 @@ export class Supervisor {
     if (!stillStarting()) return; // a stop took over; it waits for `launching` and stops it
     record.worker = worker;
     void worker.exited.then((exit) => {
-      if (record.incarnation !== incarnation || record.state === 'stopping') return;
-      if (record.state === 'stopped' || record.state === 'failed') return;
+      // Only the slot's current worker, while it is meant to run: an exit after a stop or a
+      // failure (its worker was already let go) is expected.
+      if (record.incarnation !== incarnation || record.worker !== worker) return;
+      if (!['starting', 'ready', 'draining'].includes(record.state)) return;
       const how = exit.signal !== null ? `signal ${exit.signal}` : `code ${exit.code}`;
       this.#fail(record, `process ${exit.pid} exited unexpectedly (${how})`, worker);
     });
@@ -443,6 +446,7 @@ export class Supervisor {
       capacity: this.#settings.capacity,
       release: record.release,
       pinning: makeReleasePinning(this.#symlink, record.release, this.#knownReleases),
+      responseHeader: releaseHeaderBytes(this.#settings.releaseHeader, record.release),
     });
     this.#scheduleHealthChecks(record, record.incarnation);
     this.#emit(record, `ready (pid ${worker.pids[0] ?? '?'})`);

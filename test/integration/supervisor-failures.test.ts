@@ -57,6 +57,9 @@ describe('supervisor failures', () => {
         surge: false,
         health: HEALTH,
         drainTimeoutMs: 1_000,
+        warmup: [],
+        warmupTimeoutMs: 1_000,
+        releaseHeader: null,
         launcher: new CommandLauncher({
           replicas: commandReplicas(['/bin/sh', '-c', 'echo "boom: no config" >&2; exit 3']),
           runtimeDir: join(temp.path, 'run'),

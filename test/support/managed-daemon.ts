@@ -22,6 +22,8 @@ export interface ManagedDaemonOptions {
   readonly releaseSource: string;
   /** Extra TOML lines appended (e.g. a `[health]` table). */
   readonly extra?: readonly string[];
+  /** Directory name of the first release under `<dir>/releases`; `one` unless told. */
+  readonly firstRelease?: string;
 }
 
 export interface ManagedDaemon {
@@ -40,6 +42,8 @@ export interface ManagedDaemon {
   cli(args: readonly string[]): ReturnType<typeof runSwitchyard>;
   /** Waits until every replica is ready (and, when given, `count` of them). */
   waitReady(what: string, timeoutMs?: number): Promise<DaemonStatus>;
+  /** Copies `source` to `<dir>/releases/<name>` and returns its path (resolved). */
+  addRelease(name: string, source: string): string;
   /** Stops the daemon (SIGTERM, SIGKILL after 15 s), kills leftovers, removes the directory. */
   cleanup(): Promise<void>;
 }
@@ -76,7 +80,7 @@ export async function startManagedDaemon(options: ManagedDaemonOptions): Promise
   try {
     // php-fpm workers run as www-data when the tests run as root: they must read the release.
     chmodSync(temp.path, 0o755);
-    const release = join(temp.path, 'releases', 'one');
+    const release = join(temp.path, 'releases', options.firstRelease ?? 'one');
     cpSync(options.releaseSource, release, { recursive: true });
     const symlink = join(temp.path, 'current');
     symlinkSync(release, symlink);
@@ -119,6 +123,11 @@ export async function startManagedDaemon(options: ManagedDaemonOptions): Promise
       controlSocket,
       switchyard,
       status,
+      addRelease: (name, source) => {
+        const path = join(temp.path, 'releases', name);
+        cpSync(source, path, { recursive: true });
+        return realpathSync(path);
+      },
       replicaPids: async () => (await status()).replicas.flatMap((replica) => replica.pids),
       cli: (args) => runSwitchyard([...args, '-c', switchyard.configPath]),
       waitReady: (what, timeoutMs = 30_000) =>

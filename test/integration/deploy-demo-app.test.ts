@@ -1,0 +1,89 @@
+import { realpathSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { backwardSteps, failures, startDeployLoad } from '../support/deploy-load.js';
+import {
+  DEMO_APP_REPLICAS,
+  demoRelease,
+  type ManagedDaemon,
+  startManagedDaemon,
+} from '../support/managed-daemon.js';
+
+const HEADER = 'X-Served-Release';
+let daemon: ManagedDaemon | null = null;
+
+afterEach(async () => {
+  await daemon?.cleanup();
+  daemon = null;
+});
+
+async function start(label: string, surge: boolean): Promise<ManagedDaemon> {
+  daemon = await startManagedDaemon({
+    label,
+    firstRelease: 'd0',
+    replicas: DEMO_APP_REPLICAS(2, 3, surge),
+    releaseSource: demoRelease('v1'),
+    extra: [
+      '[health]',
+      'interval = "500ms"',
+      'timeout = "2s"',
+      '[response]',
+      `release_header = "${HEADER}"`,
+      '[deploy]',
+      'warmup = ["/release.json"]',
+    ],
+  });
+  return daemon;
+}
+
+function load(url: string) {
+  return startDeployLoad({
+    url,
+    releaseHeader: HEADER,
+    concurrency: 6,
+    pathFor: (i) => (i % 6 === 0 ? '/sleep?ms=700' : i % 6 === 3 ? '/echo-body' : '/release.json'),
+    bodyFor: (i) => (i % 6 === 3 ? Buffer.alloc(64 * 1024, 1) : undefined),
+  });
+}
+
+describe('deploys with command replicas (the demo app)', () => {
+  it('alternates releases under load with no failure and never old after new', async () => {
+    const current = await start('deploy-demo', false);
+    const running = load(current.httpUrl);
+    for (let k = 1; k <= 4; k += 1) {
+      const dir = current.addRelease(`d${k}`, demoRelease(k % 2 === 1 ? 'v2' : 'v1'));
+      const result = await current.cli(['deploy', dir]);
+      expect(result.code, result.stderr + result.stdout).toBe(0);
+      expect(result.stdout).toContain('cut-over');
+    }
+    const batches = await running.stop();
+    expect(failures(batches)).toEqual([]);
+    expect(backwardSteps(batches, HEADER, (name) => Number(name.slice(1)))).toEqual([]);
+    const status = await current.status();
+    expect(status.replicas.every((replica) => replica.release === status.servingRelease)).toBe(
+      true,
+    );
+    expect(status.servingRelease).toBe(realpathSync(`${current.dir}/releases/d4`));
+  });
+
+  it('with surge = true keeps count replicas serving through the switch', async () => {
+    const current = await start('deploy-surge', true);
+    const dir = current.addRelease('d1', demoRelease('v2'));
+    let done = false;
+    const deploy = current.cli(['deploy', dir]).finally(() => {
+      done = true;
+    });
+    let fewest = Number.POSITIVE_INFINITY;
+    while (!done) {
+      const status = await current.status();
+      const serving = status.replicas.filter(
+        (replica) => replica.state === 'ready' && replica.release === status.servingRelease,
+      ).length;
+      fewest = Math.min(fewest, serving);
+    }
+    const result = await deploy;
+    expect(result.code, result.stderr).toBe(0);
+    expect(fewest).toBeGreaterThanOrEqual(2);
+    const status = await current.status();
+    expect(status.replicas.map((replica) => replica.name)).toEqual(['replica-1', 'replica-2']);
+  });
+});
