@@ -56,6 +56,31 @@ describe('the embedded demo (npm start)', () => {
     expect(status.stdout).toMatch(/replica-1\s+ready/);
     expect(status.stdout).toMatch(/replica-2\s+ready/);
 
+    const config = join(temp.path, 'switchyard.toml');
+    const deployed = await runSwitchyard([
+      'deploy',
+      join(repoRoot, 'fixtures/demo/releases/v2'),
+      '-c',
+      config,
+    ]);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    const after = (await (await fetch(`http://127.0.0.1:${port}/release.json`)).json()) as {
+      release: string;
+    };
+    expect(after.release).toBe('v2');
+    const rolledBack = await runSwitchyard(['rollback', '-c', config]);
+    expect(rolledBack.code, rolledBack.stderr).toBe(0);
+    const back = (await (await fetch(`http://127.0.0.1:${port}/release.json`)).json()) as {
+      release: string;
+    };
+    expect(back.release).toBe('v1');
+    const running = JSON.parse(
+      (await runSwitchyard(['status', '--json', '-c', config])).stdout,
+    ) as {
+      replicas: Array<{ pids: number[] }>;
+    };
+    for (const replica of running.replicas) for (const pid of replica.pids) pids.add(pid);
+
     demo.kill('SIGINT');
     expect(await exited).toBe(0);
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
