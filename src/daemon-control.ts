@@ -11,6 +11,7 @@ import type {
   RestartRequest,
   RollbackRequest,
 } from './control/messages.js';
+import { replicaProgress } from './control/replica-progress.js';
 import type { Deployer } from './release/deployer.js';
 import type { ReleaseHistory } from './release/release-history.js';
 import type { Supervisor } from './supervisor/supervisor.js';
@@ -139,16 +140,7 @@ export class DaemonControl implements ControlHandler {
       request.replica === undefined ? 'restart' : `restart of replica ${request.replica}`;
     this.#operation = `a ${what}`;
     const started = Date.now();
-    const unsubscribe = supervisor.onEvent((event) =>
-      onEvent({
-        kind: 'replica',
-        name: event.name,
-        state: event.state,
-        pid: event.pid,
-        release: event.release,
-        message: event.message,
-      }),
-    );
+    const unsubscribe = supervisor.onEvent((event) => onEvent(replicaProgress(event)));
     try {
       if (request.replica === undefined) supervisor.restartAll();
       else supervisor.restartSlot(request.replica - 1);

@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { CodedError } from '../coded-error.js';
+import { releaseHeaderNameProblem as configHeaderNameProblem } from '../config/schema.js';
 
 /*
  * `[response] release_header`: a header line naming the replica's release, put first in the
@@ -16,32 +17,10 @@ import { CodedError } from '../coded-error.js';
  *   release answered them. They carry `X-Switchyard: generated` instead.
  */
 
-/**
- * Names the header cannot take: CGI gives them a meaning (a `Status` or `Location` of ours
- * would change the status) or they frame the body. The same list as the config's
- * `response.release_header` check, so a name the config accepts never throws here.
- */
-const RESERVED_NAMES: ReadonlySet<string> = new Set([
-  'status',
-  'content-type',
-  'content-length',
-  'location',
-  'transfer-encoding',
-  'connection',
-]);
-
-/** An HTTP field name: a token (RFC 9110 section 5.1). */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-/** Why `name` cannot be the release header, or null when it can. */
+/** Why `name` cannot be the release header, or null: the config's own check, in one place. */
 export function releaseHeaderNameProblem(name: string): string | null {
-  if (!TOKEN.test(name)) {
-    return `the release header ${JSON.stringify(name)} is not a valid header name`;
-  }
-  if (RESERVED_NAMES.has(name.toLowerCase())) {
-    return `the release header cannot be ${JSON.stringify(name)}: switchyard would change the response`;
-  }
-  return null;
+  const problem = configHeaderNameProblem(name);
+  return problem === null ? null : `the release header ${problem}`;
 }
 
 /**

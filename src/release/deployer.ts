@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { CodedError } from '../coded-error.js';
 import type { DeployRecord, DoneEvent, ProgressEvent } from '../control/messages.js';
+import { replicaProgress } from '../control/replica-progress.js';
 import type { ReplicaEvent, Supervisor } from '../supervisor/supervisor.js';
 import { resolveDeployTarget } from './deploy-target.js';
 import { flipSymlink } from './flip-symlink.js';
@@ -275,16 +276,7 @@ export class Deployer {
 
   #forwardProgress(running: Switch): () => void {
     const { supervisor } = this.#options;
-    const offReplica = supervisor.onEvent((event) =>
-      running.onEvent({
-        kind: 'replica',
-        name: event.name,
-        state: event.state,
-        pid: event.pid,
-        release: event.release,
-        message: event.message,
-      }),
-    );
+    const offReplica = supervisor.onEvent((event) => running.onEvent(replicaProgress(event)));
     const offToggle = supervisor.onToggle((event) =>
       running.onEvent({
         kind: 'toggle',
