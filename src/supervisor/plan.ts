@@ -128,39 +128,13 @@ function planCutOver(
   const bySlot = new Map(views.map((view) => [view.slot, view]));
 
   for (const view of views) {
-    const { slot } = view;
-    const unwanted = slot > lastSlot;
-    switch (view.state) {
-      case 'failed':
-        add({ kind: 'back-off', slot, attempt: view.restarts });
-        break;
-      case 'backing-off':
-        if (unwanted) add({ kind: 'stop', slot, force: false });
-        else if (view.backoffUntil === null || view.backoffUntil <= now) start(slot);
-        break;
-      case 'stopped':
-        if (unwanted || (slot >= count && !desired.surge)) add({ kind: 'remove', slot });
-        else start(slot);
-        break;
-      case 'draining':
-        if (view.inFlight <= 0) add({ kind: 'stop', slot, force: false });
-        else if (
-          view.drainingSince !== null &&
-          view.drainingSince + desired.drainTimeoutMs <= now
-        ) {
-          add({ kind: 'stop', slot, force: true });
-        }
-        break;
-      case 'starting':
-        if (unwanted) add({ kind: 'stop', slot, force: false });
-        break;
-      case 'ready':
-        // A ready replica that is not serving (on an abandoned target) takes no traffic.
-        if (unwanted) add({ kind: 'drain', slot, reason: 'surplus' });
-        break;
-      case 'stopping':
-        break;
-    }
+    const unwanted = view.slot > lastSlot;
+    const removeStopped = unwanted || (view.slot >= count && !desired.surge);
+    const action = lifecycleAction(view, desired, now, unwanted, removeStopped);
+    if (action !== null) add(action);
+    // A ready replica beyond the wanted slots (e.g. a spare of an abandoned surge) goes.
+    else if (view.state === 'ready' && unwanted)
+      add({ kind: 'drain', slot: view.slot, reason: 'surplus' });
   }
   for (let slot = 0; slot <= lastSlot; slot += 1) {
     if (!bySlot.has(slot) && (slot < count || desired.surge)) start(slot);
@@ -185,6 +159,49 @@ function planCutOver(
     add({ kind: 'drain', slot: victim.slot, reason: 'outdated' });
   }
   return actions;
+}
+
+/**
+ * What a slot needs whatever the rollout: a failure backs off (the only way out of failed,
+ * even for an unwanted slot), a back-off that has run out restarts, a drained replica stops
+ * (forced after the drain timeout), an unwanted start or back-off stops, a stopped slot
+ * restarts or is forgotten. Null for ready and stopping: the caller decides those.
+ */
+function lifecycleAction(
+  view: ReplicaView,
+  desired: DesiredState,
+  now: number,
+  unwanted: boolean,
+  removeStopped: boolean,
+): Action | null {
+  const { slot } = view;
+  const start: Action = {
+    kind: 'start',
+    slot,
+    release: desired.release,
+    generation: desired.generation,
+  };
+  switch (view.state) {
+    case 'failed':
+      return { kind: 'back-off', slot, attempt: view.restarts };
+    case 'backing-off':
+      if (unwanted) return { kind: 'stop', slot, force: false };
+      return view.backoffUntil === null || view.backoffUntil <= now ? start : null;
+    case 'stopped':
+      return removeStopped ? { kind: 'remove', slot } : start;
+    case 'draining':
+      if (view.inFlight <= 0) return { kind: 'stop', slot, force: false };
+      if (view.drainingSince !== null && view.drainingSince + desired.drainTimeoutMs <= now) {
+        return { kind: 'stop', slot, force: true };
+      }
+      return null;
+    case 'starting':
+      // Not taking traffic yet, so an unwanted one can stop without draining.
+      return unwanted ? { kind: 'stop', slot, force: false } : null;
+    case 'ready':
+    case 'stopping':
+      return null;
+  }
 }
 
 function uniqueSlots(observed: readonly ReplicaView[]): ReplicaView[] {
@@ -248,41 +265,14 @@ function planRolling(
   for (const view of views) {
     const { slot } = view;
     const surplus = isSurplus(view);
-    switch (view.state) {
-      case 'failed':
-        // The only way out of failed is backing-off, even for a replica we no longer want.
-        add({ kind: 'back-off', slot, attempt: view.restarts });
-        break;
-      case 'backing-off':
-        if (surplus) add({ kind: 'stop', slot, force: false });
-        else if (view.backoffUntil === null || view.backoffUntil <= now) start(slot);
-        break;
-      case 'stopped':
-        if (slot >= count) add({ kind: 'remove', slot });
-        else start(slot);
-        break;
-      case 'draining':
-        if (view.inFlight <= 0) add({ kind: 'stop', slot, force: false });
-        else if (
-          view.drainingSince !== null &&
-          view.drainingSince + desired.drainTimeoutMs <= now
-        ) {
-          add({ kind: 'stop', slot, force: true });
-        }
-        break;
-      case 'starting':
-        // Not taking traffic yet, so an unwanted one can stop without draining.
-        if (surplus) add({ kind: 'stop', slot, force: false });
-        break;
-      case 'ready':
-        if (afterCutOver && view.release !== desired.release) {
-          add({ kind: 'drain', slot, reason: 'outdated' });
-        } else if (view.healthFailures >= desired.maxHealthFailures) {
-          drain(slot, 'unhealthy', count - 1);
-        } else if (surplus) drain(slot, 'surplus', count);
-        break;
-      case 'stopping':
-        break;
+    const action = lifecycleAction(view, desired, now, surplus, slot >= count);
+    if (action !== null) add(action);
+    else if (view.state === 'ready') {
+      if (afterCutOver && view.release !== desired.release) {
+        add({ kind: 'drain', slot, reason: 'outdated' });
+      } else if (view.healthFailures >= desired.maxHealthFailures) {
+        drain(slot, 'unhealthy', count - 1);
+      } else if (surplus) drain(slot, 'surplus', count);
     }
   }
 
