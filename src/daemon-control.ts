@@ -50,6 +50,11 @@ export class DaemonControl implements ControlHandler {
     this.#history = managed?.history ?? null;
   }
 
+  /** A restart, deploy or rollback (from the socket or a followed symlink flip) is running. */
+  get busy(): boolean {
+    return this.#operation !== null || this.#deployer?.busy === true;
+  }
+
   /** After a reload: status reports the config in force. */
   setConfig(config: Config): void {
     this.#config = config;

@@ -52,11 +52,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
     logger,
   });
   let supervisor: Supervisor | null = null;
-  let managed: { supervisor: Supervisor; deployer: Deployer; history: ReleaseHistory } | null =
-    null;
-  let replicaCount: number;
+  let managed: Managed | null = null;
   if (replicas.kind === 'external') {
-    replicaCount = replicas.addresses.length;
     replicas.addresses.forEach((address, index) => {
       balancer.add({
         id: `replica-${index + 1}`,
@@ -68,7 +65,6 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
       });
     });
   } else {
-    replicaCount = replicas.count;
     mkdirSync(config.paths.runtime, { recursive: true, mode: 0o750 });
     supervisor = new Supervisor({
       settings: supervisorSettings(config, logger),
@@ -89,7 +85,32 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
     });
     managed = { supervisor, deployer, history };
   }
+  try {
+    return await serve(config, logger, release, balancer, managed);
+  } catch (error) {
+    // A front or the control socket that cannot start must not leave workers behind.
+    await managed?.supervisor.shutdown(0);
+    throw error;
+  }
+}
 
+interface Managed {
+  readonly supervisor: Supervisor;
+  readonly deployer: Deployer;
+  readonly history: ReleaseHistory;
+}
+
+/** Starts the fronts, the control socket and the symlink watcher over running replicas. */
+async function serve(
+  config: Config,
+  logger: Logger,
+  release: string,
+  balancer: Balancer,
+  managed: Managed | null,
+): Promise<RunningDaemon> {
+  const { replicas } = config;
+  const supervisor = managed?.supervisor ?? null;
+  const replicaCount = replicas.kind === 'external' ? replicas.addresses.length : replicas.count;
   // Declared before the fronts start: an outcome can arrive while the second one starts.
   let frontend: FastCgiFrontend | null = null;
   let http: HttpFrontend | null = null;
@@ -170,6 +191,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
   );
 
   let current = config;
+  let pendingReload: (() => void) | null = null;
   return {
     balancer,
     frontend: fastcgi,
@@ -180,14 +202,33 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
       const refused = reloadRefusal(current, next);
       if (refused !== null) return refused;
       const later = changedKeysNeedingRestart(current, next);
-      current = next;
-      controlHandler.setConfig(next);
-      if (supervisor !== null) supervisor.reconfigure(supervisorSettings(next, logger));
+      const apply = () => {
+        current = next;
+        controlHandler.setConfig(next);
+        // Sockets and state stay where the daemon started them.
+        supervisor?.reconfigure(supervisorSettings({ ...next, paths: config.paths }, logger));
+      };
       const note =
         later.length > 0 ? `; ${later.join(', ')} take effect when the daemon restarts` : '';
+      if (controlHandler.busy) {
+        // Replacing every replica in the middle of a deploy or restart would undo its plan.
+        pendingReload = apply;
+        waitUntilIdle(
+          () => !controlHandler.busy,
+          () => {
+            if (pendingReload !== apply) return;
+            pendingReload = null;
+            apply();
+            logger.info('the deferred config reload is applied now');
+          },
+        );
+        return `config accepted, applied when the running deploy or restart ends${note}`;
+      }
+      apply();
       return `config applied: replacing replicas one at a time${note}`;
     },
     async shutdown() {
+      managed?.deployer.stop();
       fastcgi.shutdown();
       http?.shutdown();
       if (activeRequests() > 0) {
@@ -205,6 +246,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
       }
     },
     destroy() {
+      managed?.deployer.stop();
       fastcgi.stopAccepting();
       fastcgi.destroyAll();
       http?.stopAccepting();
@@ -224,6 +266,8 @@ function supervisorSettings(config: Config, logger: Logger): SupervisorSettings 
   const common = {
     runtimeDir: config.paths.runtime,
     drainTimeoutMs: config.drain.timeoutMs,
+    // The socket must appear within the same bound as the first health check.
+    startTimeoutMs: config.health.startTimeoutMs,
     logger,
   };
   return {
@@ -276,6 +320,16 @@ async function bringUpReplicas(
     }
     await delay(50);
   }
+}
+
+/** Calls `then` once `idle()` holds, checking every 200 ms. */
+function waitUntilIdle(idle: () => boolean, then: () => void): void {
+  const timer = setInterval(() => {
+    if (!idle()) return;
+    clearInterval(timer);
+    then();
+  }, 200);
+  timer.unref();
 }
 
 /** A reload that cannot be applied by replacing replicas; null when it can. */

@@ -25,12 +25,28 @@ export async function runDaemonCommand(options: DaemonCommandOptions): Promise<n
     return reportStartupError(error);
   }
   const logger = createLogger(config.log.level, options.pretty);
+  // Signals while the replicas come up: Node's default would kill the daemon and leave a
+  // half-started set behind. A stop waits for the start; a reload is pointless (the file is
+  // being read anyway).
+  let earlySignal: NodeJS.Signals | null = null;
+  const early = (signal: NodeJS.Signals) => {
+    earlySignal ??= signal;
+    logger.warn({ signal }, 'still starting: stopping as soon as the start is done');
+  };
+  const earlyHup = () => logger.warn('SIGHUP while starting: ignored');
+  process.on('SIGTERM', early);
+  process.on('SIGINT', early);
+  process.on('SIGHUP', earlyHup);
   let daemon: RunningDaemon;
   try {
     daemon = await startDaemon(config, logger);
   } catch (error) {
     logger.flush();
     return reportStartupError(error);
+  } finally {
+    process.off('SIGTERM', early);
+    process.off('SIGINT', early);
+    process.off('SIGHUP', earlyHup);
   }
 
   return new Promise<number>((resolve) => {
@@ -54,15 +70,24 @@ export async function runDaemonCommand(options: DaemonCommandOptions): Promise<n
         config.limits.requestTimeoutMs + config.drain.timeoutMs * 3 + 2_000,
       );
       bound.unref();
-      void daemon.shutdown().then(() => {
-        clearTimeout(bound);
-        logger.info('stopped');
-        resolve(ExitCode.ok);
-      });
+      daemon.shutdown().then(
+        () => {
+          clearTimeout(bound);
+          logger.info('stopped');
+          resolve(ExitCode.ok);
+        },
+        (error: unknown) => {
+          clearTimeout(bound);
+          logger.error({ err: (error as Error).message }, 'stopping failed: stopping at once');
+          daemon.destroy();
+          resolve(ExitCode.failed);
+        },
+      );
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', () => reloadConfig(options.config, daemon, logger));
+    if (earlySignal !== null) stop(earlySignal);
   });
 }
 

@@ -27,6 +27,16 @@ export interface ReleasePinning {
   readonly knownReleaseDirs: ReadonlySet<string>;
 }
 
+/**
+ * Teaches a live pinning one more release directory. The supervisor calls it on every pool
+ * before a deploy flips the symlink, so a web server that resolves the symlink itself
+ * ($realpath_root) cannot reach the new release's code through an old replica before the
+ * cut-over. The set is shared by reference with the pool's requests: no copy per request.
+ */
+export function addKnownRelease(pinning: ReleasePinning, releaseDir: string): void {
+  (pinning.knownReleaseDirs as Set<string>).add(utf8AsLatin1(releaseDir));
+}
+
 export function makeReleasePinning(
   symlink: string,
   pinnedDir: string,

@@ -48,6 +48,8 @@ interface Switch {
 export class Deployer {
   readonly #options: DeployerOptions;
   #running: Switch | null = null;
+  #stopped = false;
+  #lastFailed: string | null = null;
 
   constructor(options: DeployerOptions) {
     this.#options = options;
@@ -111,6 +113,8 @@ export class Deployer {
   }
 
   #refuseWhileBusy(what: string): void {
+    if (this.#stopped)
+      throw new DeployerError('ERR_BUSY', `the daemon is stopping; ${what} refused`);
     if (this.#running !== null) {
       throw new DeployerError(
         'ERR_BUSY',
@@ -137,6 +141,9 @@ export class Deployer {
     this.#running = running;
     const unsubscribe = this.#forwardProgress(running);
     try {
+      // Before the flip: from its first moment, paths into the new release that reach an old
+      // replica are rewritten to the old one's directory, not run from the new one.
+      supervisor.knowRelease(target);
       if (trigger !== 'symlink') flipSymlink(this.#options.symlink, target);
       logger.info({ trigger, release: target, previous: running.previous }, 'switching release');
       if (restartInPlace) supervisor.restartAll();
@@ -149,7 +156,37 @@ export class Deployer {
     } finally {
       unsubscribe();
       this.#running = null;
+      // A flip that arrived while this switch was going back is followed now.
+      setImmediate(() => this.#followCurrentSymlink());
     }
+  }
+
+  #followCurrentSymlink(): void {
+    if (this.#running !== null || this.#stopped) return;
+    let resolved: string;
+    try {
+      resolved = realpathSync(this.#options.symlink);
+    } catch {
+      return;
+    }
+    // A release that just failed is not retried on its own: the next flip or deploy will.
+    if (resolved !== this.#lastFailed) this.followSymlink(resolved);
+  }
+
+  /**
+   * The daemon is stopping. A switch that has not reached its cut-over puts the symlink back
+   * on the serving release, so the next start does not pin every replica to an untried one.
+   */
+  stop(): void {
+    this.#stopped = true;
+    const running = this.#running;
+    const serving = this.#options.supervisor.servingRelease;
+    if (running === null || serving === null || serving === running.target) return;
+    const restored = this.#restoreSymlink(running.target, serving);
+    this.#options.logger.warn(
+      { release: running.target, serving },
+      `stopping during a switch before its cut-over: ${restored}`,
+    );
   }
 
   /**
@@ -220,9 +257,11 @@ export class Deployer {
       { release: failed, reason },
       'the new release failed before the cut-over: going back',
     );
-    supervisor.setRelease(running.previous);
-    const restored = this.#restoreSymlink(failed, running.previous);
-    running.target = running.previous;
+    // Back to what serves now: after a retarget that is not always where this switch began.
+    const back = supervisor.servingRelease ?? running.previous;
+    supervisor.setRelease(back);
+    const restored = this.#restoreSymlink(failed, back);
+    running.target = back;
     // The old release served throughout; wait (bounded) until nothing runs the failed one,
     // not for every replica to be back: one that cannot start at all keeps backing off.
     const gone = await waitUntil(
@@ -230,13 +269,13 @@ export class Deployer {
         supervisor.snapshot().every((slot) => slot.release !== failed || slot.state === 'stopped'),
       10_000,
     );
-    const back = gone
+    const replicas = gone
       ? 'the replicas that ran it are coming back on it'
       : `some replicas still run ${failed}`;
     return this.#finish(
       { ...running, target: failed },
       false,
-      `${reason}\n${running.previous} kept serving throughout; ${back}; ${restored}`,
+      `${reason}\n${back} kept serving throughout; ${replicas}; ${restored}`,
     );
   }
 
@@ -256,6 +295,7 @@ export class Deployer {
 
   #finish(running: Switch, ok: boolean, message: string): DoneEvent {
     const durationMs = Date.now() - running.startedAt;
+    this.#lastFailed = ok ? null : running.target;
     this.#options.history.record({
       trigger: running.trigger,
       release: running.target,

@@ -127,14 +127,32 @@ function planCutOver(
   const lastSlot = desired.surge ? 2 * count - 1 : count - 1;
   const bySlot = new Map(views.map((view) => [view.slot, view]));
 
+  // Replicas taking traffic now, less those a planned drain takes out: never below what
+  // the cut-over leaves serving (count - newSide; count with surge).
+  let servingLeft = views.filter((view) => isReadyOn(view, serving)).length;
+  const minServing = desired.surge ? count : count - target;
+  const drainIfAffordable = (view: ReplicaView, reason: DrainReason): void => {
+    if (taken.has(view.slot)) return;
+    if (view.release === serving) {
+      if (servingLeft - 1 < minServing) return;
+      servingLeft -= 1;
+    }
+    add({ kind: 'drain', slot: view.slot, reason });
+  };
+
   for (const view of views) {
     const unwanted = view.slot > lastSlot;
     const removeStopped = unwanted || (view.slot >= count && !desired.surge);
     const action = lifecycleAction(view, desired, now, unwanted, removeStopped);
     if (action !== null) add(action);
-    // A ready replica beyond the wanted slots (e.g. a spare of an abandoned surge) goes.
-    else if (view.state === 'ready' && unwanted)
-      add({ kind: 'drain', slot: view.slot, reason: 'surplus' });
+    else if (view.state !== 'ready') continue;
+    // A ready replica beyond the wanted slots (a slot over a reduced count, a spare of an
+    // abandoned surge) goes; with surge, a spare on another release (a restart's spare)
+    // makes room for a new one.
+    else if (unwanted) drainIfAffordable(view, 'surplus');
+    else if (desired.surge && view.slot >= count && view.release !== desired.release) {
+      drainIfAffordable(view, 'outdated');
+    }
   }
   for (let slot = 0; slot <= lastSlot; slot += 1) {
     if (!bySlot.has(slot) && (slot < count || desired.surge)) start(slot);
@@ -153,11 +171,7 @@ function planCutOver(
   );
   // One on an abandoned target first: it takes no traffic, so replacing it costs nothing.
   const victim = replaceable.find((view) => view.release !== serving) ?? replaceable[0];
-  const servingReady = replaceable.filter((view) => view.release === serving).length;
-  if (victim === undefined) return actions;
-  if (victim.release !== serving || servingReady - 1 >= count - target) {
-    add({ kind: 'drain', slot: victim.slot, reason: 'outdated' });
-  }
+  if (victim !== undefined) drainIfAffordable(victim, 'outdated');
   return actions;
 }
 

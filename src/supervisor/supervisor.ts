@@ -3,7 +3,7 @@ import type { Balancer } from '../balancer/balancer.js';
 import type { ReplicaPool } from '../balancer/replica-pool.js';
 import type { HealthConfig } from '../config/schema.js';
 import { releaseHeaderBytes } from '../frontend/release-header.js';
-import { makeReleasePinning } from '../frontend/release-pinning.js';
+import { addKnownRelease, makeReleasePinning } from '../frontend/release-pinning.js';
 import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 import { requestParamsFor, sendFastCgiRequest } from './fastcgi-request.js';
 import { checkHealth } from './health-check.js';
@@ -120,6 +120,7 @@ export class Supervisor {
   #tick: NodeJS.Timeout | null = null;
   #wakeScheduled = false;
   #closed = false;
+  readonly #pendingStops = new Set<Promise<void>>();
 
   constructor(options: SupervisorOptions) {
     this.#balancer = options.balancer;
@@ -162,11 +163,24 @@ export class Supervisor {
   }
 
   /**
+   * Makes every replica rewrite paths into `release` to its own directory, before anything
+   * can send such paths (the deployer calls it before it flips the symlink).
+   */
+  knowRelease(release: string): void {
+    if (this.#knownReleases.has(release)) return;
+    this.#knownReleases.add(release);
+    for (const record of this.#slots.values()) {
+      if (record.pool !== null) addKnownRelease(record.pool.spec.pinning, release);
+    }
+  }
+
+  /**
    * Converge on `release`: half the replicas come up on it, the balancer toggles to it in one
    * step, then the rest follow (see plan). Setting it again before the cut-over abandons the
    * earlier target: only the latest is ever toggled to.
    */
   setRelease(release: string): void {
+    this.knowRelease(release);
     if (release === this.#desired.release) return;
     this.#desired = { ...this.#desired, release };
     this.#wake();
@@ -277,6 +291,19 @@ export class Supervisor {
         }
       }),
     );
+    await Promise.all([...this.#pendingStops]);
+  }
+
+  /** Stops under way: shutdown waits for them, and a failure in one is logged, not thrown. */
+  #track(work: Promise<unknown>): void {
+    const tracked = work.then(
+      () => undefined,
+      (error: unknown) => {
+        this.#logger.error({ err: (error as Error).message }, 'stopping a replica failed');
+      },
+    );
+    this.#pendingStops.add(tracked);
+    void tracked.finally(() => this.#pendingStops.delete(tracked));
   }
 
   #wake(): void {
@@ -309,7 +336,7 @@ export class Supervisor {
         this.#drain(this.#require(action.slot), action.reason, now);
         return;
       case 'stop':
-        void this.#stop(this.#require(action.slot), action.force);
+        this.#track(this.#stop(this.#require(action.slot), action.force));
         return;
       case 'back-off':
         this.#backOff(this.#require(action.slot), action.attempt, now);
@@ -370,7 +397,7 @@ export class Supervisor {
     void worker.exited.then((exit) => {
       // Only the slot's current worker, while it is meant to run: an exit after a stop or a
       // failure (its worker was already let go) is expected.
-      if (record.incarnation !== incarnation || record.worker !== worker) return;
+      if (this.#closed || record.incarnation !== incarnation || record.worker !== worker) return;
       if (!['starting', 'ready', 'draining'].includes(record.state)) return;
       const how = exit.signal !== null ? `signal ${exit.signal}` : `code ${exit.code}`;
       this.#fail(record, `process ${exit.pid} exited unexpectedly (${how})`, worker);
@@ -411,7 +438,13 @@ export class Supervisor {
     const previous = this.#balancer.servingRelease;
     this.#balancer.setServingRelease(release);
     this.#logger.info({ release, previous }, 'cut-over: new requests go to the new release');
-    for (const listener of this.#toggleListeners) listener({ release, previous });
+    for (const listener of this.#toggleListeners) {
+      try {
+        listener({ release, previous });
+      } catch (error) {
+        this.#logger.error({ err: (error as Error).message }, 'a cut-over listener failed');
+      }
+    }
     this.#wake();
   }
 
@@ -550,7 +583,7 @@ export class Supervisor {
     this.#logger.error({ replica: record.name, reason, output: tail }, 'replica failed');
     this.#emit(record, reason);
     // A crashed php-fpm master leaves children finishing their requests: stop() lets them.
-    if (worker !== null) void worker.stop(this.#settings.drainTimeoutMs);
+    if (worker !== null) this.#track(worker.stop(this.#settings.drainTimeoutMs));
     this.#wake();
   }
 
@@ -580,7 +613,13 @@ export class Supervisor {
       { replica: record.name, state: record.state, pid: event.pid, release: record.release },
       message,
     );
-    for (const listener of this.#listeners) listener(event);
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#logger.error({ err: (error as Error).message }, 'a replica event listener failed');
+      }
+    }
   }
 
   #require(slot: number): Slot {

@@ -335,6 +335,38 @@ describe('plan: release change as a toggle', () => {
   });
 });
 
+describe('plan: cut-over edge cases', () => {
+  it('does not drain serving replicas below count - newSide when the count shrinks mid-switch', () => {
+    // count was 4: slot 0 starts on r2, slot 1 backs off, slots 2-3 serve r1; a reload sets
+    // count 2, so slots 2 and 3 are surplus.
+    const views = [
+      replica(0, { state: 'starting', release: 'r2' }),
+      replica(1, { state: 'backing-off', backoffUntil: 10_000 }),
+      replica(2),
+      replica(3),
+    ];
+    const desired = { ...DESIRED, count: 2, release: 'r2' };
+    const drains = plan(desired, views, 0, 'r1').filter((action) => action.kind === 'drain');
+    // count - newSide = 1 must keep serving: only one of the two surplus slots goes now.
+    expect(drains).toHaveLength(1);
+  });
+
+  it('with surge replaces a restart spare on the old release instead of waiting forever', () => {
+    const views = [replica(0), replica(1), replica(2)];
+    const desired = { ...DESIRED, release: 'r2', surge: true };
+    const model = new Model(views);
+    expect(plan(desired, views, 0, 'r1')).toContainEqual({
+      kind: 'start',
+      slot: 3,
+      release: 'r2',
+      generation: 1,
+    });
+    const { toggles } = convergeCutOver(desired, model, 2);
+    expect(toggles).toHaveLength(1);
+    expect(model.views.every((view) => view.release === 'r2')).toBe(true);
+  });
+});
+
 describe('plan properties', () => {
   const desiredArb = fc.record({
     count: fc.integer({ min: 2, max: 5 }),
