@@ -1,4 +1,4 @@
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backwardSteps, failures, startDeployLoad } from '../support/deploy-load.js';
 import {
@@ -7,6 +7,7 @@ import {
   type ManagedDaemon,
   startManagedDaemon,
 } from '../support/managed-daemon.js';
+import { waitFor } from '../support/wait-for.js';
 
 const HEADER = 'X-Served-Release';
 let daemon: ManagedDaemon | null = null;
@@ -85,5 +86,39 @@ describe('deploys with command replicas (the demo app)', () => {
     expect(fewest).toBeGreaterThanOrEqual(2);
     const status = await current.status();
     expect(status.replicas.map((replica) => replica.name)).toEqual(['replica-1', 'replica-2']);
+  });
+
+  it('defers a SIGHUP that arrives during a deploy until the deploy has finished', async () => {
+    const current = await start('deploy-hup', false);
+    const configPath = current.switchyard.configPath;
+    const dir = current.addRelease('d1', demoRelease('v2'));
+    const deploy = current.cli(['deploy', dir]);
+    await waitFor(() => current.switchyard.stdout().includes('switching release'), {
+      timeoutMs: 10_000,
+      what: 'the deploy to start',
+    });
+    writeFileSync(
+      configPath,
+      readFileSync(configPath, 'utf8').replace('capacity = 3', 'capacity = 2'),
+    );
+    current.switchyard.child.kill('SIGHUP');
+    const result = await deploy;
+    expect(result.code, result.stderr).toBe(0);
+    expect(current.switchyard.stdout()).toContain(
+      'applied when the running deploy or restart ends',
+    );
+    // capacity 2 → 3 processes per replica, on the deployed release.
+    const status = await waitFor(
+      async () => {
+        const now = await current.status();
+        return now.replicas.every(
+          (replica) => replica.state === 'ready' && replica.pids.length === 3,
+        )
+          ? now
+          : null;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: 'the deferred reload to replace the replicas' },
+    );
+    expect(status.replicas.every((replica) => replica.release === realpathSync(dir))).toBe(true);
   });
 });
