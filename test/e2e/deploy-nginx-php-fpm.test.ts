@@ -29,7 +29,11 @@ afterEach(async () => {
   daemon = null;
 });
 
-async function startStack(label: string, extra: readonly string[] = []): Promise<string> {
+async function startStack(
+  label: string,
+  extra: readonly string[] = [],
+  realpathRoot = false,
+): Promise<string> {
   daemon = await startManagedDaemon({
     label,
     firstRelease: 'd0',
@@ -60,6 +64,7 @@ async function startStack(label: string, extra: readonly string[] = []): Promise
     dir: daemon.dir,
     fastcgiPass: `unix:${daemon.fastcgiSocket}`,
     documentRoot: daemon.symlink,
+    realpathRoot,
   });
   return front.url;
 }
@@ -120,7 +125,9 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
     });
 
     it('a release whose PHP dies is caught by the warm-up: old release serves, symlink back, exit 1', async () => {
-      const url = await startStack('deploy-broken');
+      // nginx resolves the symlink itself ($realpath_root): from the flip on it sends paths
+      // into the broken release, which the old replicas must not run.
+      const url = await startStack('deploy-broken', [], true);
       const current = daemon as ManagedDaemon;
       const before = realpathSync(current.symlink);
       const broken = current.addRelease('broken', R2);

@@ -19,6 +19,11 @@ export interface NginxOptions {
   readonly upstreamKeepalive?: number;
   /** Extra directives for the `http` block, one per line. */
   readonly extraHttp?: readonly string[];
+  /**
+   * `$realpath_root` instead of `$document_root` in SCRIPT_FILENAME and DOCUMENT_ROOT: nginx
+   * resolves the release symlink itself, as many symlink-deploy guides recommend.
+   */
+  readonly realpathRoot?: boolean;
 }
 
 export interface NginxConfigOptions extends Omit<NginxOptions, 'binary'> {
@@ -68,7 +73,11 @@ const FASTCGI_PARAMS: readonly (readonly [string, string])[] = [
 export function nginxConfig(options: NginxConfigOptions): string {
   const dir = options.dir;
   const keepalive = options.upstreamKeepalive ?? 32;
-  const params = FASTCGI_PARAMS.map(([name, value]) => `      fastcgi_param ${name} ${value};`);
+  const params = FASTCGI_PARAMS.map(([name, value]) => {
+    const root =
+      options.realpathRoot === true ? value.replace('$document_root', '$realpath_root') : value;
+    return `      fastcgi_param ${name} ${root};`;
+  });
   const fastcgi = [
     '      fastcgi_pass fastcgi_upstream;',
     `      fastcgi_keep_conn ${options.keepConn === false ? 'off' : 'on'};`,
