@@ -1,0 +1,290 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, cpSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ControlClient } from '../src/control/control-client.js';
+import { nginxConfig } from '../test/support/nginx.js';
+import { type RunningPhpFpm, startPhpFpm } from '../test/support/php-fpm.js';
+import {
+  launchServer,
+  type RunningServer,
+  startOnFreePort,
+} from '../test/support/server-process.js';
+import { makeTempDir } from '../test/support/temp-dir.js';
+import { waitFor } from '../test/support/wait-for.js';
+import { childPids } from './proc-stats.js';
+
+const RELEASES = new URL('../fixtures/php/releases/', import.meta.url).pathname;
+
+/**
+ * fixtures' sleep.php, but a signal does not cut the wait short: php-fpm's reload sends
+ * SIGQUIT to every worker, and usleep() returns early at it, so a sleeping request "finishes"
+ * at once. A request waiting on a database or an HTTP call keeps its worker until it is done;
+ * this page stands in for that. Written into each release copy as `wait.php`.
+ */
+export const WAIT_PAGE = `<?php
+// A slow request that a signal does not shorten: usleep() again for what is left.
+$release = require __DIR__ . '/release.php';
+$ms = max(0, min(600000, (int) ($_GET['ms'] ?? 1000)));
+$end = hrtime(true) + $ms * 1000000;
+while (($left = $end - hrtime(true)) > 0) {
+    usleep(intdiv($left, 1000) + 1);
+}
+header('Content-Type: application/json');
+echo json_encode(['release' => $release['name'], 'slept' => $ms, 'pid' => getmypid()]), "\n";
+`;
+
+export interface SwitchyardDaemon {
+  readonly socket: string;
+  readonly config: string;
+  readonly pid: number;
+}
+
+/**
+ * One deploy scenario's temp directory (`releases/r1`, `releases/r2` with `wait.php` added,
+ * `current -> r1`) and
+ * every process started in it, stopped in reverse order by `close` even when a start failed
+ * half way. Should the benchmark exit before that (an uncaught error, `process.exit`), what
+ * still runs is SIGKILLed on the way out.
+ */
+export class DeployStack {
+  readonly dir: string;
+  readonly symlink: string;
+  readonly releases: { readonly r1: string; readonly r2: string };
+  readonly #cleanups: Array<() => Promise<void> | void> = [];
+  /** Leaders of their own process groups: php-fpm masters and the daemon. */
+  readonly #groups = new Set<number>();
+  /** nginx masters, sharing the benchmark's group: killed with their workers. */
+  readonly #nginxMasters = new Set<number>();
+  readonly #removeDir: () => void;
+  #closing: Promise<void> | null = null;
+  readonly #killOnExit = () => this.#killNow();
+
+  constructor(label: string) {
+    const temp = makeTempDir(label);
+    this.dir = temp.path;
+    this.#removeDir = temp.remove;
+    this.#cleanups.push(temp.remove);
+    process.on('exit', this.#killOnExit);
+    // switchyard runs php-fpm's workers as www-data when it runs as root: they read the releases.
+    chmodSync(this.dir, 0o755);
+    const r1 = join(this.dir, 'releases', 'r1');
+    const r2 = join(this.dir, 'releases', 'r2');
+    cpSync(join(RELEASES, 'r1'), r1, { recursive: true });
+    cpSync(join(RELEASES, 'r2'), r2, { recursive: true });
+    for (const release of [r1, r2]) writeFileSync(join(release, 'wait.php'), WAIT_PAGE);
+    this.releases = { r1, r2 };
+    this.symlink = join(this.dir, 'current');
+    symlinkSync(r1, this.symlink);
+  }
+
+  /** One php-fpm master, `pm = static` with `children` workers, reloaded gracefully. */
+  async startPhpFpm(binary: string, children: number): Promise<RunningPhpFpm> {
+    const dir = join(this.dir, 'fpm');
+    mkdirSync(dir);
+    const master = await startPhpFpm({
+      binary,
+      dir,
+      name: 'direct',
+      children,
+      // A global directive: the section header switches back to [global] for it. 10 s lets
+      // a reload (SIGUSR2) wait for requests in flight; php-fpm's default of 0 kills them.
+      poolDirectives: ['[global]', 'process_control_timeout = 10s'],
+    });
+    // The master and its children share a process group, also after a reload's re-exec.
+    this.#groups.add(master.pid);
+    this.#cleanups.push(async () => {
+      await master.killAll();
+      this.#groups.delete(master.pid);
+    });
+    return master;
+  }
+
+  /**
+   * `node <cli> daemon` running `count` php-fpm replicas of `capacity` on the symlink, with
+   * the release header and a warm-up page; resolves once every replica is ready.
+   */
+  async startSwitchyard(options: {
+    readonly cli: string;
+    readonly phpFpm: string;
+    readonly capacity: number;
+    readonly releaseHeader: string;
+  }): Promise<SwitchyardDaemon> {
+    const socket = join(this.dir, 'switchyard.sock');
+    const control = join(this.dir, 'control.sock');
+    const config = join(this.dir, 'switchyard.toml');
+    writeFileSync(
+      config,
+      [
+        '[listen]',
+        `fastcgi = "unix:${socket}"`,
+        'mode = "0666"',
+        '[release]',
+        `symlink = "${this.symlink}"`,
+        '[replicas]',
+        'kind = "php-fpm"',
+        'count = 2',
+        `capacity = ${options.capacity}`,
+        '[replicas.php_fpm]',
+        `binary = "${options.phpFpm}"`,
+        '[health]',
+        'start_timeout = "20s"',
+        '[drain]',
+        // php-fpm's process_control_timeout in the other setup.
+        'timeout = "10s"',
+        '[deploy]',
+        'warmup = ["/index.php"]',
+        'timeout = "60s"',
+        '[response]',
+        `release_header = "${options.releaseHeader}"`,
+        '[control]',
+        `socket = "${control}"`,
+        '[paths]',
+        `runtime = "${join(this.dir, 'run')}"`,
+        `state = "${join(this.dir, 'state')}"`,
+        '[log]',
+        'level = "info"',
+        '',
+      ].join('\n'),
+    );
+    const child = spawn(process.execPath, [options.cli, 'daemon', '-c', config], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so nothing it starts can outlive the benchmark.
+      detached: true,
+    });
+    const pid = child.pid as number;
+    let output = '';
+    const keep = (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-64 * 1024);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    // Replica masters lead process groups of their own: remembered to be killed if need be.
+    const replicaPids = new Set<number>();
+    this.#groups.add(pid);
+    this.#cleanups.push(async () => {
+      await stopDaemon(child, exited);
+      this.#groups.delete(pid);
+      for (const leftover of replicaPids) killGroup(leftover);
+    });
+    const client = new ControlClient(control);
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new Error(`switchyard exited early: ${output}`);
+        }
+        const status = await client.status();
+        for (const replica of status.replicas) {
+          for (const replicaPid of replica.pids) {
+            replicaPids.add(replicaPid);
+            this.#groups.add(replicaPid);
+          }
+        }
+        return status.replicas.length > 0 && status.replicas.every((r) => r.state === 'ready');
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: `switchyard's replicas to be ready (${output})` },
+    );
+    return { socket, config, pid };
+  }
+
+  /**
+   * nginx in front of `socket` with the tests' config, `fastcgi_keep_conn` as told, and
+   * with `realpathRoot` SCRIPT_FILENAME and DOCUMENT_ROOT taken from `$realpath_root`
+   * instead of `$document_root` (the usual advice for symlink deploys straight to php-fpm).
+   */
+  async startNginx(
+    binary: string,
+    socket: string,
+    options: { readonly keepConn: boolean; readonly realpathRoot: boolean },
+  ): Promise<RunningServer> {
+    const dir = join(this.dir, 'nginx');
+    mkdirSync(dir);
+    const configPath = join(dir, 'nginx.conf');
+    const user = process.getuid?.() === 0 ? { user: 'root' } : {};
+    const nginx = await startOnFreePort('nginx', (port, readyToken) => {
+      const config = nginxConfig({
+        dir,
+        port,
+        readyToken,
+        ...user,
+        fastcgiPass: `unix:${socket}`,
+        documentRoot: this.symlink,
+        keepConn: options.keepConn,
+      });
+      writeFileSync(
+        configPath,
+        options.realpathRoot ? config.replaceAll('$document_root', '$realpath_root') : config,
+      );
+      return launchServer({
+        name: 'nginx',
+        binary,
+        args: ['-e', 'stderr', '-p', dir, '-c', configPath],
+        port,
+        readyToken,
+        stopSignal: 'SIGQUIT',
+        stopTimeoutMs: 5_000,
+        forceKill: killNginx,
+      });
+    });
+    this.#nginxMasters.add(nginx.pid);
+    this.#cleanups.push(async () => {
+      await nginx.stop();
+      this.#nginxMasters.delete(nginx.pid);
+    });
+    return nginx;
+  }
+
+  /** Runs `cleanup` first when closing (before the processes it needs are stopped). */
+  defer(cleanup: () => Promise<unknown>): void {
+    this.#cleanups.push(async () => {
+      await cleanup();
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#closeAll();
+    return this.#closing;
+  }
+
+  async #closeAll(): Promise<void> {
+    for (const cleanup of this.#cleanups.splice(0).reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        process.stderr.write(`bench cleanup: ${(error as Error).message}\n`);
+      }
+    }
+    process.off('exit', this.#killOnExit);
+  }
+
+  /** Synchronous, for the `exit` event: SIGKILL to what is left, the temp dir removed. */
+  #killNow(): void {
+    for (const pid of this.#nginxMasters) killNginx(pid);
+    for (const pid of this.#groups) killGroup(pid);
+    this.#removeDir();
+  }
+}
+
+/** An nginx master's workers outlive a killed master: found while they are its children. */
+function killNginx(master: number): void {
+  for (const pid of [...childPids(master), master]) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
+}
+
+function killGroup(leader: number): void {
+  try {
+    process.kill(-leader, 'SIGKILL');
+  } catch {}
+}
+
+/** SIGTERM (finishes requests, stops the replicas gracefully), SIGKILL to the group after 15 s. */
+async function stopDaemon(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => killGroup(child.pid as number), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
