@@ -150,8 +150,9 @@ export class DaemonControl implements ControlHandler {
       if (request.replica === undefined) supervisor.restartAll();
       else supervisor.restartSlot(request.replica - 1);
       const { drainTimeoutMs, health } = supervisor.settings;
-      // Each replica in turn: drain, graceful stop (then the escalations), start, health.
-      const perReplica = drainTimeoutMs * 3 + health.startTimeoutMs + 5_000;
+      // Each replica in turn: drain, graceful stop (then the escalations), launch (bounded by
+      // the start timeout too), health.
+      const perReplica = drainTimeoutMs * 3 + health.startTimeoutMs * 2 + 5_000;
       const replicas = request.replica === undefined ? count : 1;
       const outcome = await supervisor.whenConverged(perReplica * replicas, true);
       const durationMs = Date.now() - started;
