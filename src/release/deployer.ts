@@ -36,6 +36,8 @@ interface Switch {
   readonly onEvent: (event: ProgressEvent) => void;
   /** Settles the wait when the target moves, so it restarts on the new target. */
   retarget: (() => void) | null;
+  /** `deploy --force` of the current release: every replica restarts on it, no cut-over. */
+  readonly inPlace: boolean;
 }
 
 /**
@@ -137,6 +139,7 @@ export class Deployer {
       startedAt: Date.now(),
       onEvent,
       retarget: null,
+      inPlace: restartInPlace,
     };
     this.#running = running;
     const unsubscribe = this.#forwardProgress(running);
@@ -212,10 +215,12 @@ export class Deployer {
         };
         running.retarget = () => finish('retarget');
         const unsubscribe = supervisor.onEvent((event) => {
+          // Before the cut-over (or in a forced restart in place, which has none), a replica of
+          // the target that fails ends the wait; after it, crash recovery takes over.
           if (
             event.state === 'failed' &&
             event.release === target &&
-            supervisor.servingRelease !== target
+            (running.inPlace || supervisor.servingRelease !== target)
           ) {
             finish({
               ok: false,
@@ -245,6 +250,13 @@ export class Deployer {
   async #abandon(running: Switch, reason: string): Promise<DoneEvent> {
     const { supervisor, logger } = this.#options;
     const failed = running.target;
+    if (running.inPlace) {
+      return this.#finish(
+        running,
+        false,
+        `${reason}\n${failed} still serves from the replicas that did not restart; the failed one keeps restarting on it`,
+      );
+    }
     if (supervisor.servingRelease === failed) {
       // The cut-over happened: the new release serves; going back would be a rollback.
       return this.#finish(

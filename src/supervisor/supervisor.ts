@@ -98,6 +98,7 @@ export interface SlotSnapshot {
 }
 
 const POLL_MS = 100;
+const MAX_KNOWN_RELEASES = 32;
 
 /**
  * The one place that acts on replicas. It observes the slots, asks the pure planner what to
@@ -168,7 +169,7 @@ export class Supervisor {
    */
   knowRelease(release: string): void {
     if (this.#knownReleases.has(release)) return;
-    this.#knownReleases.add(release);
+    this.#rememberRelease(release);
     for (const record of this.#slots.values()) {
       if (record.pool !== null) addKnownRelease(record.pool.spec.pinning, release);
     }
@@ -294,6 +295,21 @@ export class Supervisor {
     await Promise.all([...this.#pendingStops]);
   }
 
+  /**
+   * Releases seen are kept for pinning new pools, the oldest forgotten past 32 (each path
+   * rewrite looks through them): old releases' paths no longer reach anything after a switch.
+   */
+  #rememberRelease(release: string): void {
+    this.#knownReleases.delete(release);
+    this.#knownReleases.add(release);
+    for (const old of this.#knownReleases) {
+      if (this.#knownReleases.size <= MAX_KNOWN_RELEASES) break;
+      if (old !== this.#desired.release && old !== this.#balancer.servingRelease) {
+        this.#knownReleases.delete(old);
+      }
+    }
+  }
+
   /** Stops under way: shutdown waits for them, and a failure in one is logged, not thrown. */
   #track(work: Promise<unknown>): void {
     const tracked = work.then(
@@ -365,7 +381,7 @@ export class Supervisor {
     record.healthFailures = 0;
     record.backoffUntil = null;
     record.drainingSince = null;
-    this.#knownReleases.add(release);
+    this.#rememberRelease(release);
     const incarnation = record.incarnation;
     this.#emit(record, `starting on ${release}`);
     const launch = this.#settings.launcher.launch({

@@ -121,4 +121,24 @@ describe('deploys with command replicas (the demo app)', () => {
     );
     expect(status.replicas.every((replica) => replica.release === realpathSync(dir))).toBe(true);
   });
+
+  it('deploy --force of a current release that no longer boots fails fast with the app output', async () => {
+    const current = await start('deploy-force', false);
+    const before = await current.status();
+    writeFileSync(`${current.release}/release.json`, '{ not json');
+    const started = Date.now();
+    const result = await current.cli(['deploy', '--force', current.release]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('cannot load release');
+    // Well before the deploy timeout (5 min): the first failed start ends it.
+    expect(Date.now() - started).toBeLessThan(30_000);
+    const after = await current.status();
+    const untouched = after.replicas.filter(
+      (replica) =>
+        replica.state === 'ready' && before.replicas.some((old) => old.pid === replica.pid),
+    );
+    expect(untouched.length).toBeGreaterThanOrEqual(1);
+    const page = await fetch(`${current.httpUrl}/release.json`);
+    expect(page.status).toBe(200);
+  });
 });
