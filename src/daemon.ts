@@ -204,7 +204,15 @@ async function serve(
       const later = changedKeysNeedingRestart(current, next);
       const apply = () => {
         current = next;
-        controlHandler.setConfig(next);
+        // Status reports what is in force: the tables read only at start stay as they were.
+        controlHandler.setConfig({
+          ...next,
+          listen: config.listen,
+          release: config.release,
+          limits: config.limits,
+          control: config.control,
+          paths: config.paths,
+        });
         // Sockets and state stay where the daemon started them.
         supervisor?.reconfigure(supervisorSettings({ ...next, paths: config.paths }, logger));
       };

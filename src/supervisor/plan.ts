@@ -150,7 +150,10 @@ function planCutOver(
     // abandoned surge) goes; with surge, a spare on another release (a restart's spare)
     // makes room for a new one.
     else if (unwanted) drainIfAffordable(view, 'surplus');
-    else if (desired.surge && view.slot >= count && view.release !== desired.release) {
+    // An unhealthy replica is replaced during a switch too (on the new release).
+    else if (view.healthFailures >= desired.maxHealthFailures) {
+      drainIfAffordable(view, 'unhealthy');
+    } else if (desired.surge && view.slot >= count && view.release !== desired.release) {
       drainIfAffordable(view, 'outdated');
     }
   }

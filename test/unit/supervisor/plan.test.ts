@@ -351,6 +351,27 @@ describe('plan: cut-over edge cases', () => {
     expect(drains).toHaveLength(1);
   });
 
+  it('replaces an unhealthy replica during a switch when enough others serve', () => {
+    const views = [
+      replica(0, { state: 'starting', release: 'r2' }),
+      replica(1, { healthFailures: 3 }),
+      replica(2),
+      replica(3),
+    ];
+    const desired = { ...DESIRED, count: 4, release: 'r2' };
+    expect(plan(desired, views, 0, 'r1')).toEqual([
+      { kind: 'drain', slot: 1, reason: 'unhealthy' },
+    ]);
+    // With only count - newSide serving, it must wait.
+    const tight = [
+      views[0],
+      views[1],
+      views[2],
+      replica(3, { state: 'backing-off', backoffUntil: 9 }),
+    ];
+    expect(plan(desired, tight as ReplicaView[], 0, 'r1')).toEqual([]);
+  });
+
   it('with surge replaces a restart spare on the old release instead of waiting forever', () => {
     const views = [replica(0), replica(1), replica(2)];
     const desired = { ...DESIRED, release: 'r2', surge: true };
