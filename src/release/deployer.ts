@@ -106,12 +106,29 @@ export class Deployer {
       running.retarget?.();
       return;
     }
-    if (resolved === this.#options.supervisor.desired.release) return;
-    this.#options.logger.info(
-      { release: resolved },
-      'the release symlink was flipped: following it',
+    if (this.#stopped || resolved === this.#options.supervisor.desired.release) return;
+    const { logger } = this.#options;
+    try {
+      // The same checks as `deploy` (release.root above all); the flip itself is not ours
+      // to undo, but the replicas are not moved to a target `deploy` would refuse.
+      resolveDeployTarget(resolved, {
+        symlink: this.#options.symlink,
+        root: this.#options.root,
+        current: this.#options.supervisor.desired.release,
+        force: false,
+      });
+    } catch (error) {
+      logger.error(
+        { release: resolved, err: (error as Error).message },
+        'the release symlink was flipped to a target deploy would refuse: not following it',
+      );
+      return;
+    }
+    logger.info({ release: resolved }, 'the release symlink was flipped: following it');
+    this.#switch('symlink', resolved, (event) => this.#logProgress(event), false).catch(
+      (error: unknown) =>
+        logger.error({ err: (error as Error).message }, 'following the symlink failed'),
     );
-    void this.#switch('symlink', resolved, (event) => this.#logProgress(event), false);
   }
 
   #refuseWhileBusy(what: string): void {
