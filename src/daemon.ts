@@ -52,44 +52,45 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
     logger,
   });
   let supervisor: Supervisor | null = null;
-  let managed: Managed | null = null;
-  if (replicas.kind === 'external') {
-    replicas.addresses.forEach((address, index) => {
-      balancer.add({
-        id: `replica-${index + 1}`,
-        address,
-        capacity: replicas.capacity,
-        release,
-        pinning: makeReleasePinning(config.release.symlink, release),
-        responseHeader: releaseHeaderBytes(config.response.releaseHeader, release),
-      });
-    });
-  } else {
-    mkdirSync(config.paths.runtime, { recursive: true, mode: 0o750 });
-    supervisor = new Supervisor({
-      settings: supervisorSettings(config, logger),
-      balancer,
-      symlink: config.release.symlink,
-      release,
-      logger,
-    });
-    await bringUpReplicas(supervisor, config, logger);
-    const history = ReleaseHistory.load(config.paths.state, logger);
-    const deployer = new Deployer({
-      supervisor,
-      history,
-      symlink: config.release.symlink,
-      root: config.release.root,
-      timeoutMs: config.deploy.timeoutMs,
-      logger,
-    });
-    managed = { supervisor, deployer, history };
-  }
   try {
+    let managed: Managed | null = null;
+    if (replicas.kind === 'external') {
+      replicas.addresses.forEach((address, index) => {
+        balancer.add({
+          id: `replica-${index + 1}`,
+          address,
+          capacity: replicas.capacity,
+          release,
+          pinning: makeReleasePinning(config.release.symlink, release),
+          responseHeader: releaseHeaderBytes(config.response.releaseHeader, release),
+        });
+      });
+    } else {
+      mkdirSync(config.paths.runtime, { recursive: true, mode: 0o750 });
+      supervisor = new Supervisor({
+        settings: supervisorSettings(config, logger),
+        balancer,
+        symlink: config.release.symlink,
+        release,
+        logger,
+      });
+      await bringUpReplicas(supervisor, config, logger);
+      const history = ReleaseHistory.load(config.paths.state, logger);
+      const deployer = new Deployer({
+        supervisor,
+        history,
+        symlink: config.release.symlink,
+        root: config.release.root,
+        timeoutMs: config.deploy.timeoutMs,
+        logger,
+      });
+      managed = { supervisor, deployer, history };
+    }
     return await serve(config, logger, release, balancer, managed);
   } catch (error) {
-    // A front or the control socket that cannot start must not leave workers behind.
-    await managed?.supervisor.shutdown(0);
+    // Whatever cannot start after the replicas (state dir, a front, the control socket) must
+    // not leave workers behind.
+    await supervisor?.shutdown(0);
     throw error;
   }
 }

@@ -122,6 +122,7 @@ export class Supervisor {
   #wakeScheduled = false;
   #closed = false;
   readonly #pendingStops = new Set<Promise<void>>();
+  #shutdown: Promise<void> | null = null;
 
   constructor(options: SupervisorOptions) {
     this.#balancer = options.balancer;
@@ -278,7 +279,13 @@ export class Supervisor {
    * Stops every replica, gracefully within `graceMs` per escalation step (after the fronts
    * have finished their requests); 0 kills at once.
    */
-  async shutdown(graceMs = this.#settings.drainTimeoutMs): Promise<void> {
+  shutdown(graceMs = this.#settings.drainTimeoutMs): Promise<void> {
+    // Once: a second call (a failed start after a failed bring-up) waits for the first.
+    this.#shutdown ??= this.#stopAll(graceMs);
+    return this.#shutdown;
+  }
+
+  async #stopAll(graceMs: number): Promise<void> {
     this.#closed = true;
     if (this.#tick !== null) clearInterval(this.#tick);
     this.#tick = null;
