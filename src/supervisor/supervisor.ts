@@ -5,10 +5,10 @@ import type { HealthConfig } from '../config/schema.js';
 import { releaseHeaderBytes } from '../frontend/release-header.js';
 import { addKnownRelease, makeReleasePinning } from '../frontend/release-pinning.js';
 import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
-import { requestParamsFor, sendFastCgiRequest } from './fastcgi-request.js';
 import { checkHealth } from './health-check.js';
 import { type Action, type DesiredState, plan, type ReplicaView } from './plan.js';
 import { type ReplicaState, transition } from './replica-state.js';
+import { warmUp } from './warm-up.js';
 import type { Worker, WorkerLauncher } from './workers/worker.js';
 
 /** What the supervisor keeps running; replaced as a whole on a config reload. */
@@ -438,7 +438,12 @@ export class Supervisor {
       });
       if (!stillStarting()) return;
       if (result.ok) {
-        const warmUpFailure = await this.#warmUp(record, worker);
+        const warmUpFailure = await warmUp(
+          worker.address,
+          record.release,
+          this.#settings.warmup,
+          this.#settings.warmupTimeoutMs,
+        );
         if (!stillStarting()) return;
         if (warmUpFailure !== null) this.#fail(record, warmUpFailure, worker);
         else this.#becomeReady(record, worker);
@@ -469,26 +474,6 @@ export class Supervisor {
       }
     }
     this.#wake();
-  }
-
-  /** Every warm-up path must answer 2xx before the replica takes traffic; null when they do. */
-  async #warmUp(record: Slot, worker: Worker): Promise<string | null> {
-    for (const path of this.#settings.warmup) {
-      try {
-        const response = await sendFastCgiRequest(
-          worker.address,
-          { params: requestParamsFor(record.release, path) },
-          { timeoutMs: this.#settings.warmupTimeoutMs },
-        );
-        if (response.status < 200 || response.status > 299) {
-          const stderr = response.stderr.trim();
-          return `warm-up GET ${path} answered ${response.status}${stderr === '' ? '' : `: ${stderr}`}`;
-        }
-      } catch (error) {
-        return `warm-up GET ${path} failed: ${(error as Error).message}`;
-      }
-    }
-    return null;
   }
 
   #becomeReady(record: Slot, worker: Worker): void {
