@@ -1,11 +1,12 @@
-import { mkdirSync, realpathSync } from 'node:fs';
+import { chownSync, mkdirSync, realpathSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { Balancer } from './balancer/balancer.js';
 import { formatAddress } from './config/address.js';
 import { ConfigError } from './config/config-error.js';
 import type { Config } from './config/schema.js';
-import { ControlServer } from './control/control-server.js';
+import { ControlClient } from './control/control-client.js';
+import { ControlServer, resolveGroup } from './control/control-server.js';
 import { DaemonControl } from './daemon-control.js';
 import type { ExchangeOutcome } from './frontend/exchange.js';
 import { FastCgiFrontend } from './frontend/fastcgi-frontend.js';
@@ -42,6 +43,7 @@ export interface RunningDaemon {
 /** The composition root: builds the data plane from a validated config and starts it. */
 export async function startDaemon(config: Config, logger: Logger): Promise<RunningDaemon> {
   const release = resolveRelease(config.release.symlink);
+  const listenGid = await preflight(config);
   const replicas = config.replicas;
   const balancer = new Balancer({
     queue: config.limits.queue,
@@ -66,7 +68,9 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
         });
       });
     } else {
-      mkdirSync(config.paths.runtime, { recursive: true, mode: 0o750 });
+      // 0755: the web server must reach listen.fastcgi when it lives here (the default); what
+      // else is inside is owner-only (replica sockets, php-fpm configs, the control socket).
+      mkdirSync(config.paths.runtime, { recursive: true, mode: 0o755 });
       supervisor = new Supervisor({
         settings: supervisorSettings(config, logger),
         balancer,
@@ -86,7 +90,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
       });
       managed = { supervisor, deployer, history };
     }
-    return await serve(config, logger, release, balancer, managed);
+    return await serve(config, logger, release, balancer, managed, listenGid);
   } catch (error) {
     // Whatever cannot start after the replicas (state dir, a front, the control socket) must
     // not leave workers behind.
@@ -108,6 +112,7 @@ async function serve(
   release: string,
   balancer: Balancer,
   managed: Managed | null,
+  listenGid: number | null,
 ): Promise<RunningDaemon> {
   const { replicas } = config;
   const supervisor = managed?.supervisor ?? null;
@@ -147,6 +152,9 @@ async function serve(
     onRequestRemoved: wakeIfIdle,
   });
   frontend = fastcgi;
+  if (listenGid !== null && config.listen.fastcgi.kind === 'unix') {
+    chownSync(config.listen.fastcgi.path, -1, listenGid);
+  }
   const controlHandler = new DaemonControl(config, balancer, managed);
   const control = await ControlServer.start(config.control, controlHandler, logger);
   // Deploy tools that flip the symlink themselves (ln -sfn, Deployer, Capistrano) are followed.
@@ -356,6 +364,29 @@ function reloadRefusal(current: Config, next: Config): string | null {
 function changedKeysNeedingRestart(current: Config, next: Config): string[] {
   const keys = ['listen', 'release', 'limits', 'control', 'paths', 'log'] as const;
   return keys.filter((key) => JSON.stringify(current[key]) !== JSON.stringify(next[key]));
+}
+
+/**
+ * What must hold before any replica starts, so a failure costs nothing: the groups exist, and
+ * no other daemon runs with this config (its replicas' sockets and files would be taken over).
+ * Returns the FastCGI socket's gid.
+ */
+async function preflight(config: Config): Promise<number | null> {
+  const listenGid =
+    config.listen.group === null
+      ? null
+      : resolveGroup(config.listen.group, undefined, 'listen.group');
+  if (config.control.group !== null) resolveGroup(config.control.group);
+  const other = await new ControlClient(config.control.socket).status().then(
+    (status) => status,
+    () => null,
+  );
+  if (other !== null) {
+    throw new Error(
+      `another switchyard daemon (pid ${other.pid}) already runs with control socket ${config.control.socket}: stop it first`,
+    );
+  }
+  return listenGid;
 }
 
 /** The release the replicas serve: where the symlink points now. */

@@ -18,6 +18,8 @@ export interface ListenConfig {
   readonly fastcgi: ListenAddress;
   /** File mode of the FastCGI unix socket. */
   readonly mode: number;
+  /** Group given the FastCGI unix socket (the web server's, e.g. www-data), or null. */
+  readonly group: string | null;
   readonly http: ListenAddress | null;
 }
 
@@ -260,6 +262,7 @@ function listenSchema(baseDir: string) {
   return table({
     fastcgi: address(baseDir),
     mode: fileMode(0o660),
+    group: accountName('group').optional(),
     http: z
       .string()
       .transform(
@@ -272,7 +275,9 @@ function listenSchema(baseDir: string) {
         }),
       )
       .optional(),
-  }).transform((listen): ListenConfig => ({ ...listen, http: listen.http ?? null }));
+  }).transform(
+    (listen): ListenConfig => ({ ...listen, group: listen.group ?? null, http: listen.http ?? null }),
+  );
 }
 
 function releaseSchema(baseDir: string) {

@@ -365,13 +365,17 @@ function parseObject(
  * The gid of `name` from /etc/group (a number is taken as a gid). Groups only a directory
  * service knows (LDAP through NSS) are not looked up: name them by gid.
  */
-export function resolveGroup(name: string, groupFile = GROUP_FILE): number {
+export function resolveGroup(
+  name: string,
+  groupFile = GROUP_FILE,
+  key = 'control.group',
+): number {
   let text: string;
   try {
     text = readFileSync(groupFile, 'utf8');
   } catch (error) {
     throw new ConfigError(
-      'control.group',
+      key,
       `cannot read ${groupFile} to find group ${JSON.stringify(name)}: ${(error as Error).message}`,
       { cause: error },
     );
@@ -382,8 +386,8 @@ export function resolveGroup(name: string, groupFile = GROUP_FILE): number {
   }
   if (/^\d+$/.test(name)) return Number(name);
   throw new ConfigError(
-    'control.group',
-    `unknown group ${JSON.stringify(name)}: not in ${groupFile} (create it with \`groupadd ${name}\`, or leave control.group out)`,
+    key,
+    `unknown group ${JSON.stringify(name)}: not in ${groupFile} (create it with \`groupadd ${name}\`, or leave ${key} out)`,
   );
 }
 

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runHttpLoad, summarise } from '../support/http-load.js';
@@ -9,6 +9,7 @@ import {
   startManagedDaemon,
 } from '../support/managed-daemon.js';
 import { survivors } from '../support/process-tree.js';
+import { runSwitchyard } from '../support/switchyard-process.js';
 import { waitFor } from '../support/wait-for.js';
 
 let daemon: ManagedDaemon | null = null;
@@ -237,6 +238,24 @@ describe('switchyard daemon running the demo app as command replicas', () => {
     expect(after.replicas.map((replica) => replica.pids)).toEqual(
       applied.replicas.map((replica) => replica.pids),
     );
+    const page = await fetch(`${daemon.httpUrl}/release.json`);
+    expect(page.status).toBe(200);
+  });
+
+  it('refuses to start a second daemon with the same config, leaving the first untouched', async () => {
+    daemon = await startManagedDaemon({
+      label: 'cmd-twice',
+      replicas: DEMO_APP_REPLICAS(2, 2),
+      releaseSource: demoRelease('v1'),
+      listenExtra: ['group = "nogroup"'],
+    });
+    // The FastCGI socket belongs to listen.group, so a web server in that group can use it.
+    expect(statSync(daemon.fastcgiSocket).gid).toBe(65534);
+    const before = await daemon.replicaPids();
+    const second = await runSwitchyard(['daemon', '-c', daemon.switchyard.configPath]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain('another switchyard daemon');
+    expect(await daemon.replicaPids()).toEqual(before);
     const page = await fetch(`${daemon.httpUrl}/release.json`);
     expect(page.status).toBe(200);
   });

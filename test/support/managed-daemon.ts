@@ -22,6 +22,8 @@ export interface ManagedDaemonOptions {
   readonly releaseSource: string;
   /** Extra TOML lines appended (e.g. a `[health]` table). */
   readonly extra?: readonly string[];
+  /** Extra lines for the `[listen]` table. */
+  readonly listenExtra?: readonly string[];
   /** Directory name of the first release under `<dir>/releases`; `one` unless told. */
   readonly firstRelease?: string;
 }
@@ -91,6 +93,7 @@ export async function startManagedDaemon(options: ManagedDaemonOptions): Promise
       '[listen]',
       `fastcgi = "unix:${fastcgiSocket}"`,
       `http = "127.0.0.1:${port}"`,
+      ...(options.listenExtra ?? []),
       '[release]',
       `symlink = "${symlink}"`,
       ...options.replicas,

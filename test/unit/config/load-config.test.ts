@@ -86,6 +86,7 @@ level = "debug"
       listen: {
         fastcgi: { kind: 'tcp', host: '::1', port: 9000 },
         mode: 0o600,
+        group: null,
         http: { kind: 'tcp', host: '127.0.0.1', port: 8080 },
       },
       release: { symlink: '/srv/app/current', root: null },
@@ -116,6 +117,7 @@ level = "debug"
       listen: {
         fastcgi: { kind: 'unix', path: '/run/switchyard/app.sock' },
         mode: 0o660,
+        group: null,
         http: null,
       },
       release: { symlink: '/srv/app/current', root: null },

@@ -70,6 +70,7 @@ const REST: Omit<Config, 'replicas'> = {
   listen: {
     fastcgi: { kind: 'unix', path: '/run/switchyard/app.sock' },
     mode: 0o660,
+    group: null,
     http: null,
   },
   release: { symlink: '/srv/app/current', root: null },
