@@ -1,12 +1,15 @@
 import { CONFIG_EXIT_CODE, isConfigError } from '../config/config-error.js';
-import { loadConfig } from '../config/load-config.js';
+import { readControlSocket } from '../config/control-socket.js';
 import { ControlClient } from '../control/control-client.js';
 import { isControlError } from '../control/control-error.js';
 import { ExitCode } from './exit-code.js';
 
-/** The client for the control socket the config file names; a bad config throws its ConfigError. */
+/**
+ * The client for the control socket the config file names. Only `control.socket` is read
+ * (see readControlSocket); a bad one throws its ConfigError.
+ */
 export function controlClientFor(configPath: string): ControlClient {
-  return new ControlClient(loadConfig(configPath).control.socket);
+  return new ControlClient(readControlSocket(configPath));
 }
 
 /**

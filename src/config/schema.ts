@@ -7,6 +7,7 @@ import {
   resolveConfigPath,
 } from './address.js';
 import { ConfigError } from './config-error.js';
+import { DEFAULT_CONTROL_SOCKET } from './control-socket.js';
 import { checkPoolFile } from './php-fpm-pool.js';
 import { resolveProgram } from './program.js';
 import { parseByteSize, parseDuration, parseFileMode } from './units.js';
@@ -276,7 +277,11 @@ function listenSchema(baseDir: string) {
       )
       .optional(),
   }).transform(
-    (listen): ListenConfig => ({ ...listen, group: listen.group ?? null, http: listen.http ?? null }),
+    (listen): ListenConfig => ({
+      ...listen,
+      group: listen.group ?? null,
+      http: listen.http ?? null,
+    }),
   );
 }
 
@@ -513,7 +518,7 @@ function controlSchema(baseDir: string) {
     socket: z
       .string()
       .transform(parsedWith((text: string) => parseSocketPath(text, baseDir)))
-      .default('/run/switchyard/control.sock'),
+      .default(DEFAULT_CONTROL_SOCKET),
     // Anyone who can connect can deploy and restart: owner only unless a group is named.
     mode: fileMode(0o600),
     group: accountName('group').optional(),

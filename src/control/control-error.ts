@@ -46,7 +46,7 @@ export class ControlError extends CodedError<ControlErrorCode> {
   static notRunning(socketPath: string, cause?: unknown): ControlError {
     return new ControlError(
       'ERR_DAEMON_NOT_RUNNING',
-      `switchyard is not running: no control socket at ${socketPath} (${START_HINT})`,
+      `the daemon is not running: no control socket at ${socketPath} (${START_HINT})`,
       { cause },
     );
   }
@@ -54,7 +54,7 @@ export class ControlError extends CodedError<ControlErrorCode> {
   static staleSocket(socketPath: string, cause?: unknown): ControlError {
     return new ControlError(
       'ERR_DAEMON_NOT_RUNNING',
-      `switchyard is not running: nothing listens on the control socket ${socketPath}, ` +
+      `the daemon is not running: nothing listens on the control socket ${socketPath}, ` +
         `a daemon that died left it behind (${START_HINT})`,
       { cause },
     );

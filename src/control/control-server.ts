@@ -365,11 +365,7 @@ function parseObject(
  * The gid of `name` from /etc/group (a number is taken as a gid). Groups only a directory
  * service knows (LDAP through NSS) are not looked up: name them by gid.
  */
-export function resolveGroup(
-  name: string,
-  groupFile = GROUP_FILE,
-  key = 'control.group',
-): number {
+export function resolveGroup(name: string, groupFile = GROUP_FILE, key = 'control.group'): number {
   let text: string;
   try {
     text = readFileSync(groupFile, 'utf8');

@@ -453,7 +453,7 @@ describe('control client: errors', () => {
     const error = await rejection(new ControlClient(socket).status());
     expect(error.code).toBe('ERR_DAEMON_NOT_RUNNING');
     expect(error.message).toBe(
-      `switchyard is not running: no control socket at ${socket} ` +
+      `the daemon is not running: no control socket at ${socket} ` +
         '(start it with `systemctl start switchyard` or `switchyard daemon -c <file>`)',
     );
   });
@@ -464,7 +464,7 @@ describe('control client: errors', () => {
     const error = await rejection(new ControlClient(socket).restart({}, () => {}));
     expect(error.code).toBe('ERR_DAEMON_NOT_RUNNING');
     expect(error.message).toContain(
-      `switchyard is not running: nothing listens on the control socket ${socket}`,
+      `the daemon is not running: nothing listens on the control socket ${socket}`,
     );
   });
 

@@ -270,7 +270,7 @@ describe('switchyard deploy', () => {
     const { config, socket } = await daemonStandIn(undefined, { listening: false });
     const result = await runCli(['deploy', '/srv/app/releases/43', '-c', config]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`switchyard is not running: no control socket at ${socket}`);
+    expect(result.stderr).toContain(`the daemon is not running: no control socket at ${socket}`);
   });
 });
 

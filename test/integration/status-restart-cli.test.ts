@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ControlServer } from '../../src/control/control-server.js';
@@ -99,19 +99,27 @@ describe('switchyard status', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr).toBe(
-      `switchyard: switchyard is not running: no control socket at ${socket} ` +
+      `switchyard: the daemon is not running: no control socket at ${socket} ` +
         '(start it with `systemctl start switchyard` or `switchyard daemon -c <file>`)\n',
     );
   });
 
-  it('exits 78 naming the key for a bad config', async () => {
-    const { config } = await daemonStandIn(undefined, {
+  it('exits 78 naming the key for a bad control.socket, and ignores what only the daemon reads', async () => {
+    const bad = join(temp.path, 'bad-socket.toml');
+    writeFileSync(bad, '[control]\nsocket = "relative.sock"\n');
+    const result = await runSwitchyard(['status', '-c', bad]);
+    expect(result.code).toBe(78);
+    expect(result.stderr).toContain('switchyard: config error: control.socket: ');
+
+    // Keys only the daemon reads (here a bad control.mode; a pool file the user cannot
+    // read) do not stop the CLI from reaching it.
+    const { config, socket } = await daemonStandIn(undefined, {
       listening: false,
       extra: ['mode = "999"'],
     });
-    const result = await runSwitchyard(['status', '-c', config]);
-    expect(result.code).toBe(78);
-    expect(result.stderr).toContain('switchyard: config error: control.mode: ');
+    const status = await runSwitchyard(['status', '-c', config]);
+    expect(status.code).toBe(1);
+    expect(status.stderr).toContain(`no control socket at ${socket}`);
   });
 
   it('exits 78 for a config file that cannot be read', async () => {
@@ -207,7 +215,7 @@ describe('switchyard restart', () => {
     const { config, socket } = await daemonStandIn(undefined, { listening: false });
     const result = await runSwitchyard(['restart', '-c', config]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`switchyard is not running: no control socket at ${socket}`);
+    expect(result.stderr).toContain(`the daemon is not running: no control socket at ${socket}`);
   });
 
   it('--replica must be a positive integer: anything else is a usage error (exit 2)', async () => {
