@@ -24,7 +24,12 @@ export function buildProgram(): Command {
 
   program
     .command('daemon')
-    .description('run the FastCGI front end and balancer in the foreground (JSON logs on stdout)')
+    .summary('run the daemon in the foreground: replicas, FastCGI front, control socket')
+    .description(
+      'Run in the foreground: start and supervise the replicas, serve FastCGI (JSON logs on stdout).\n' +
+        'SIGTERM/SIGINT finish in-flight requests and stop (exit 0), SIGHUP re-reads the config;\n' +
+        'exit 1 when it cannot start, 78 for a bad config',
+    )
     .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG)
     .option('--pretty', 'human-readable logs instead of JSON lines', false)
     .action(async (options: { config: string; pretty: boolean }) => {
