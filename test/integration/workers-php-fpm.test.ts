@@ -136,6 +136,14 @@ describe.skipIf(phpFpm === undefined)('PhpFpmLauncher with the real php-fpm', ()
     expect(launchMs).toBeLessThan(5_000);
   });
 
+  it('accepts the shipped pool template (deploy/php-fpm/pool.conf)', async () => {
+    const fpm = launcher({ pool: join(repoRoot, 'deploy/php-fpm/pool.conf') });
+    const worker = await fpm.launch(spec());
+    const ping = await fcgiExchange(socketOf(worker), { params: phpParams(r1, '/fpm-ping') });
+    expect(ping.body.toString()).toBe(EXPECT);
+    expect(await where(worker, r1)).toMatchObject({ release: 'r1', dir: r1 });
+  });
+
   it('stop() lets an in-flight request finish, then nothing of the group remains', async () => {
     const worker = await launcher().launch(spec());
     const master = worker.pids[0] as number;
