@@ -79,8 +79,24 @@ export function formatProgress(event: ReplicaProgressEvent): string {
     event.pid === null ? 'no pid' : `pid ${event.pid}`,
   ];
   if (event.release !== null) parts.push(releaseName(event.release));
-  if (event.message !== '') parts.push(event.message);
+  const detail = progressDetail(event);
+  if (detail !== '') parts.push(detail);
   return parts.join('  ').trimEnd();
+}
+
+/**
+ * The event's message without what the columns already say: the daemon's messages are
+ * written for its log ("draining (outdated, 2 in flight)", "ready (pid 1301)").
+ */
+function progressDetail(event: ReplicaProgressEvent): string {
+  let detail = event.message;
+  if (detail.startsWith(event.state)) {
+    detail = detail
+      .slice(event.state.length)
+      .trim()
+      .replace(/^\((.*)\)$/, '$1');
+  }
+  return event.pid !== null && detail === `pid ${event.pid}` ? '' : detail;
 }
 
 /**

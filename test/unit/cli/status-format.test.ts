@@ -118,8 +118,15 @@ describe('formatProgress', () => {
     expect(formatProgress(progress('replica-1', 'ready', 1301, '', '/srv/app/releases/r2'))).toBe(
       'replica-1  ready        pid 1301  r2',
     );
+    // The daemon's log-style messages lose what the columns already say.
     expect(formatProgress(progress('replica-2', 'stopped', null, 'stopped', null))).toBe(
-      'replica-2  stopped      no pid  stopped',
+      'replica-2  stopped      no pid',
+    );
+    expect(
+      formatProgress(progress('replica-1', 'draining', 1234, 'draining (outdated, 2 in flight)')),
+    ).toBe('replica-1  draining     pid 1234  42  outdated, 2 in flight');
+    expect(formatProgress(progress('replica-1', 'ready', 1301, 'ready (pid 1301)'))).toBe(
+      'replica-1  ready        pid 1301  42',
     );
   });
 });
