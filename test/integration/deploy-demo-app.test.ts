@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backwardSteps, failures, startDeployLoad } from '../support/deploy-load.js';
 import {
@@ -10,6 +12,7 @@ import {
 import { waitFor } from '../support/wait-for.js';
 
 const HEADER = 'X-Served-Release';
+const execFileAsync = promisify(execFile);
 let daemon: ManagedDaemon | null = null;
 
 afterEach(async () => {
@@ -140,5 +143,35 @@ describe('deploys with command replicas (the demo app)', () => {
     expect(untouched.length).toBeGreaterThanOrEqual(1);
     const page = await fetch(`${current.httpUrl}/release.json`);
     expect(page.status).toBe(200);
+  });
+
+  it('keeps to release.root: a deploy outside it is refused, a flip outside it is not followed', async () => {
+    daemon = await startManagedDaemon({
+      label: 'deploy-root',
+      firstRelease: 'd0',
+      replicas: DEMO_APP_REPLICAS(2, 2),
+      releaseSource: demoRelease('v1'),
+      releaseExtra: ['root = "<dir>/releases"'],
+    });
+    const current = daemon;
+    const outside = current.addRelease('../outside', demoRelease('v2'));
+    const before = await current.status();
+
+    const refused = await current.cli(['deploy', outside]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('deploy refused');
+    expect(refused.stderr).toContain('release.root');
+    expect(realpathSync(current.symlink)).toBe(current.release);
+
+    await execFileAsync('ln', ['-sfn', outside, current.symlink]);
+    await waitFor(() => current.switchyard.stdout().includes('not following it'), {
+      timeoutMs: 10_000,
+      what: 'the daemon to refuse to follow the flip',
+    });
+    const after = await current.status();
+    expect(after.servingRelease).toBe(before.servingRelease);
+    expect(after.replicas.map((replica) => replica.pids)).toEqual(
+      before.replicas.map((replica) => replica.pids),
+    );
   });
 });

@@ -24,6 +24,8 @@ export interface ManagedDaemonOptions {
   readonly extra?: readonly string[];
   /** Extra lines for the `[listen]` table. */
   readonly listenExtra?: readonly string[];
+  /** Extra lines for the `[release]` table (`<dir>` in them is the temp directory). */
+  readonly releaseExtra?: readonly string[];
   /** Directory name of the first release under `<dir>/releases`; `one` unless told. */
   readonly firstRelease?: string;
 }
@@ -96,6 +98,7 @@ export async function startManagedDaemon(options: ManagedDaemonOptions): Promise
       ...(options.listenExtra ?? []),
       '[release]',
       `symlink = "${symlink}"`,
+      ...(options.releaseExtra ?? []).map((line) => line.replaceAll('<dir>', temp.path)),
       ...options.replicas,
       ...(options.extra ?? []),
       ...(options.extra?.some((line) => line.trim() === '[health]') ? [] : QUICK_HEALTH),
