@@ -1,22 +1,19 @@
-import { spawn } from 'node:child_process';
 import { mkdirSync, realpathSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CodedError } from '../../src/coded-error.js';
 import { ControlClient } from '../../src/control/control-client.js';
-import { ControlServer } from '../../src/control/control-server.js';
-import { silentLogger } from '../../src/log.js';
+import type { ControlServer } from '../../src/control/control-server.js';
 import {
+  daemonStandIn,
   deferred,
   progress,
   ScriptedHandler,
   sampleStatus,
   toggle,
-  writeControlConfig,
 } from '../support/control-fixtures.js';
-import { repoRoot } from '../support/repo-root.js';
+import { runSwitchyard, startCli } from '../support/switchyard-process.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -31,68 +28,9 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.close()));
 });
 
-/**
- * The CLI from source, as switchyardCommand runs it, but with tsx named by its path: these
- * tests run it from other directories, where `--import tsx` would not be found.
- */
-const cliCommand = [
-  process.execPath,
-  '--import',
-  createRequire(join(repoRoot, 'package.json')).resolve('tsx'),
-  join(repoRoot, 'src/cli/main.ts'),
-] as const;
-
-interface RunningCli {
-  stdout(): string;
-  stderr(): string;
-  readonly exited: Promise<number | null>;
-}
-
-function startCli(args: readonly string[], cwd = repoRoot): RunningCli {
-  const [command, ...prefix] = cliCommand;
-  const child = spawn(command, [...prefix, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  return {
-    stdout: () => stdout,
-    stderr: () => stderr,
-    exited: new Promise((resolve) => child.on('close', resolve)),
-  };
-}
-
-async function runCli(
-  args: readonly string[],
-  cwd?: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const cli = startCli(args, cwd);
-  const code = await cli.exited;
-  return { code, stdout: cli.stdout(), stderr: cli.stderr() };
-}
-
-let dirCount = 0;
-/** A directory with a config file naming a fresh control socket, and (unless told) a server on it. */
-async function daemonStandIn(
-  handler = new ScriptedHandler(),
-  options: { listening?: boolean } = {},
-): Promise<{ dir: string; config: string; socket: string; handler: ScriptedHandler }> {
-  dirCount += 1;
-  const dir = join(temp.path, `d${dirCount}`);
-  mkdirSync(dir);
-  const socket = join(dir, 'control.sock');
-  const config = writeControlConfig(dir, socket);
-  if (options.listening !== false) {
-    servers.push(
-      await ControlServer.start({ socket, mode: 0o600, group: null }, handler, silentLogger()),
-    );
-  }
-  return { dir, config, socket, handler };
-}
+/** A config and a control server with `handler` standing in for the daemon. */
+const standIn = (handler?: ScriptedHandler, options?: { listening?: boolean }) =>
+  daemonStandIn(temp.path, servers, handler, options);
 
 /** A deploy's failure as the daemon reports it: the reason, the worker's output, what it did. */
 const FAILURE_MESSAGE = [
@@ -120,7 +58,7 @@ describe('switchyard deploy', () => {
         durationMs: 12_345,
       };
     };
-    const { config } = await daemonStandIn(handler);
+    const { config } = await standIn(handler);
 
     const cli = startCli(['deploy', '/srv/app/releases/43', '-c', config]);
     await waitFor(() => cli.stdout().includes('cut-over'), {
@@ -147,16 +85,16 @@ describe('switchyard deploy', () => {
   });
 
   it('sends a relative <dir> as an absolute path from the CLI’s cwd, not resolved further', async () => {
-    const { dir, config, handler } = await daemonStandIn();
+    const { dir, config, handler } = await standIn();
     const app = join(dir, 'app');
     mkdirSync(join(app, 'releases', '43'), { recursive: true });
     symlinkSync(join(app, 'releases', '43'), join(app, 'latest'));
     const cwd = realpathSync(app);
 
     const results = [
-      await runCli(['deploy', 'releases/43', '-c', config], app),
-      await runCli(['deploy', './latest/', '-c', config], app),
-      await runCli(['deploy', '--force', '../app/releases/43', '-c', config], app),
+      await runSwitchyard(['deploy', 'releases/43', '-c', config], app),
+      await runSwitchyard(['deploy', './latest/', '-c', config], app),
+      await runSwitchyard(['deploy', '--force', '../app/releases/43', '-c', config], app),
     ];
     for (const result of results) {
       expect(result.stderr).toBe('');
@@ -180,8 +118,8 @@ describe('switchyard deploy', () => {
       onEvent(progress('replica-1', 'ready', 1601, '', '/srv/app/releases/42'));
       return { kind: 'done', ok: false, message: `${FAILURE_MESSAGE}\n`, durationMs: 8_100 };
     };
-    const { config } = await daemonStandIn(handler);
-    const result = await runCli(['deploy', '/srv/app/releases/43', '-c', config]);
+    const { config } = await standIn(handler);
+    const result = await runSwitchyard(['deploy', '/srv/app/releases/43', '-c', config]);
     expect(result.code).toBe(1);
     expect(result.stdout).toBe(
       [
@@ -206,8 +144,8 @@ describe('switchyard deploy', () => {
     handler.deployScript = async (request) => {
       throw new CodedError('ERR_DEPLOY_TARGET', `deploy target ${request.target} does not exist`);
     };
-    const { config } = await daemonStandIn(handler);
-    const result = await runCli(['deploy', '/srv/app/releases/99', '-c', config]);
+    const { config } = await standIn(handler);
+    const result = await runSwitchyard(['deploy', '/srv/app/releases/99', '-c', config]);
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr).toBe(
@@ -222,10 +160,10 @@ describe('switchyard deploy', () => {
       await release.promise;
       return { kind: 'done', ok: true, message: '', durationMs: 1 };
     };
-    const { config, socket } = await daemonStandIn(handler);
+    const { config, socket } = await standIn(handler);
     const restart = new ControlClient(socket).restart({}, () => {});
     await waitFor(() => handler.requests.length === 1, { timeoutMs: 5_000, what: 'the restart' });
-    const result = await runCli(['deploy', '/srv/app/releases/43', '-c', config]);
+    const result = await runSwitchyard(['deploy', '/srv/app/releases/43', '-c', config]);
     release.resolve();
     await restart;
     expect(result.code).toBe(1);
@@ -233,18 +171,18 @@ describe('switchyard deploy', () => {
   });
 
   it('an empty or missing <dir> is a usage error (exit 2) and asks the daemon nothing', async () => {
-    const { config, handler } = await daemonStandIn();
-    const empty = await runCli(['deploy', '', '-c', config]);
+    const { config, handler } = await standIn();
+    const empty = await runSwitchyard(['deploy', '', '-c', config]);
     expect(empty.code).toBe(2);
     expect(empty.stderr).toContain('the release directory is empty');
-    const missing = await runCli(['deploy', '-c', config]);
+    const missing = await runSwitchyard(['deploy', '-c', config]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("missing required argument 'dir'");
     expect(handler.deployRequests).toEqual([]);
   });
 
   it('says so when the running daemon is older than the CLI and has no deploy route', async () => {
-    const { config, socket } = await daemonStandIn(undefined, { listening: false });
+    const { config, socket } = await standIn(undefined, { listening: false });
     const older = createServer((request, response) => {
       response.writeHead(404, { 'Content-Type': 'application/json' });
       response.end(
@@ -255,7 +193,7 @@ describe('switchyard deploy', () => {
     });
     await new Promise<void>((resolve) => older.listen(socket, resolve));
     try {
-      const result = await runCli(['deploy', '/srv/app/releases/43', '-c', config]);
+      const result = await runSwitchyard(['deploy', '/srv/app/releases/43', '-c', config]);
       expect(result.code).toBe(1);
       expect(result.stderr).toBe(
         'switchyard: the running daemon does not know `deploy`: it is older than this CLI ' +
@@ -267,8 +205,8 @@ describe('switchyard deploy', () => {
   });
 
   it('exits 1 when the daemon is not running', async () => {
-    const { config, socket } = await daemonStandIn(undefined, { listening: false });
-    const result = await runCli(['deploy', '/srv/app/releases/43', '-c', config]);
+    const { config, socket } = await standIn(undefined, { listening: false });
+    const result = await runSwitchyard(['deploy', '/srv/app/releases/43', '-c', config]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`the daemon is not running: no control socket at ${socket}`);
   });
@@ -287,8 +225,8 @@ describe('switchyard rollback', () => {
         durationMs: 3_200,
       };
     };
-    const { config } = await daemonStandIn(handler);
-    const result = await runCli(['rollback', '-c', config]);
+    const { config } = await standIn(handler);
+    const result = await runSwitchyard(['rollback', '-c', config]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toBe(
@@ -305,8 +243,8 @@ describe('switchyard rollback', () => {
   it('with nothing to roll back to: "rollback refused", exit 1', async () => {
     const handler = new ScriptedHandler();
     handler.statusAnswer = () => ({ ...sampleStatus(), rollbackTarget: null });
-    const { config } = await daemonStandIn(handler);
-    const result = await runCli(['rollback', '-c', config]);
+    const { config } = await standIn(handler);
+    const result = await runSwitchyard(['rollback', '-c', config]);
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr).toBe(
@@ -322,8 +260,8 @@ describe('switchyard rollback', () => {
       message: 'replica-1 on /srv/app/releases/41: health check: 502\nstill broken',
       durationMs: 4_000,
     });
-    const { config } = await daemonStandIn(handler);
-    const result = await runCli(['rollback', '-c', config]);
+    const { config } = await standIn(handler);
+    const result = await runSwitchyard(['rollback', '-c', config]);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
       'switchyard: rollback failed after 4.0s: replica-1 on /srv/app/releases/41: health check: 502\n' +

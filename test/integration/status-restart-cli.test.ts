@@ -1,19 +1,16 @@
-import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ControlServer } from '../../src/control/control-server.js';
-import { silentLogger } from '../../src/log.js';
+import type { ControlServer } from '../../src/control/control-server.js';
 import {
+  daemonStandIn,
   deferred,
   progress,
   ScriptedHandler,
   sampleDeployRecord,
   sampleStatus,
-  writeControlConfig,
 } from '../support/control-fixtures.js';
-import { repoRoot } from '../support/repo-root.js';
-import { runSwitchyard, switchyardCommand } from '../support/switchyard-process.js';
+import { runSwitchyard, startCli } from '../support/switchyard-process.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -28,28 +25,15 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.close()));
 });
 
-let dirCount = 0;
-/** A config file naming a fresh control socket, and (unless `listening` is false) a server on it. */
-async function daemonStandIn(
-  handler = new ScriptedHandler(),
-  options: { listening?: boolean; extra?: readonly string[] } = {},
-): Promise<{ config: string; socket: string; handler: ScriptedHandler }> {
-  dirCount += 1;
-  const dir = join(temp.path, `d${dirCount}`);
-  mkdirSync(dir);
-  const socket = join(dir, 'control.sock');
-  const config = writeControlConfig(dir, socket, options.extra);
-  if (options.listening !== false) {
-    servers.push(
-      await ControlServer.start({ socket, mode: 0o600, group: null }, handler, silentLogger()),
-    );
-  }
-  return { config, socket, handler };
-}
+/** A config and a control server with `handler` standing in for the daemon. */
+const standIn = (
+  handler?: ScriptedHandler,
+  options?: { listening?: boolean; extra?: readonly string[] },
+) => daemonStandIn(temp.path, servers, handler, options);
 
 describe('switchyard status', () => {
   it('prints the serving release and a row per replica', async () => {
-    const { config } = await daemonStandIn();
+    const { config } = await standIn();
     const result = await runSwitchyard(['status', '-c', config]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
@@ -62,7 +46,7 @@ describe('switchyard status', () => {
   });
 
   it('--json prints the daemon’s answer with full release paths', async () => {
-    const { config } = await daemonStandIn();
+    const { config } = await standIn();
     const result = await runSwitchyard(['status', '--json', '--config', config]);
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual(sampleStatus());
@@ -79,7 +63,7 @@ describe('switchyard status', () => {
       message: 'replica-1 on /srv/app/releases/43: exited with code 255\nPHP Parse error: …',
     });
     handler.statusAnswer = () => ({ ...sampleStatus(), lastDeploy: record });
-    const { config } = await daemonStandIn(handler);
+    const { config } = await standIn(handler);
     const result = await runSwitchyard(['status', '-c', config]);
     expect(result.code).toBe(0);
     const lines = result.stdout.split('\n');
@@ -94,7 +78,7 @@ describe('switchyard status', () => {
   });
 
   it('exits 1 with the not-running message when no daemon listens', async () => {
-    const { config, socket } = await daemonStandIn(undefined, { listening: false });
+    const { config, socket } = await standIn(undefined, { listening: false });
     const result = await runSwitchyard(['status', '-c', config]);
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
@@ -113,7 +97,7 @@ describe('switchyard status', () => {
 
     // Keys only the daemon reads (here a bad control.mode; a pool file the user cannot
     // read) do not stop the CLI from reaching it.
-    const { config, socket } = await daemonStandIn(undefined, {
+    const { config, socket } = await standIn(undefined, {
       listening: false,
       extra: ['mode = "999"'],
     });
@@ -141,30 +125,20 @@ describe('switchyard restart', () => {
       onEvent(progress('replica-2', 'ready', 1302, '', '/srv/app/releases/r2'));
       return { kind: 'done', ok: true, message: '2 replicas restarted', durationMs: 12_345 };
     };
-    const { config } = await daemonStandIn(handler);
+    const { config } = await standIn(handler);
 
-    const [command, ...args] = switchyardCommand as [string, ...string[]];
-    const child = spawn(command, [...args, 'restart', '-c', config], { cwd: repoRoot });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const cli = startCli(['restart', '-c', config]);
 
-    await waitFor(() => stdout.includes('draining'), {
+    await waitFor(() => cli.stdout().includes('draining'), {
       timeoutMs: 15_000,
-      what: `the draining line (stderr: ${stderr})`,
+      what: `the draining line (stderr: ${cli.stderr()})`,
     });
-    expect(stdout).not.toContain('ready');
+    expect(cli.stdout()).not.toContain('ready');
     drainingShown.resolve();
 
-    expect(await exited).toBe(0);
-    expect(stderr).toBe('');
-    expect(stdout).toBe(
+    expect(await cli.exited).toBe(0);
+    expect(cli.stderr()).toBe('');
+    expect(cli.stdout()).toBe(
       [
         'replica-1  draining     pid 1234  r1  3 in flight',
         'replica-1  ready        pid 1301  r2',
@@ -177,7 +151,7 @@ describe('switchyard restart', () => {
   });
 
   it('--replica 2 asks for that replica only', async () => {
-    const { config, handler } = await daemonStandIn();
+    const { config, handler } = await standIn();
     const result = await runSwitchyard(['restart', '-c', config, '--replica', '2']);
     expect(result.code).toBe(0);
     expect(handler.requests).toEqual([{ replica: 2 }]);
@@ -195,7 +169,7 @@ describe('switchyard restart', () => {
         durationMs: 3_100,
       };
     };
-    const { config } = await daemonStandIn(handler);
+    const { config } = await standIn(handler);
     const result = await runSwitchyard(['restart', '-c', config]);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain('replica-1  failed');
@@ -205,14 +179,14 @@ describe('switchyard restart', () => {
   });
 
   it('exits 1 with the daemon’s message when it refuses (no such replica)', async () => {
-    const { config } = await daemonStandIn();
+    const { config } = await standIn();
     const result = await runSwitchyard(['restart', '-c', config, '--replica', '7']);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe('switchyard: replica 7 does not exist (2 replicas)\n');
   });
 
   it('exits 1 when the daemon is not running', async () => {
-    const { config, socket } = await daemonStandIn(undefined, { listening: false });
+    const { config, socket } = await standIn(undefined, { listening: false });
     const result = await runSwitchyard(['restart', '-c', config]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`the daemon is not running: no control socket at ${socket}`);

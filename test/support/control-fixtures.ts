@@ -1,6 +1,7 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CodedError } from '../../src/coded-error.js';
+import { ControlServer } from '../../src/control/control-server.js';
 import type {
   ControlHandler,
   DaemonStatus,
@@ -12,6 +13,7 @@ import type {
   RestartRequest,
   RollbackRequest,
 } from '../../src/control/messages.js';
+import { silentLogger } from '../../src/log.js';
 
 // What the control socket tests share: a scripted stand-in for the daemon's ControlHandler,
 // a sample status, and a config file naming a control socket.
@@ -235,4 +237,30 @@ export function writeControlConfig(
   ];
   writeFileSync(path, `${lines.join('\n')}\n`);
   return path;
+}
+
+let standIns = 0;
+
+/**
+ * A fresh directory under `parent` with a config file naming its own control socket and,
+ * unless `listening` is false, a ControlServer on it answering with `handler`, pushed on
+ * `servers` for the caller to close.
+ */
+export async function daemonStandIn(
+  parent: string,
+  servers: ControlServer[],
+  handler = new ScriptedHandler(),
+  options: { listening?: boolean; extra?: readonly string[] } = {},
+): Promise<{ dir: string; config: string; socket: string; handler: ScriptedHandler }> {
+  standIns += 1;
+  const dir = join(parent, `d${standIns}`);
+  mkdirSync(dir);
+  const socket = join(dir, 'control.sock');
+  const config = writeControlConfig(dir, socket, options.extra);
+  if (options.listening !== false) {
+    servers.push(
+      await ControlServer.start({ socket, mode: 0o600, group: null }, handler, silentLogger()),
+    );
+  }
+  return { dir, config, socket, handler };
 }

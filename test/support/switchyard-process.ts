@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { repoRoot } from './repo-root.js';
 
@@ -20,31 +21,52 @@ export interface SwitchyardProcess {
   peakRss(): number;
 }
 
-/** The CLI as users run it, from source through tsx (no build step in the test loop). */
+/**
+ * The CLI as users run it, from source through tsx (no build step in the test loop). tsx is
+ * named by its path, so the CLI also runs from other working directories.
+ */
 export const switchyardCommand = [
   process.execPath,
   '--import',
-  'tsx',
+  createRequire(join(repoRoot, 'package.json')).resolve('tsx'),
   join(repoRoot, 'src/cli/main.ts'),
 ];
 
-/** Runs `switchyard <args>` to completion: for commands that exit (bad config, version). */
-export function runSwitchyard(
-  args: readonly string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const [command, ...prefix] = switchyardCommand as [string, ...string[]];
-    const child = spawn(command, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+/** A CLI process under way, for tests that watch its output as it streams. */
+export interface RunningCli {
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code once its pipes are closed. */
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts `switchyard <args>` in `cwd` (the repository unless told). */
+export function startCli(args: readonly string[], cwd = repoRoot): RunningCli {
+  const [command, ...prefix] = switchyardCommand as [string, ...string[]];
+  const child = spawn(command, [...prefix, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
   });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return {
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited: new Promise((resolve) => child.on('close', resolve)),
+  };
+}
+
+/** Runs `switchyard <args>` to completion: for commands that exit (bad config, version). */
+export async function runSwitchyard(
+  args: readonly string[],
+  cwd?: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const cli = startCli(args, cwd);
+  const code = await cli.exited;
+  return { code, stdout: cli.stdout(), stderr: cli.stderr() };
 }
 
 /**
