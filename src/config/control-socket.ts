@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse, TomlError } from 'smol-toml';
 import { parseSocketPath } from './address.js';
 import { ConfigError } from './config-error.js';
-import { describeFsError } from './fs-error.js';
+import { parseToml, readConfigText } from './config-file.js';
 
 export const DEFAULT_CONTROL_SOCKET = '/run/switchyard/control.sock';
 
@@ -14,29 +12,9 @@ export const DEFAULT_CONTROL_SOCKET = '/run/switchyard/control.sock';
  * stop `switchyard status`. Throws a ConfigError naming the key, like loadConfig.
  */
 export function readControlSocket(path: string): string {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError('', `cannot read config file ${path}: ${describeFsError(error)}`, {
-      cause: error,
-    });
-  }
-  let data: Record<string, unknown>;
-  try {
-    data = parse(text) as Record<string, unknown>;
-  } catch (error) {
-    if (!(error instanceof TomlError)) throw error;
-    const what = (error.message.split('\n')[0] ?? '').replace(/^Invalid TOML document: /, '');
-    throw new ConfigError(
-      '',
-      `TOML syntax error at line ${error.line}, column ${error.column}: ${what}`,
-      {
-        file: path,
-        cause: error,
-      },
-    );
-  }
+  const parsed = parseToml(readConfigText(path), path);
+  const data =
+    typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
   const control = data.control;
   const socket =
     typeof control === 'object' && control !== null && !Array.isArray(control)
