@@ -115,15 +115,10 @@ function planCutOver(
   const onNewReady = views.filter((view) => isReadyOn(view, desired.release)).length;
   if (onNewReady >= target) return [{ kind: 'toggle', slot: -1, release: desired.release }];
 
-  const actions: Action[] = [];
-  const taken = new Set<number>();
-  const add = (action: Action): void => {
-    if (taken.has(action.slot)) return;
-    taken.add(action.slot);
-    actions.push(action);
-  };
-  const start = (slot: number): void =>
-    add({ kind: 'start', slot, release: desired.release, generation: desired.generation });
+  const planned = new SlotActions(desired);
+  const actions = planned.list;
+  const add = (action: Action): void => planned.add(action);
+  const start = (slot: number): void => planned.start(slot);
   const lastSlot = desired.surge ? 2 * count - 1 : count - 1;
   const bySlot = new Map(views.map((view) => [view.slot, view]));
 
@@ -132,7 +127,7 @@ function planCutOver(
   let servingLeft = views.filter((view) => isReadyOn(view, serving)).length;
   const minServing = desired.surge ? count : count - target;
   const drainIfAffordable = (view: ReplicaView, reason: DrainReason): void => {
-    if (taken.has(view.slot)) return;
+    if (planned.has(view.slot)) return;
     if (view.release === serving) {
       if (servingLeft - 1 < minServing) return;
       servingLeft -= 1;
@@ -221,6 +216,33 @@ function lifecycleAction(
   }
 }
 
+/** The actions planned so far: at most one per slot, the first one planned wins. */
+class SlotActions {
+  readonly list: Action[] = [];
+  readonly #slots = new Set<number>();
+  readonly #desired: DesiredState;
+
+  constructor(desired: DesiredState) {
+    this.#desired = desired;
+  }
+
+  has(slot: number): boolean {
+    return this.#slots.has(slot);
+  }
+
+  add(action: Action): void {
+    if (this.#slots.has(action.slot)) return;
+    this.#slots.add(action.slot);
+    this.list.push(action);
+  }
+
+  /** Start `slot` on the desired release and generation. */
+  start(slot: number): void {
+    const { release, generation } = this.#desired;
+    this.add({ kind: 'start', slot, release, generation });
+  }
+}
+
 function uniqueSlots(observed: readonly ReplicaView[]): ReplicaView[] {
   const bySlot = new Map<number, ReplicaView>();
   for (const view of [...observed].sort((a, b) => a.slot - b.slot)) {
@@ -243,13 +265,9 @@ function planRolling(
   afterCutOver: boolean,
 ): Action[] {
   const { count } = desired;
-  const actions: Action[] = [];
-  const taken = new Set<number>();
-  const add = (action: Action): void => {
-    if (taken.has(action.slot)) return;
-    taken.add(action.slot);
-    actions.push(action);
-  };
+  const planned = new SlotActions(desired);
+  const actions = planned.list;
+  const add = (action: Action): void => planned.add(action);
 
   // Duplicate slots would be a bug upstream; the first view of a slot wins.
   const views = uniqueSlots(observed);
@@ -271,13 +289,11 @@ function planRolling(
     (view) => view.state === 'ready' && (!afterCutOver || view.release === desired.release),
   ).length;
   const drain = (slot: number, reason: DrainReason, minLeft: number): void => {
-    if (taken.has(slot) || readyLeft - 1 < minLeft) return;
+    if (planned.has(slot) || readyLeft - 1 < minLeft) return;
     readyLeft -= 1;
     add({ kind: 'drain', slot, reason });
   };
-  const start = (slot: number): void => {
-    add({ kind: 'start', slot, release: desired.release, generation: desired.generation });
-  };
+  const start = (slot: number): void => planned.start(slot);
 
   for (const view of views) {
     const { slot } = view;
