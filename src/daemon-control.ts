@@ -14,6 +14,7 @@ import type {
 import { replicaProgress } from './control/replica-progress.js';
 import type { Deployer } from './release/deployer.js';
 import type { ReleaseHistory } from './release/release-history.js';
+import type { SessionLanes } from './sessions/session-lanes.js';
 import type { Supervisor } from './supervisor/supervisor.js';
 import { packageVersion } from './version.js';
 
@@ -35,6 +36,7 @@ export class DaemonControl implements ControlHandler {
   readonly #supervisor: Supervisor | null;
   readonly #deployer: Deployer | null;
   readonly #history: ReleaseHistory | null;
+  readonly #lanes: SessionLanes | null;
   readonly #startedAt = Date.now();
   #operation: string | null = null;
 
@@ -42,8 +44,10 @@ export class DaemonControl implements ControlHandler {
     config: Config,
     balancer: Balancer,
     managed: { supervisor: Supervisor; deployer: Deployer; history: ReleaseHistory } | null,
+    lanes: SessionLanes | null = null,
   ) {
     this.#config = config;
+    this.#lanes = lanes;
     this.#balancer = balancer;
     this.#supervisor = managed?.supervisor ?? null;
     this.#deployer = managed?.deployer ?? null;
@@ -70,6 +74,14 @@ export class DaemonControl implements ControlHandler {
       symlink: config.release.symlink,
       servingRelease: this.#balancer.servingRelease,
       queued: this.#balancer.queued,
+      sessions:
+        this.#lanes === null || config.sessions === null
+          ? null
+          : {
+              perSession: config.sessions.perSession,
+              affinity: config.sessions.affinity,
+              ...this.#lanes.snapshot(),
+            },
       replicas: this.#supervisor === null ? this.#externalReplicas() : this.#managedReplicas(),
       lastDeploy: this.#history?.last() ?? null,
       rollbackTarget:

@@ -16,6 +16,7 @@ import { makeReleasePinning } from './frontend/release-pinning.js';
 import { Deployer } from './release/deployer.js';
 import { ReleaseHistory } from './release/release-history.js';
 import { SymlinkWatcher } from './release/symlink-watcher.js';
+import { SessionLanes } from './sessions/session-lanes.js';
 import { Supervisor, type SupervisorSettings } from './supervisor/supervisor.js';
 import { CommandLauncher } from './supervisor/workers/command-launcher.js';
 import { PhpFpmLauncher } from './supervisor/workers/php-fpm-launcher.js';
@@ -51,6 +52,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
     idleTimeoutMs: replicas.idleTimeoutMs,
     connectTimeoutMs: replicas.connectTimeoutMs,
     probeIntervalMs: PROBE_INTERVAL_MS,
+    affinity:
+      config.sessions?.affinity === 'session' ? { loadFactor: config.sessions.affinityLoad } : null,
     logger,
   });
   let supervisor: Supervisor | null = null;
@@ -136,8 +139,12 @@ async function serve(
     }
   };
   const capacity = replicas.capacity * replicaCount;
+  // Fronts → session lanes → admission queue → balancer (see ARCHITECTURE.md).
+  const lanes =
+    config.sessions === null ? null : new SessionLanes(balancer, { ...config.sessions, logger });
+  const dispatcher = lanes ?? balancer;
   const fastcgi = await FastCgiFrontend.start(config.listen.fastcgi, config.listen.mode, {
-    dispatcher: balancer,
+    dispatcher,
     logger,
     limits: {
       maxParamsBytes: config.limits.maxParamsBytes,
@@ -155,7 +162,7 @@ async function serve(
   if (listenGid !== null && config.listen.fastcgi.kind === 'unix') {
     chownSync(config.listen.fastcgi.path, -1, listenGid);
   }
-  const controlHandler = new DaemonControl(config, balancer, managed);
+  const controlHandler = new DaemonControl(config, balancer, managed, lanes);
   const control = await ControlServer.start(config.control, controlHandler, logger);
   // Deploy tools that flip the symlink themselves (ln -sfn, Deployer, Capistrano) are followed.
   const deployer = managed?.deployer;
@@ -171,7 +178,7 @@ async function serve(
     config.listen.http === null
       ? null
       : await HttpFrontend.start(config.listen.http, {
-          dispatcher: balancer,
+          dispatcher,
           logger,
           limits: {
             retryBodyBytes: config.limits.retryBodyBytes,
@@ -219,6 +226,7 @@ async function serve(
           listen: config.listen,
           release: config.release,
           limits: config.limits,
+          sessions: config.sessions,
           control: config.control,
           paths: config.paths,
         });
@@ -362,7 +370,7 @@ function reloadRefusal(current: Config, next: Config): string | null {
 
 /** Tables read only at start: a reload logs them instead of applying them. */
 function changedKeysNeedingRestart(current: Config, next: Config): string[] {
-  const keys = ['listen', 'release', 'limits', 'control', 'paths', 'log'] as const;
+  const keys = ['listen', 'release', 'limits', 'sessions', 'control', 'paths', 'log'] as const;
   return keys.filter((key) => JSON.stringify(current[key]) !== JSON.stringify(next[key]));
 }
 

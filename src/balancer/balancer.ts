@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { Dispatcher, Exchange } from '../frontend/exchange.js';
+import type { SessionTag } from '../frontend/session-tag.js';
 import { AdmissionQueue } from './admission-queue.js';
+import { affinityScore, loadBound } from './affinity.js';
 import { BalancerError } from './balancer-error.js';
 import { probeReplica } from './liveness-probe.js';
 import { type PoolListener, ReplicaPool, type ReplicaSpec } from './replica-pool.js';
@@ -12,6 +14,11 @@ export interface BalancerOptions {
   readonly connectTimeoutMs: number;
   /** How often an unreachable replica is probed. */
   readonly probeIntervalMs: number;
+  /**
+   * Session affinity: a session's requests go to one replica while it is ready and within
+   * `loadFactor` times the mean load; null routes every request to the least loaded.
+   */
+  readonly affinity?: { readonly loadFactor: number } | null;
   readonly logger: Logger;
 }
 
@@ -126,6 +133,9 @@ export class Balancer implements Dispatcher, PoolListener {
     this.#queue.remove(exchange);
   }
 
+  /** Nothing to release: a pool frees its slot when its connection is done. */
+  finished(_exchange: Exchange): void {}
+
   slotFreed(): void {
     this.#drainQueue();
   }
@@ -144,7 +154,11 @@ export class Balancer implements Dispatcher, PoolListener {
     for (const pool of this.#pools.values()) pool.closeIdle();
   }
 
-  #pick(avoid: string | null = null): ReplicaPool | null {
+  #pick(avoid: string | null = null, session: SessionTag | null = null): ReplicaPool | null {
+    if (session !== null && this.#options.affinity != null) {
+      const affine = this.#pickAffine(session, avoid, this.#options.affinity.loadFactor);
+      if (affine !== null) return affine;
+    }
     const pools = this.#poolList;
     let best: ReplicaPool | null = null;
     for (let i = 0; i < pools.length; i += 1) {
@@ -154,6 +168,33 @@ export class Balancer implements Dispatcher, PoolListener {
       if (best === null || pool.inFlight < best.inFlight) best = pool;
     }
     this.#cursor = (this.#cursor + 1) % Math.max(pools.length, 1);
+    return best;
+  }
+
+  /**
+   * The session's replica: the best rendezvous score among the serving release's replicas
+   * with a free slot and a load within the bound. Null sends it to the least loaded.
+   */
+  #pickAffine(session: SessionTag, avoid: string | null, loadFactor: number): ReplicaPool | null {
+    let total = 0;
+    let serving = 0;
+    for (const pool of this.#poolList) {
+      if (pool.routing !== 'active' || pool.spec.release !== this.#servingRelease) continue;
+      total += pool.inFlight;
+      serving += 1;
+    }
+    const bound = loadBound(total, serving, loadFactor);
+    let best: ReplicaPool | null = null;
+    let bestScore = -1;
+    for (const pool of this.#poolList) {
+      if (!pool.hasFreeSlot || pool.spec.release !== this.#servingRelease) continue;
+      if (pool.id === avoid || pool.inFlight + 1 > bound) continue;
+      const score = affinityScore(session.point, pool.affinitySeed);
+      if (score > bestScore) {
+        best = pool;
+        bestScore = score;
+      }
+    }
     return best;
   }
 
@@ -192,8 +233,8 @@ export class Balancer implements Dispatcher, PoolListener {
    */
   #pickFor(exchange: Exchange): ReplicaPool | null {
     const failed = exchange.replicaId;
-    if (failed !== null && this.#anyRoutable(failed)) return this.#pick(failed);
-    return this.#pick();
+    if (failed !== null && this.#anyRoutable(failed)) return this.#pick(failed, exchange.session);
+    return this.#pick(null, exchange.session);
   }
 
   #startQueueTimer(exchange: Exchange): void {

@@ -1,12 +1,19 @@
 import type { ListenAddress } from '../config/address.js';
 import type { Exchange } from '../frontend/exchange.js';
 import type { ReleasePinning } from '../frontend/release-pinning.js';
+import { affinitySeed } from './affinity.js';
 import { BackendConnection, type ConnectionOwner } from './backend-connection.js';
 import { BalancerError } from './balancer-error.js';
 import { canTransition, type ReplicaRouting } from './replica-routing.js';
 
 export interface ReplicaSpec {
+  /** This incarnation in the balancer: `replica-1.3`. */
   readonly id: string;
+  /**
+   * The slot it fills (`replica-1`), which session affinity knows it by, so that a restarted
+   * replica gets its sessions back; `id` when absent.
+   */
+  readonly slot?: string;
   readonly address: ListenAddress;
   /** Concurrent requests it takes: php-fpm's pm.max_children. */
   readonly capacity: number;
@@ -41,6 +48,8 @@ export interface PoolListener {
  */
 export class ReplicaPool implements ConnectionOwner {
   readonly spec: ReplicaSpec;
+  /** Its rendezvous seed for session affinity, from its slot name. */
+  readonly affinitySeed: number;
   readonly #listener: PoolListener;
   readonly #timeouts: PoolTimeouts;
   /** Most recently used last: reusing the warmest connection keeps the others closable. */
@@ -52,6 +61,7 @@ export class ReplicaPool implements ConnectionOwner {
 
   constructor(spec: ReplicaSpec, listener: PoolListener, timeouts: PoolTimeouts) {
     this.spec = spec;
+    this.affinitySeed = affinitySeed(spec.slot ?? spec.id);
     this.#listener = listener;
     this.#timeouts = timeouts;
   }

@@ -6,6 +6,7 @@ import type {
   ProgressEvent,
   ReplicaProgressEvent,
   ReplicaStatus,
+  SessionsStatus,
 } from '../control/messages.js';
 
 // Pure text for `switchyard status`, `restart`, `deploy` and `rollback`: no I/O, no clock
@@ -35,8 +36,9 @@ export function formatStatus(status: DaemonStatus, now?: number): string {
     `last     ${status.lastDeploy === null ? '(no deploy yet)' : formatDeployRecord(status.lastDeploy, now)}`,
     `rollback ${status.rollbackTarget ?? '(nothing to roll back to)'}`,
     `queued   ${status.queued}`,
-    '',
   ];
+  if (status.sessions != null) lines.push(`sessions ${formatSessions(status.sessions)}`);
+  lines.push('');
   const header = [
     'REPLICA',
     'STATE',
@@ -69,6 +71,25 @@ export function formatStatus(status: DaemonStatus, now?: number): string {
     lines.push('', `${replica.name} last error: ${first}`, ...rest.map((line) => `  ${line}`));
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * `3 lanes, 12 waiting; longest 3fa2c1d04b9e… 9 waiting, oldest 1.2s (1 per session, affinity
+ * session)`. The session shows as its keyed hash only.
+ */
+export function formatSessions(sessions: SessionsStatus): string {
+  const { lanes, waiting, longest } = sessions;
+  let text = `${lanes} ${lanes === 1 ? 'lane' : 'lanes'}, ${waiting} waiting`;
+  if (longest !== null) {
+    text += `; longest ${longest.session}… ${longest.waiting} waiting, oldest ${formatSeconds(longest.oldestWaitMs)}`;
+  }
+  const lanesSetting =
+    sessions.perSession === 0 ? 'lanes off' : `${sessions.perSession} per session`;
+  return `${text} (${lanesSetting}, affinity ${sessions.affinity})`;
+}
+
+function formatSeconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
 }
 
 /** One progress line of a restart: `replica-1  draining     pid 1234  41  3 in flight`. */

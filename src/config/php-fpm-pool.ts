@@ -10,7 +10,7 @@ const SECTION_HEADER = /^\s*\[/;
  * dynamic pm that breaks the capacity switchyard routes by, another chdir than the release.
  */
 const OWNED_DIRECTIVE =
-  /^\s*(listen(\.[a-z_.]+)?|pm(\.(max_children|status_path|status_listen))?|ping\.(path|response)|chdir|user|group|process_control_timeout|env\[SWITCHYARD_RELEASE_DIR\])\s*=/i;
+  /^\s*(listen(\.[a-z_.]+)?|pm(\.(max_children|status_path|status_listen))?|ping\.(path|response)|chdir|user|group|process_control_timeout|env\[SWITCHYARD_(RELEASE_DIR|REPLICA)\])\s*=/i;
 
 /**
  * Checks the user's file of extra pool directives at load time. switchyard writes each

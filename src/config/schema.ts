@@ -138,6 +138,30 @@ export interface LimitsConfig {
   readonly retryBodyBytes: number;
 }
 
+export const AFFINITY_MODES = ['none', 'session'] as const;
+export type AffinityMode = (typeof AFFINITY_MODES)[number];
+
+/** Session lanes and affinity (`[sessions]`); null when the table is absent. */
+export interface SessionsConfig {
+  /** Cookie names that carry the session id, in order of preference (PHP's session.name). */
+  readonly cookies: readonly string[];
+  /** Query parameters that carry it, looked at when no cookie does. */
+  readonly params: readonly string[];
+  /** Requests of one session in the workers at once; 0 turns lanes off. */
+  readonly perSession: number;
+  /** Requests one lane may hold waiting; beyond that: 429 with Retry-After. */
+  readonly laneQueue: number;
+  /** Longest wait in a lane before a 503. */
+  readonly laneTimeoutMs: number;
+  /** Requests waiting in all lanes together; beyond that: 503. */
+  readonly maxWaiting: number;
+  /** A lane holding more than this many waiting requests is logged (once a minute per lane). */
+  readonly warnLane: number;
+  readonly affinity: AffinityMode;
+  /** Affinity skips a replica above this multiple of the mean load (bounded-load hashing). */
+  readonly affinityLoad: number;
+}
+
 export interface LogConfig {
   readonly level: LogLevel;
 }
@@ -153,6 +177,7 @@ export interface Config {
   readonly deploy: DeployConfig;
   readonly response: ResponseConfig;
   readonly limits: LimitsConfig;
+  readonly sessions: SessionsConfig | null;
   readonly log: LogConfig;
 }
 
@@ -608,6 +633,47 @@ const limitsSchema = table({
   }),
 );
 
+/** RFC 6265 cookie-name (an RFC 7230 token), which is also what PHP's session.name allows. */
+const COOKIE_NAME = HEADER_TOKEN;
+/** A query parameter name: anything but the separators, spaces and control characters. */
+const PARAM_NAME = /^[^&=#;+\s\p{Cc}%]+$/u;
+
+function nameList(pattern: RegExp, what: string, example: string) {
+  return z
+    .array(
+      z.string().refine((text) => pattern.test(text), {
+        error: (issue) => `${JSON.stringify(issue.input)} is not a ${what}, e.g. "${example}"`,
+      }),
+    )
+    .max(16, { error: 'at most 16 names' })
+    .refine((names) => new Set(names).size === names.length, { error: 'names a key twice' });
+}
+
+/**
+ * `[sessions]`: present means lanes on (per_session = 1) unless said otherwise. lane_timeout
+ * defaults to limits.queue_timeout, so it is resolved in the whole-file schema.
+ */
+const sessionsSchema = table({
+  cookies: nameList(COOKIE_NAME, 'cookie name', 'PHPSESSID').default(['PHPSESSID']),
+  params: nameList(PARAM_NAME, 'query parameter name', '_s').default([]),
+  per_session: z.int().nonnegative().max(1024).default(1),
+  lane_queue: z.int().positive().max(100_000).default(64),
+  lane_timeout: duration({ positive: false }).optional(),
+  max_waiting: z.int().positive().max(1_000_000).default(4096),
+  warn_lane: z.int().positive().default(8),
+  affinity: z.enum(AFFINITY_MODES).default('none'),
+  // Below 1 no replica could take its share; the usual choice is 1.25 (Mirrokni et al.).
+  affinity_load: z.number().min(1).max(100).default(1.25),
+}).superRefine((sessions, ctx) => {
+  if (sessions.cookies.length === 0 && sessions.params.length === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['cookies'],
+      message: 'names no cookie and params names no parameter: nothing could carry a session',
+    });
+  }
+});
+
 const logSchema = table({
   level: z.enum(LOG_LEVELS).default('info'),
 });
@@ -625,36 +691,61 @@ export function configSchema(baseDir: string) {
     deploy: deploySchema.prefault({}),
     response: responseSchema.prefault({}),
     limits: limitsSchema.prefault({}),
+    sessions: sessionsSchema.optional(),
     log: logSchema.prefault({}),
-  }).superRefine((config, ctx) => {
-    // Only runs once every table is valid (zod skips refinements after an issue).
-    const fastcgi = formatAddress(config.listen.fastcgi);
-    const { replicas } = config;
-    if (
-      replicas.kind === 'external' &&
-      replicas.addresses.some((entry) => formatAddress(entry) === fastcgi)
-    ) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['listen', 'fastcgi'],
-        message: `${JSON.stringify(fastcgi)} is also a replica address: switchyard would route to itself`,
-      });
-    }
-    if (fastcgi === `unix:${config.control.socket}`) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['control', 'socket'],
-        message: `${JSON.stringify(config.control.socket)} is also the FastCGI socket (listen.fastcgi)`,
-      });
-    }
-    if (config.listen.http !== null && formatAddress(config.listen.http) === fastcgi) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['listen', 'http'],
-        message: `${JSON.stringify(fastcgi)} is also the FastCGI address`,
-      });
-    }
-  });
+  })
+    .superRefine((config, ctx) => {
+      // Only runs once every table is valid (zod skips refinements after an issue).
+      const fastcgi = formatAddress(config.listen.fastcgi);
+      const { replicas } = config;
+      if (
+        replicas.kind === 'external' &&
+        replicas.addresses.some((entry) => formatAddress(entry) === fastcgi)
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['listen', 'fastcgi'],
+          message: `${JSON.stringify(fastcgi)} is also a replica address: switchyard would route to itself`,
+        });
+      }
+      if (fastcgi === `unix:${config.control.socket}`) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['control', 'socket'],
+          message: `${JSON.stringify(config.control.socket)} is also the FastCGI socket (listen.fastcgi)`,
+        });
+      }
+      if (config.listen.http !== null && formatAddress(config.listen.http) === fastcgi) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['listen', 'http'],
+          message: `${JSON.stringify(fastcgi)} is also the FastCGI address`,
+        });
+      }
+    })
+    .transform(
+      ({ sessions, ...config }): Config => ({
+        ...config,
+        sessions: sessions === undefined ? null : sessionsConfig(sessions, config.limits),
+      }),
+    );
+}
+
+function sessionsConfig(
+  sessions: z.output<typeof sessionsSchema>,
+  limits: LimitsConfig,
+): SessionsConfig {
+  return {
+    cookies: sessions.cookies,
+    params: sessions.params,
+    perSession: sessions.per_session,
+    laneQueue: sessions.lane_queue,
+    laneTimeoutMs: sessions.lane_timeout ?? limits.queueTimeoutMs,
+    maxWaiting: sessions.max_waiting,
+    warnLane: sessions.warn_lane,
+    affinity: sessions.affinity,
+    affinityLoad: sessions.affinity_load,
+  };
 }
 
 /**

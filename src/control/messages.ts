@@ -30,6 +30,24 @@ export interface ReplicaStatus {
   readonly lastError: string | null;
 }
 
+/** Session lanes and affinity (`[sessions]`). Sessions appear only as keyed hashes. */
+export interface SessionsStatus {
+  /** Requests of one session let into the workers at once; 0 when lanes are off. */
+  readonly perSession: number;
+  readonly affinity: 'none' | 'session';
+  /** Sessions with a request in flight or waiting. */
+  readonly lanes: number;
+  /** Requests waiting in lanes, holding no worker. */
+  readonly waiting: number;
+  /** The lane with the most waiting requests, or null when none waits. */
+  readonly longest: {
+    /** The session's keyed hash (12 hex digits), never its id. */
+    readonly session: string;
+    readonly waiting: number;
+    readonly oldestWaitMs: number;
+  } | null;
+}
+
 export interface DaemonStatus {
   readonly version: string;
   readonly pid: number;
@@ -39,6 +57,8 @@ export interface DaemonStatus {
   /** The release new requests go to. */
   readonly servingRelease: string | null;
   readonly queued: number;
+  /** Null without a `[sessions]` table; absent from daemons older than session lanes. */
+  readonly sessions?: SessionsStatus | null;
   readonly replicas: readonly ReplicaStatus[];
   /** The most recent deploy, rollback or followed symlink flip; null before the first. */
   readonly lastDeploy: DeployRecord | null;

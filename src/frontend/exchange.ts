@@ -1,9 +1,10 @@
-import { BalancerError, STATUS_FOR } from '../balancer/balancer-error.js';
+import { BalancerError, RETRY_AFTER_FOR, STATUS_FOR } from '../balancer/balancer-error.js';
 
 import { generatedResponse } from './generated-response.js';
 import type { RequestBody } from './request-body.js';
 import type { RequestParams } from './request-params.js';
 import type { RequestInput, ResponseSink } from './response-sink.js';
+import type { SessionTag } from './session-tag.js';
 
 /**
  * One request's life in switchyard:
@@ -39,6 +40,8 @@ export interface Dispatcher {
   retry(exchange: Exchange): void;
   /** The exchange left the queue without being served (timed out or aborted). */
   forget(exchange: Exchange): void;
+  /** The exchange is done (answered, generated, aborted or failed): whatever it held is free. */
+  finished(exchange: Exchange): void;
 }
 
 export interface ExchangeOptions {
@@ -74,6 +77,8 @@ export class Exchange {
    * written before the application's first STDOUT byte, or null.
    */
   responseHeader: Buffer | null = null;
+  /** The session it belongs to, set by the session lanes before routing; null without one. */
+  session: SessionTag | null = null;
 
   constructor(
     params: RequestParams,
@@ -116,13 +121,9 @@ export class Exchange {
   /** Called by the balancer when the request cannot be served (503 and friends). */
   reject(error: BalancerError): void {
     if (this.#state === 'done') return;
-    const retryAfter =
-      error.code === 'ERR_QUEUE_FULL' ||
-      error.code === 'ERR_QUEUE_TIMEOUT' ||
-      error.code === 'ERR_NO_READY_REPLICA'
-        ? 1
-        : undefined;
-    this.#sink.stdout(generatedResponse(STATUS_FOR[error.code], error.message, retryAfter));
+    this.#sink.stdout(
+      generatedResponse(STATUS_FOR[error.code], error.message, RETRY_AFTER_FOR[error.code]),
+    );
     this.#sink.end(0);
     this.#finish({ kind: 'generated', error });
   }
@@ -247,6 +248,7 @@ export class Exchange {
     if (this.queueTimer !== null) clearTimeout(this.queueTimer);
     this.#requestTimer = null;
     this.queueTimer = null;
+    this.#dispatcher.finished(this);
     this.#options.onDone(this, outcome);
   }
 

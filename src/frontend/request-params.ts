@@ -14,6 +14,8 @@ export interface RequestParams {
   recordsFor(pinning: ReleasePinning): Buffer;
   /** One param's value (latin1), for logs and tests; undefined when absent. */
   get(name: string): string | undefined;
+  /** Several params' values (latin1) in one pass, in the order of `names`; the first of a repeat. */
+  values(names: readonly string[]): Array<string | undefined>;
 }
 
 /** Params built as pairs (the HTTP front, tests). */
@@ -30,6 +32,10 @@ export class PairParams implements RequestParams {
 
   get(name: string): string | undefined {
     return this.#pairs.find(([n]) => n === name)?.[1];
+  }
+
+  values(names: readonly string[]): Array<string | undefined> {
+    return names.map((name) => this.get(name));
   }
 }
 
@@ -94,12 +100,20 @@ export class WireParams implements RequestParams {
   }
 
   get(name: string): string | undefined {
-    let found: string | undefined;
+    return this.values([name])[0];
+  }
+
+  values(names: readonly string[]): Array<string | undefined> {
+    const found: Array<string | undefined> = names.map(() => undefined);
+    let missing = names.length;
     scanPairs(this.#bytes, (_pairStart, nameStart, valueStart, pairEnd) => {
-      if (found === undefined && valueStart - nameStart === name.length) {
-        if (this.#bytes.toString('latin1', nameStart, valueStart) === name) {
-          found = this.#bytes.toString('latin1', valueStart, pairEnd);
-        }
+      if (missing === 0) return;
+      const length = valueStart - nameStart;
+      for (let i = 0; i < names.length; i += 1) {
+        if (found[i] !== undefined || (names[i] as string).length !== length) continue;
+        if (this.#bytes.toString('latin1', nameStart, valueStart) !== names[i]) continue;
+        found[i] = this.#bytes.toString('latin1', valueStart, pairEnd);
+        missing -= 1;
       }
     });
     return found;

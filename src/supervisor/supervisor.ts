@@ -483,6 +483,7 @@ export class Supervisor {
     record.lastError = null;
     record.pool = this.#balancer.add({
       id: `${record.name}.${record.incarnation}`,
+      slot: record.name,
       address: worker.address,
       capacity: this.#settings.capacity,
       release: record.release,

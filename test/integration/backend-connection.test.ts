@@ -29,6 +29,7 @@ function runOn(pool: ReplicaPool, received: { bytes: number }): Promise<Exchange
     dispatch: (exchange) => pool.run(exchange, false),
     retry: () => {},
     forget: () => {},
+    finished: () => {},
   };
   return new Promise((resolve) => {
     const exchange = new Exchange(

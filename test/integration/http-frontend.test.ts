@@ -638,6 +638,8 @@ class ScriptedApplication implements Dispatcher {
   }
 
   forget(): void {}
+
+  finished(): void {}
 }
 
 describe('HTTP front: mapping CGI output to HTTP responses', () => {

@@ -147,6 +147,7 @@ describe('CommandLauncher', () => {
         expect(readlinkSync(`/proc/${pid}/cwd`)).toBe(v1);
         expect(environOf(pid)).toMatchObject({
           SWITCHYARD_RELEASE_DIR: v1,
+          SWITCHYARD_REPLICA: 'replica-1',
           PHP_FCGI_MAX_REQUESTS: '0',
         });
       }

@@ -61,7 +61,7 @@ const LEFTOVER_STEPS: readonly StopStep[] = [
  * In both modes an exit before launch() resolves rejects it with ERR_WORKER_EXITED. Every
  * process runs in the release directory, through `setpriv --pdeathsig SIGTERM`, in its own
  * process group, with switchyard's environment plus the configured `env`, plus
- * `SWITCHYARD_RELEASE_DIR=<release>` and, unless already set, `PHP_FCGI_MAX_REQUESTS=0`:
+ * `SWITCHYARD_RELEASE_DIR=<release>`, `SWITCHYARD_REPLICA=<name>` and, unless already set, `PHP_FCGI_MAX_REQUESTS=0`:
  * php-cgi otherwise exits after 500 requests, which switchyard would see as a crash of the
  * replica (replacing processes is switchyard's job, not php-cgi's).
  */
@@ -90,6 +90,7 @@ export class CommandLauncher implements WorkerLauncher {
       ...process.env,
       ...Object.fromEntries(Object.entries(configEnv).map(([name, value]) => [name, fill(value)])),
       SWITCHYARD_RELEASE_DIR: spec.release,
+      SWITCHYARD_REPLICA: spec.name,
     };
     const output = new OutputLog({ logger, replica: spec.name });
     const log = logger.child({ replica: spec.name });

@@ -131,9 +131,11 @@ export function renderPhpFpmConfig(input: PhpFpmConfigInput): string {
     // Children's stdout/stderr reach the master's log (switchyard's pipe), undecorated.
     'catch_workers_output = yes',
     'decorate_workers_output = no',
-    // The children see switchyard's environment, plus where their release is.
+    // The children see switchyard's environment, plus where their release is and which
+    // replica they are (an application may log it; the session affinity tests read it).
     'clear_env = no',
     `env[SWITCHYARD_RELEASE_DIR] = ${iniString(input.release)}`,
+    `env[SWITCHYARD_REPLICA] = ${iniString(input.name)}`,
   );
   if (input.pool !== null) {
     const directives = input.pool.directives;

@@ -33,7 +33,11 @@ const DEFAULT_TABLES = {
   paths: { runtime: '/run/switchyard', state: '/var/lib/switchyard' },
   deploy: { warmup: [], warmupTimeoutMs: 10_000, timeoutMs: 300_000 },
   response: { releaseHeader: null },
-} satisfies Pick<Config, 'health' | 'drain' | 'control' | 'paths' | 'deploy' | 'response'>;
+  sessions: null,
+} satisfies Pick<
+  Config,
+  'health' | 'drain' | 'control' | 'paths' | 'deploy' | 'response' | 'sessions'
+>;
 
 /** The replica addresses of an external-kind config. */
 function addressesOf(config: Config): ExternalReplicasConfig['addresses'] {
@@ -201,7 +205,7 @@ level = "debug"
       text: `${MINIMAL}[limit]\nqueue = 1\n`,
       key: 'limit',
       reason:
-        'unknown key; known keys: listen, release, replicas, health, drain, control, paths, deploy, response, limits, log',
+        'unknown key; known keys: listen, release, replicas, health, drain, control, paths, deploy, response, limits, sessions, log',
     },
     {
       problem: 'an unknown replicas.kind',

@@ -87,6 +87,7 @@ const REST: Omit<Config, 'replicas'> = {
   paths: { runtime: '/run/switchyard', state: '/var/lib/switchyard' },
   deploy: { warmup: [], warmupTimeoutMs: 10_000, timeoutMs: 300_000 },
   response: { releaseHeader: null },
+  sessions: null,
   limits: {
     queue: 1024,
     queueTimeoutMs: 5_000,

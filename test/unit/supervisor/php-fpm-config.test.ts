@@ -87,6 +87,7 @@ describe('renderPhpFpmConfig', () => {
       decorate_workers_output: 'no',
       clear_env: 'no',
       'env[SWITCHYARD_RELEASE_DIR]': '/srv/app/releases/42',
+      'env[SWITCHYARD_REPLICA]': 'replica-1',
     });
   });
 
