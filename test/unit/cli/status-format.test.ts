@@ -74,6 +74,30 @@ describe('formatStatus', () => {
     );
   });
 
+  it('shows session lanes under the queue: counts, the longest lane by its hash, the settings', () => {
+    const status = {
+      ...sampleStatus(),
+      sessions: {
+        perSession: 1,
+        affinity: 'session' as const,
+        lanes: 3,
+        waiting: 12,
+        longest: { session: '3fa2c1d04b9e', waiting: 9, oldestWaitMs: 1_234 },
+      },
+    };
+    const lines = formatStatus(status).split('\n');
+    expect(lines.slice(4, 7)).toEqual([
+      'queued   0',
+      'sessions 3 lanes, 12 waiting; longest 3fa2c1d04b9e… 9 waiting, oldest 1.2s (1 per session, affinity session)',
+      '',
+    ]);
+    const quiet = formatStatus({
+      ...status,
+      sessions: { perSession: 0, affinity: 'none', lanes: 1, waiting: 0, longest: null },
+    });
+    expect(quiet).toContain('\nsessions 1 lane, 0 waiting (lanes off, affinity none)\n');
+  });
+
   it('shows release basenames in the table and says when nothing is deployed yet', () => {
     const status = {
       ...sampleStatus(),

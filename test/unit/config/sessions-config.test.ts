@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../../src/config/config-error.js';
+import { parseConfig } from '../../../src/config/load-config.js';
+import type { SessionsConfig } from '../../../src/config/schema.js';
+
+const BASE = `
+[listen]
+fastcgi = "unix:/run/switchyard/app.sock"
+
+[release]
+symlink = "/srv/app/current"
+
+[replicas]
+kind = "external"
+addresses = ["unix:/run/php/a.sock", "unix:/run/php/b.sock"]
+`;
+
+function sessions(table: string, limits = ''): SessionsConfig | null {
+  return parseConfig(`${BASE}${limits}\n[sessions]\n${table}\n`, '/etc/switchyard').sessions;
+}
+
+function refusal(table: string): { key: string; reason: string } {
+  try {
+    sessions(table);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    const { key, reason } = error as ConfigError;
+    return { key, reason };
+  }
+  return expect.unreachable('the [sessions] table was accepted');
+}
+
+describe('[sessions]', () => {
+  it('is off without the table', () => {
+    expect(parseConfig(BASE, '/etc/switchyard').sessions).toBeNull();
+  });
+
+  it('turns lanes on with PHP defaults when the table is present, even empty', () => {
+    expect(sessions('')).toEqual<SessionsConfig>({
+      cookies: ['PHPSESSID'],
+      params: [],
+      perSession: 1,
+      laneQueue: 64,
+      laneTimeoutMs: 5_000,
+      maxWaiting: 4096,
+      warnLane: 8,
+      affinity: 'none',
+      affinityLoad: 1.25,
+    });
+  });
+
+  it('takes lane_timeout from limits.queue_timeout unless set', () => {
+    expect(sessions('', '[limits]\nqueue_timeout = "12s"')?.laneTimeoutMs).toBe(12_000);
+    expect(sessions('lane_timeout = "2s"', '[limits]\nqueue_timeout = "12s"')?.laneTimeoutMs).toBe(
+      2_000,
+    );
+  });
+
+  it('reads every key', () => {
+    expect(
+      sessions(
+        [
+          'cookies = ["laravel_session", "PHPSESSID"]',
+          'params = ["_s"]',
+          'per_session = 0',
+          'lane_queue = 16',
+          'lane_timeout = "30s"',
+          'max_waiting = 100',
+          'warn_lane = 3',
+          'affinity = "session"',
+          'affinity_load = 1.5',
+        ].join('\n'),
+      ),
+    ).toEqual<SessionsConfig>({
+      cookies: ['laravel_session', 'PHPSESSID'],
+      params: ['_s'],
+      perSession: 0,
+      laneQueue: 16,
+      laneTimeoutMs: 30_000,
+      maxWaiting: 100,
+      warnLane: 3,
+      affinity: 'session',
+      affinityLoad: 1.5,
+    });
+  });
+
+  it.each([
+    { table: 'cookies = ["PHP SESSID"]', key: 'sessions.cookies[0]' },
+    { table: 'cookies = ["a=b"]', key: 'sessions.cookies[0]' },
+    { table: 'cookies = [""]', key: 'sessions.cookies[0]' },
+    { table: 'cookies = ["A", "A"]', key: 'sessions.cookies' },
+    { table: 'params = ["a&b"]', key: 'sessions.params[0]' },
+    { table: 'cookies = []', key: 'sessions.cookies' },
+    { table: 'per_session = -1', key: 'sessions.per_session' },
+    { table: 'per_session = 100000', key: 'sessions.per_session' },
+    { table: 'lane_queue = 0', key: 'sessions.lane_queue' },
+    { table: 'lane_queue = 1e9', key: 'sessions.lane_queue' },
+    { table: 'max_waiting = 0', key: 'sessions.max_waiting' },
+    { table: 'lane_timeout = 5', key: 'sessions.lane_timeout' },
+    { table: 'affinity = "sticky"', key: 'sessions.affinity' },
+    { table: 'affinity_load = 0.5', key: 'sessions.affinity_load' },
+    { table: 'per_sesion = 1', key: 'sessions.per_sesion' },
+  ])('refuses $table, naming $key', ({ table, key }) => {
+    const found = refusal(table);
+    expect(found.key).toBe(key);
+    expect(found.reason.length).toBeGreaterThan(5);
+  });
+
+  it('says why an empty cookie list is refused', () => {
+    expect(refusal('cookies = []').reason).toBe(
+      'names no cookie and params names no parameter: nothing could carry a session',
+    );
+    expect(sessions('cookies = []\nparams = ["_s"]')?.params).toEqual(['_s']);
+  });
+});
