@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http';
 import { type HttpLoadResponse, runHttpLoad } from './http-load.js';
 
 export interface DeployLoadOptions {
@@ -8,6 +9,7 @@ export interface DeployLoadOptions {
   /** Path (and method/body) of request i: mixes fast, slow and upload requests. */
   readonly pathFor: (i: number) => string;
   readonly bodyFor?: (i: number) => Buffer | undefined;
+  readonly headersFor?: (i: number) => OutgoingHttpHeaders | undefined;
   readonly method?: (i: number) => string;
 }
 
@@ -31,6 +33,7 @@ export function startDeployLoad(options: DeployLoadOptions): DeployLoad {
         concurrency: options.concurrency,
         pathFor: options.pathFor,
         ...(options.bodyFor === undefined ? {} : { bodyFor: options.bodyFor }),
+        ...(options.headersFor === undefined ? {} : { headersFor: options.headersFor }),
         timeoutMs: 60_000,
       });
       batches.push([...result.responses]);

@@ -1,4 +1,10 @@
-import { Agent, type ClientRequest, type IncomingHttpHeaders, request } from 'node:http';
+import {
+  Agent,
+  type ClientRequest,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  request,
+} from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
@@ -13,6 +19,8 @@ export interface HttpLoadOptions {
   readonly method?: string;
   /** Request body; sent with a Content-Length. */
   readonly bodyFor?: (i: number) => Buffer | undefined;
+  /** Request headers (a Cookie, say); none unless told. */
+  readonly headersFor?: (i: number) => OutgoingHttpHeaders | undefined;
   /** Bound on the whole run: requests still open or not yet sent then are failed with an error. */
   readonly timeoutMs: number;
 }
@@ -109,7 +117,10 @@ export async function runHttpLoad(options: HttpLoadOptions): Promise<LoadResult>
         {
           agent,
           method: options.method ?? 'GET',
-          ...(body === undefined ? {} : { headers: { 'content-length': body.length } }),
+          headers: {
+            ...options.headersFor?.(i),
+            ...(body === undefined ? {} : { 'content-length': body.length }),
+          },
         },
         (res) => {
           status = res.statusCode ?? null;
