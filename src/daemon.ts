@@ -201,6 +201,10 @@ async function serve(
           ? replicas.addresses.map(formatAddress)
           : `${replicas.count} × ${replicas.kind}`,
       capacity,
+      sessions:
+        config.sessions === null
+          ? 'off'
+          : `${config.sessions.perSession === 0 ? 'lanes off' : `${config.sessions.perSession} per session`}, affinity ${config.sessions.affinity}`,
       control: config.control.socket,
     },
     'switchyard is serving',
