@@ -104,15 +104,19 @@ export class WireParams implements RequestParams {
   }
 
   values(names: readonly string[]): Array<string | undefined> {
+    const bytes = this.#bytes;
+    const wanted = names.map((name) => Buffer.from(name, 'latin1'));
     const found: Array<string | undefined> = names.map(() => undefined);
     let missing = names.length;
-    scanPairs(this.#bytes, (_pairStart, nameStart, valueStart, pairEnd) => {
+    scanPairs(bytes, (_pairStart, nameStart, valueStart, pairEnd) => {
       if (missing === 0) return;
       const length = valueStart - nameStart;
-      for (let i = 0; i < names.length; i += 1) {
-        if (found[i] !== undefined || (names[i] as string).length !== length) continue;
-        if (this.#bytes.toString('latin1', nameStart, valueStart) !== names[i]) continue;
-        found[i] = this.#bytes.toString('latin1', valueStart, pairEnd);
+      for (let i = 0; i < wanted.length; i += 1) {
+        const name = wanted[i] as Buffer;
+        // Compared in place: the session lanes ask on every request, and most names differ.
+        if (found[i] !== undefined || name.length !== length) continue;
+        if (name.compare(bytes, nameStart, valueStart) !== 0) continue;
+        found[i] = bytes.toString('latin1', valueStart, pairEnd);
         missing -= 1;
       }
     });

@@ -76,6 +76,28 @@ describe('params as the web server sent them', () => {
     expect(wire.get('MISSING')).toBeUndefined();
   });
 
+  it('read several params in one pass, the first of a repeat, as the pairs themselves do', () => {
+    const names = ['HTTP_COOKIE', 'QUERY_STRING', 'MISSING'];
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.constantFrom('HTTP_COOKIE', 'QUERY_STRING', 'HTTP_COOKIES', 'REQUEST_URI', 'X'),
+            fc.string({ maxLength: 20 }),
+          ),
+          { maxLength: 12 },
+        ),
+        (pairs) => {
+          const wire = new WireParams(encodeNameValuePairs(pairs));
+          expect(wire.values(names)).toEqual(new PairParams(pairs).values(names));
+          expect(wire.values(names)).toEqual(
+            names.map((name) => pairs.find(([n]) => n === name)?.[1]),
+          );
+        },
+      ),
+    );
+  });
+
   it('refuse a truncated stream with ERR_FCGI_TRUNCATED_PAIR', () => {
     const bytes = encodeNameValuePairs([['SCRIPT_FILENAME', '/srv/app/current/index.php']]);
     expect(() => new WireParams(bytes.subarray(0, bytes.length - 3))).toThrow(
