@@ -51,8 +51,25 @@ describe('the embedded demo (npm start)', () => {
     // Two replicas of five processes each (capacity 4, plus one for health checks).
     expect(pids.size).toBeGreaterThanOrEqual(2);
 
+    // The printed session-lanes line: one session's three requests run one after the other.
+    expect(output).toContain("curl -s -b PHPSESSID=me 'http://127.0.0.1:");
+    const sessionStart = Date.now();
+    await Promise.all(
+      [1, 2, 3].map(async () => {
+        const response = await fetch(`http://127.0.0.1:${port}/sleep?ms=500`, {
+          headers: { cookie: 'PHPSESSID=me' },
+        });
+        expect(response.status).toBe(200);
+        await response.text();
+      }),
+    );
+    expect(Date.now() - sessionStart).toBeGreaterThanOrEqual(1_450);
+
     const status = await runSwitchyard(['status', '-c', join(temp.path, 'switchyard.toml')]);
     expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(
+      /^sessions 0 lanes, 0 waiting \(1 per session, affinity none\)$/m,
+    );
     expect(status.stdout).toMatch(/replica-1\s+ready/);
     expect(status.stdout).toMatch(/replica-2\s+ready/);
 
