@@ -32,11 +32,15 @@ function cookieValue(header: string, names: readonly string[]): string | null {
   let best: string | null = null;
   let bestRank = names.length;
   let start = 0;
+  // The next '=' at or after `start`, searched again only once passed: one search per piece
+  // would scan to the header's end each time, quadratic in a header of bare ';'.
+  let eq = -1;
   while (start < header.length) {
     let end = header.indexOf(';', start);
     if (end === -1) end = header.length;
-    const eq = header.indexOf('=', start);
-    if (eq !== -1 && eq < end) {
+    if (eq < start) eq = header.indexOf('=', start);
+    if (eq === -1) break;
+    if (eq < end) {
       const rank = names.indexOf(trimmed(header, start, eq));
       // PHP keeps the first cookie of a name; only a better-ranked name replaces it.
       if (rank !== -1 && rank < bestRank) {
@@ -58,11 +62,13 @@ function queryValue(query: string, names: readonly string[]): string | null {
   let best: string | null = null;
   let bestRank = names.length;
   let start = 0;
+  let eq = -1;
   while (start < query.length) {
     let end = query.indexOf('&', start);
     if (end === -1) end = query.length;
-    const eq = query.indexOf('=', start);
-    if (eq !== -1 && eq < end) {
+    if (eq < start) eq = query.indexOf('=', start);
+    if (eq === -1) break;
+    if (eq < end) {
       const rank = names.indexOf(urlDecode(query.slice(start, eq)));
       if (rank !== -1 && rank <= bestRank) {
         const value = urlDecode(query.slice(eq + 1, end));

@@ -48,6 +48,16 @@ describe('sessionKeyOf', () => {
     expect(sessionKeyOf(`PHPSESSID=${big}`, undefined, PHP)).toBe(big);
   });
 
+  it('reads a header of a million separators in linear time', () => {
+    const started = performance.now();
+    for (const filler of [';', '&', ';=', 'a;']) {
+      const big = filler.repeat(1_000_000 / filler.length);
+      sessionKeyOf(big, big.replaceAll(';', '&'), { cookies: ['PHPSESSID'], params: ['_s'] });
+    }
+    // Quadratic scanning took seconds for one such header; linear takes milliseconds.
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
   it('never throws, whatever bytes a client sends, and any key it returns is non-empty', () => {
     const latin1 = fc
       .uint8Array({ maxLength: 300 })
