@@ -1,4 +1,5 @@
 import type { LoadRecord } from './paced-load.js';
+import { percentile } from './percentile.js';
 
 /** One run of the deploy benchmark: the load's records and the moments of the switch. */
 export interface DeployRun {
@@ -49,16 +50,11 @@ export interface DeployMetrics {
   readonly headerMismatches: number | null;
 }
 
-export const isFailure = (record: LoadRecord): boolean =>
+/** An error, no status, or a status outside 2xx. */
+export const isFailure = (record: Pick<LoadRecord, 'error' | 'status'>): boolean =>
   record.error !== null || record.status === null || record.status < 200 || record.status > 299;
 
 const completedAt = (record: LoadRecord): number => record.sentAt + record.latencyMs;
-
-/** Nearest-rank percentile; 0 for no values. */
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] ?? 0;
-}
 
 export function deployMetrics(run: DeployRun): DeployMetrics {
   const { records, t0, switchEnd } = run;

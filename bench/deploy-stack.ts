@@ -40,7 +40,7 @@ export interface SwitchyardDaemon {
 }
 
 /**
- * One deploy scenario's temp directory (`releases/r1`, `releases/r2` with `wait.php` added,
+ * One benchmark setup's temp directory (the deploy and sessions benchmarks) (`releases/r1`, `releases/r2` with `wait.php` added,
  * `current -> r1`) and
  * every process started in it, stopped in reverse order by `close` even when a start failed
  * half way. Should the benchmark exit before that (an uncaught error, `process.exit`), what
@@ -100,14 +100,18 @@ export class DeployStack {
   }
 
   /**
-   * `node <cli> daemon` running `count` php-fpm replicas of `capacity` on the symlink, with
-   * the release header and a warm-up page; resolves once every replica is ready.
+   * `node <cli> daemon` running 2 php-fpm replicas of `capacity` on the symlink, with the
+   * release header and a warm-up page; resolves once every replica is ready.
    */
   async startSwitchyard(options: {
     readonly cli: string;
     readonly phpFpm: string;
     readonly capacity: number;
     readonly releaseHeader: string;
+    /** The `[sessions]` table's lines (`per_session = 0`; none for its defaults); no table unless told. */
+    readonly sessions?: readonly string[];
+    /** A file of extra pool directives for every replica (`[replicas.php_fpm] pool`). */
+    readonly pool?: string;
   }): Promise<SwitchyardDaemon> {
     const socket = join(this.dir, 'switchyard.sock');
     const control = join(this.dir, 'control.sock');
@@ -126,6 +130,7 @@ export class DeployStack {
         `capacity = ${options.capacity}`,
         '[replicas.php_fpm]',
         `binary = "${options.phpFpm}"`,
+        ...(options.pool === undefined ? [] : [`pool = "${options.pool}"`]),
         '[health]',
         'start_timeout = "20s"',
         '[drain]',
@@ -143,6 +148,7 @@ export class DeployStack {
         `state = "${join(this.dir, 'state')}"`,
         '[log]',
         'level = "info"',
+        ...(options.sessions === undefined ? [] : ['[sessions]', ...options.sessions]),
         '',
       ].join('\n'),
     );

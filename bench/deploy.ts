@@ -8,10 +8,10 @@ import { promisify } from 'node:util';
 import { runHttpLoad } from '../test/support/http-load.js';
 import { BUILT_CLI } from './daemon-process.js';
 import { type DeployRun, deployTable, isFailure } from './deploy-metrics.js';
-import { DeployStack } from './deploy-stack.js';
 import { type ChartPanel, latencyChart } from './latency-chart.js';
 import { type LoadRecord, type PacedLoadOptions, startPacedLoad } from './paced-load.js';
 import { childPids, findProgram } from './proc-stats.js';
+import { withStack } from './stack-scope.js';
 
 const run = promisify(execFile);
 
@@ -207,30 +207,6 @@ function runDeploy(
       resolve({ code, output, ...(cutOver === undefined ? {} : { cutOver }) }),
     );
   });
-}
-
-/**
- * Runs one scenario in its own stack, closed afterwards whatever happens. A ^C or SIGTERM
- * closes it too (php-fpm masters run in their own process groups); the handler stays while
- * closing: tsx relays the signal, and a second one would kill us.
- */
-async function withStack<T>(label: string, body: (stack: DeployStack) => Promise<T>): Promise<T> {
-  const stack = new DeployStack(label);
-  let stopping = false;
-  const onSignal = () => {
-    if (stopping) return;
-    stopping = true;
-    void stack.close().finally(() => process.exit(130));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    return await body(stack);
-  } finally {
-    await stack.close();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
 }
 
 /**

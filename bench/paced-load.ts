@@ -1,6 +1,7 @@
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
+import { timedGet } from './timed-request.js';
 
 /** One request of a paced load: when it left, how long it took, and who answered. */
 export interface LoadRecord {
@@ -76,46 +77,25 @@ export function startPacedLoad(options: PacedLoadOptions): PacedLoad {
     }
   };
 
-  const send = (path: string, sleepMs: number): Promise<LoadRecord> =>
-    new Promise((resolve) => {
-      const sentAt = performance.now();
-      const chunks: Buffer[] = [];
-      let status: number | null = null;
-      let headerValue: string | null = null;
-      let done = false;
-      const finish = (error: string | null) => {
-        if (done) return;
-        done = true;
-        const body = parseBody(Buffer.concat(chunks).toString());
-        resolve({
-          path,
-          sleepMs,
-          sentAt,
-          latencyMs: performance.now() - sentAt,
-          status,
-          error,
-          release: body.release,
-          header: headerValue,
-          pid: body.pid,
-        });
-      };
-      const req = request(new URL(path, options.url), { agent }, (res) => {
-        status = res.statusCode ?? null;
-        const value = header === undefined ? undefined : res.headers[header];
-        headerValue = value === undefined ? null : String(value);
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => finish(res.complete ? null : 'response body cut off'));
-        res.on('error', (error) => finish(describe(error)));
-      });
-      req.setTimeout(options.requestTimeoutMs, () =>
-        req.destroy(new Error(`no answer within ${options.requestTimeoutMs} ms`)),
-      );
-      req.on('error', (error) => finish(describe(error)));
-      req.on('close', () =>
-        finish(status === null ? 'closed without a response' : 'closed before the body ended'),
-      );
-      req.end();
+  const send = async (path: string, sleepMs: number): Promise<LoadRecord> => {
+    const answer = await timedGet(new URL(path, options.url), {
+      agent,
+      timeoutMs: options.requestTimeoutMs,
     });
+    const value = header === undefined ? undefined : answer.headers[header];
+    const body = parseBody(answer.body);
+    return {
+      path,
+      sleepMs,
+      sentAt: answer.sentAt,
+      latencyMs: answer.latencyMs,
+      status: answer.status,
+      error: answer.error,
+      release: body.release,
+      header: value === undefined ? null : String(value),
+      pid: body.pid,
+    };
+  };
 
   const workers = Array.from({ length: options.connections }, (_, k) => worker(k));
   return {
@@ -140,9 +120,4 @@ function parseBody(text: string): { release: string | null; pid: number | null }
   } catch {
     return { release: null, pid: null };
   }
-}
-
-function describe(error: Error): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  return code === undefined ? error.message : `${code}: ${error.message}`;
 }

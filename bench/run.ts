@@ -2,8 +2,9 @@ import { codecTable, runCodecBenchmarks } from './codec.js';
 import { runDataPlaneBenchmark } from './data-plane.js';
 import { runDeployBenchmark } from './deploy.js';
 import { machineSummary } from './measure.js';
+import { runSessionsBenchmark } from './sessions.js';
 
-const BENCHMARKS = ['codec', 'data-plane', 'deploy'] as const;
+const BENCHMARKS = ['codec', 'data-plane', 'deploy', 'sessions'] as const;
 
 /** `BENCH_ONLY=deploy` (or a comma-separated list) runs only those; all of them unless set. */
 function selected(): ReadonlySet<string> {
@@ -38,6 +39,11 @@ async function main(): Promise<void> {
   if (deploy !== undefined) {
     process.stdout.write('\n## Deploy under load\n\n');
     process.stdout.write(`${deploy}\n`);
+  }
+  const sessions = run.has('sessions') ? await runSessionsBenchmark() : undefined;
+  if (sessions !== undefined) {
+    process.stdout.write('\n## Session lanes\n\n');
+    process.stdout.write(`${sessions}\n`);
   }
 }
 
