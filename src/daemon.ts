@@ -8,7 +8,7 @@ import type { Config } from './config/schema.js';
 import { ControlClient } from './control/control-client.js';
 import { ControlServer, resolveGroup } from './control/control-server.js';
 import { DaemonControl } from './daemon-control.js';
-import type { ExchangeOutcome } from './frontend/exchange.js';
+import type { Exchange, ExchangeOutcome } from './frontend/exchange.js';
 import { FastCgiFrontend } from './frontend/fastcgi-frontend.js';
 import { HttpFrontend } from './frontend/http-frontend.js';
 import { releaseHeaderBytes } from './frontend/release-header.js';
@@ -125,9 +125,16 @@ async function serve(
   let http: HttpFrontend | null = null;
   const activeRequests = () => (frontend?.activeRequests ?? 0) + (http?.activeRequests ?? 0);
   const idleWaiters: Array<() => void> = [];
-  const onOutcome = (_exchange: unknown, outcome: ExchangeOutcome) => {
+  const onOutcome = (exchange: Exchange, outcome: ExchangeOutcome) => {
     if (outcome.kind === 'generated') {
-      logger.warn({ code: outcome.error.code }, outcome.error.message);
+      // The session's keyed hash, never its id: it ties a 429 to its lane's warning.
+      const session = exchange.session?.hash;
+      logger.warn(
+        session === undefined
+          ? { code: outcome.error.code }
+          : { code: outcome.error.code, session },
+        outcome.error.message,
+      );
     } else if (outcome.kind === 'failed-midway') {
       logger.warn({ err: outcome.error.message }, 'the application failed after answering in part');
     }

@@ -657,10 +657,11 @@ const sessionsSchema = table({
   cookies: nameList(COOKIE_NAME, 'cookie name', 'PHPSESSID').default(['PHPSESSID']),
   params: nameList(PARAM_NAME, 'query parameter name', '_s').default([]),
   per_session: z.int().nonnegative().max(1024).default(1),
-  lane_queue: z.int().positive().max(100_000).default(64),
-  lane_timeout: duration({ positive: false }).optional(),
+  // Waiters are kept in arrival order in an array: a lane longer than this is a client's doing.
+  lane_queue: z.int().positive().max(1024).default(64),
+  lane_timeout: duration({ positive: true }).optional(),
   max_waiting: z.int().positive().max(1_000_000).default(4096),
-  warn_lane: z.int().positive().default(8),
+  warn_lane: z.int().positive().max(1024).default(8),
   affinity: z.enum(AFFINITY_MODES).default('none'),
   // Below 1 no replica could take its share; the usual choice is 1.25 (Mirrokni et al.).
   affinity_load: z.number().min(1).max(100).default(1.25),
@@ -670,6 +671,13 @@ const sessionsSchema = table({
       code: 'custom',
       path: ['cookies'],
       message: 'names no cookie and params names no parameter: nothing could carry a session',
+    });
+  }
+  if (sessions.warn_lane >= sessions.lane_queue) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['warn_lane'],
+      message: `must be below lane_queue (${sessions.lane_queue}): a lane never holds more, so the warning could never fire`,
     });
   }
 });
@@ -714,6 +722,25 @@ export function configSchema(baseDir: string) {
           path: ['control', 'socket'],
           message: `${JSON.stringify(config.control.socket)} is also the FastCGI socket (listen.fastcgi)`,
         });
+      }
+      const { sessions, limits } = config;
+      if (sessions !== undefined) {
+        const laneTimeout = sessions.lane_timeout ?? limits.queueTimeoutMs;
+        const inherited = sessions.lane_timeout === undefined ? ' (from limits.queue_timeout)' : '';
+        if (laneTimeout === 0) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['sessions', 'lane_timeout'],
+            message:
+              'is 0 (from limits.queue_timeout): every request behind another of its session would get 503 at once; set sessions.lane_timeout, or per_session = 0 to turn lanes off',
+          });
+        } else if (laneTimeout >= limits.requestTimeoutMs) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['sessions', 'lane_timeout'],
+            message: `${laneTimeout} ms${inherited} is not shorter than limits.request_timeout (${limits.requestTimeoutMs} ms): a waiting request would get 504 before its lane could answer 503`,
+          });
+        }
       }
       if (config.listen.http !== null && formatAddress(config.listen.http) === fastcgi) {
         ctx.addIssue({

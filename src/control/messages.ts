@@ -1,3 +1,4 @@
+import type { AffinityMode } from '../config/schema.js';
 import type { ReplicaState } from '../supervisor/replica-state.js';
 
 /** Paths on the control socket (JSON over HTTP). Shared by the server and the client. */
@@ -34,7 +35,7 @@ export interface ReplicaStatus {
 export interface SessionsStatus {
   /** Requests of one session let into the workers at once; 0 when lanes are off. */
   readonly perSession: number;
-  readonly affinity: 'none' | 'session';
+  readonly affinity: AffinityMode;
   /** Sessions with a request in flight or waiting. */
   readonly lanes: number;
   /** Requests waiting in lanes, holding no worker. */

@@ -5,12 +5,13 @@ export interface SessionKeySources {
 }
 
 /**
- * The session id a request carries, the way PHP's session module finds it, or null: the
- * cookies first (in `sources.cookies` order; of cookies with the same name the first one,
- * as PHP's $_COOKIE keeps), then the query parameters (the last of a repeated name, as PHP's
- * $_GET keeps). Values are URL-decoded as PHP decodes them, so `a%2Cb` and `a,b` are one
- * session. An empty value is no session (PHP starts a new one). Input is a latin1 string of
- * the param's bytes; nothing here throws, whatever the client sent.
+ * The session id a request carries, the way PHP's request parsing finds it, or null: the
+ * cookies first (in `sources.cookies` order; of cookies with the same name the first one, as
+ * PHP's $_COOKIE keeps), then the query parameters (the last of a repeated name, as PHP's
+ * $_GET keeps). Cookie values are %-decoded as PHP decodes them (`+` stays `+`), query ones
+ * also with `+` as a space, so `a%2Cb` and `a,b` are one session. An empty value is no
+ * session (PHP starts a new one). Input is a latin1 string of the param's bytes; nothing here
+ * throws, whatever the client sent.
  */
 export function sessionKeyOf(
   cookieHeader: string | undefined,
@@ -27,7 +28,11 @@ export function sessionKeyOf(
   return null;
 }
 
-/** The first non-empty value among `names`, preferring earlier names; RFC 6265 `; ` pairs. */
+/**
+ * The value of the best-ranked name present, by its first cookie, as PHP's cookie parsing:
+ * pairs split on `;`, spaces before a name skipped, nothing else trimmed (`PHPSESSID =x` is
+ * another name to PHP).
+ */
 function cookieValue(header: string, names: readonly string[]): string | null {
   let best: string | null = null;
   let bestRank = names.length;
@@ -41,15 +46,14 @@ function cookieValue(header: string, names: readonly string[]): string | null {
     if (eq < start) eq = header.indexOf('=', start);
     if (eq === -1) break;
     if (eq < end) {
-      const rank = names.indexOf(trimmed(header, start, eq));
-      // PHP keeps the first cookie of a name; only a better-ranked name replaces it.
+      const rank = names.indexOf(header.slice(afterSpaces(header, start, eq), eq));
+      // PHP keeps the first cookie of a name (an empty one too: a new session then); only a
+      // better-ranked name replaces it.
       if (rank !== -1 && rank < bestRank) {
-        const value = urlDecode(trimmed(header, eq + 1, end));
-        if (value !== '') {
-          best = value;
-          bestRank = rank;
-          if (rank === 0) return best;
-        }
+        const value = rawUrlDecode(header.slice(eq + 1, end));
+        best = value === '' ? null : value;
+        bestRank = rank;
+        if (rank === 0) return best;
       }
     }
     start = end + 1;
@@ -83,25 +87,29 @@ function queryValue(query: string, names: readonly string[]): string | null {
   return best;
 }
 
-function trimmed(text: string, start: number, end: number): string {
-  let from = start;
-  let to = end;
-  while (from < to && isSpace(text.charCodeAt(from))) from += 1;
-  while (to > from && isSpace(text.charCodeAt(to - 1))) to -= 1;
-  return text.slice(from, to);
+/** Where a cookie name starts: PHP skips white space after the `;`. */
+function afterSpaces(text: string, start: number, end: number): number {
+  let at = start;
+  while (at < end && isSpace(text.charCodeAt(at))) at += 1;
+  return at;
 }
 
+/** C's isspace, which PHP uses there: space, \t, \n, \v, \f, \r. */
 function isSpace(code: number): boolean {
-  return code === 0x20 || code === 0x09;
+  return code === 0x20 || (code >= 0x09 && code <= 0x0d);
 }
 
 const ESCAPE = /%([0-9A-Fa-f]{2})/g;
 
-/** PHP's urldecode: `+` is a space, `%XX` a byte, a broken escape stays as it is. */
-function urlDecode(text: string): string {
-  const spaced = text.includes('+') ? text.replaceAll('+', ' ') : text;
-  if (!spaced.includes('%')) return spaced;
-  return spaced.replace(ESCAPE, (_match, hex: string) =>
+/** PHP's rawurldecode: `%XX` a byte, a broken escape stays as it is. */
+function rawUrlDecode(text: string): string {
+  if (!text.includes('%')) return text;
+  return text.replace(ESCAPE, (_match, hex: string) =>
     String.fromCharCode(Number.parseInt(hex, 16)),
   );
+}
+
+/** PHP's urldecode: rawurldecode, and `+` is a space. */
+function urlDecode(text: string): string {
+  return rawUrlDecode(text.includes('+') ? text.replaceAll('+', ' ') : text);
 }

@@ -55,6 +55,9 @@ export class SessionLanes implements Dispatcher {
   /** Requests waiting in a lane. */
   readonly #waiting = new Map<Exchange, SessionLane>();
   readonly #warnings = new LaneWarnings();
+  /** Lanes with room to let a waiter through, while #releaseWaiters runs. */
+  readonly #toAdvance = new Set<SessionLane>();
+  #advancing = false;
 
   constructor(next: Dispatcher, options: SessionLanesOptions) {
     this.#next = next;
@@ -109,7 +112,7 @@ export class SessionLanes implements Dispatcher {
     if (lane === undefined) return;
     this.#admitted.delete(exchange);
     lane.admitted -= 1;
-    this.#advance(lane);
+    this.#releaseWaiters(lane);
   }
 
   snapshot(): LanesSnapshot {
@@ -145,7 +148,7 @@ export class SessionLanes implements Dispatcher {
       exchange.reject(
         new BalancerError(
           'ERR_LANE_FULL',
-          `${lane.waiting.length} requests of this session already wait for its lock (session ${lane.hash})`,
+          `${lane.waiting.length} requests of this session already wait for their turn`,
         ),
       );
       return;
@@ -182,9 +185,29 @@ export class SessionLanes implements Dispatcher {
     exchange.reject(
       new BalancerError(
         'ERR_LANE_TIMEOUT',
-        `waited ${this.#options.laneTimeoutMs} ms behind earlier requests of the same session (session ${lane.hash})`,
+        `waited ${this.#options.laneTimeoutMs} ms behind earlier requests of the same session`,
       ),
     );
+  }
+
+  /**
+   * Lets waiters through. The balancer may answer a waiter at once (its queue is full, no
+   * replica is ready), which finishes it and lands here again: that call only notes the lane,
+   * and the outer one goes on, so a long lane is a loop, not a recursion as deep as the lane.
+   */
+  #releaseWaiters(lane: SessionLane): void {
+    this.#toAdvance.add(lane);
+    if (this.#advancing) return;
+    this.#advancing = true;
+    try {
+      // A Set visits what is added while it is iterated: lanes noted by nested calls too.
+      for (const next of this.#toAdvance) {
+        this.#toAdvance.delete(next);
+        this.#advance(next);
+      }
+    } finally {
+      this.#advancing = false;
+    }
   }
 
   /** Lets waiters through while the session has room; drops the lane once it is empty. */

@@ -100,10 +100,37 @@ describe('[sessions]', () => {
     { table: 'affinity = "sticky"', key: 'sessions.affinity' },
     { table: 'affinity_load = 0.5', key: 'sessions.affinity_load' },
     { table: 'per_sesion = 1', key: 'sessions.per_sesion' },
+    { table: 'lane_queue = 2000', key: 'sessions.lane_queue' },
+    { table: 'lane_timeout = "0"', key: 'sessions.lane_timeout' },
+    { table: 'lane_timeout = "60s"', key: 'sessions.lane_timeout' },
+    { table: 'lane_queue = 8', key: 'sessions.warn_lane' },
   ])('refuses $table, naming $key', ({ table, key }) => {
     const found = refusal(table);
     expect(found.key).toBe(key);
     expect(found.reason.length).toBeGreaterThan(5);
+  });
+
+  it('says why a lane timeout is refused, also one inherited from limits.queue_timeout', () => {
+    const inherited = (limits: string) => {
+      try {
+        sessions('', limits);
+      } catch (error) {
+        return (error as ConfigError).message;
+      }
+      return expect.unreachable('accepted');
+    };
+    expect(inherited('[limits]\nqueue_timeout = "0"')).toBe(
+      'sessions.lane_timeout: is 0 (from limits.queue_timeout): every request behind another of its session would get 503 at once; set sessions.lane_timeout, or per_session = 0 to turn lanes off',
+    );
+    expect(inherited('[limits]\nqueue_timeout = "90s"')).toBe(
+      'sessions.lane_timeout: 90000 ms (from limits.queue_timeout) is not shorter than limits.request_timeout (60000 ms): a waiting request would get 504 before its lane could answer 503',
+    );
+    expect(sessions('lane_timeout = "2s"', '[limits]\nqueue_timeout = "0"')?.laneTimeoutMs).toBe(
+      2_000,
+    );
+    expect(refusal('warn_lane = 64').reason).toBe(
+      'must be below lane_queue (64): a lane never holds more, so the warning could never fire',
+    );
   });
 
   it('says why an empty cookie list is refused', () => {

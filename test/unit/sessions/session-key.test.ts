@@ -8,12 +8,17 @@ describe('sessionKeyOf', () => {
   it.each([
     { cookie: 'PHPSESSID=abc123', key: 'abc123' },
     { cookie: 'theme=dark; PHPSESSID=abc123; lang=en', key: 'abc123' },
-    { cookie: '  PHPSESSID =  abc123  ;x=1', key: 'abc123' },
+    // PHP skips white space before a name and trims nothing else: `PHPSESSID ` is another name.
+    { cookie: ' \t PHPSESSID=abc123;x=1', key: 'abc123' },
+    { cookie: 'PHPSESSID =abc123', key: null },
+    { cookie: 'PHPSESSID= abc123 ', key: ' abc123 ' },
     { cookie: 'PHPSESSID=abc123;PHPSESSID=other', key: 'abc123' },
-    { cookie: 'PHPSESSID=; PHPSESSID=second', key: 'second' },
+    // The first cookie of the name decides, an empty one too (PHP starts a new session).
+    { cookie: 'PHPSESSID=; PHPSESSID=second', key: null },
     { cookie: 'phpsessid=abc123', key: null },
     { cookie: 'XPHPSESSID=abc123; PHPSESSIDX=def', key: null },
-    { cookie: 'PHPSESSID=a%2Cb+c', key: 'a,b c' },
+    // Cookies are rawurldecoded: `+` stays `+` (query strings make it a space).
+    { cookie: 'PHPSESSID=a%2Cb+c', key: 'a,b+c' },
     { cookie: 'PHPSESSID=a%zz%4', key: 'a%zz%4' },
     { cookie: 'PHPSESSID', key: null },
     { cookie: ';;;=;PHPSESSID;=abc', key: null },

@@ -246,6 +246,23 @@ describe('SessionLanes', () => {
     expect(workers.running).toEqual([next.exchange]);
   });
 
+  it('answers a long lane that the balancer refuses at once in a loop, not a deep recursion', async () => {
+    const workers = new Workers();
+    // Longer than the config allows (1024): the lanes themselves must not depend on that.
+    const lanes = lanesWith(workers, { laneQueue: 20_000, maxWaiting: 1_000_000 });
+    const holders = ['a', 'b'].map((name) => send(lanes, `PHPSESSID=${name}`));
+    const waiters = ['a', 'b'].flatMap((name) =>
+      Array.from({ length: 10_000 }, () => send(lanes, `PHPSESSID=${name}`)),
+    );
+    expect(lanes.snapshot().waiting).toBe(20_000);
+    workers.refuse = true;
+    for (const holder of holders) workers.answer(holder.exchange);
+    for (const waiter of waiters) {
+      expect(await waiter.outcome).toMatchObject({ error: { code: 'ERR_NO_READY_REPLICA' } });
+    }
+    expect(lanes.snapshot()).toEqual({ lanes: 0, waiting: 0, longest: null });
+  });
+
   it('keeps no lane for 100 000 distinct sessions once their requests are done', () => {
     const workers = new Workers();
     const lanes = lanesWith(workers);
