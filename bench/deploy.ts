@@ -1,16 +1,16 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { runHttpLoad } from '../test/support/http-load.js';
-import { BUILT_CLI } from './daemon-process.js';
 import { type DeployRun, deployTable, isFailure } from './deploy-metrics.js';
 import { type ChartPanel, latencyChart } from './latency-chart.js';
 import { type LoadRecord, type PacedLoadOptions, startPacedLoad } from './paced-load.js';
-import { childPids, findProgram } from './proc-stats.js';
+import { phpStackPrograms } from './php-stack-programs.js';
+import { childPids } from './proc-stats.js';
 import { withStack } from './stack-scope.js';
 
 const run = promisify(execFile);
@@ -46,20 +46,9 @@ interface Settings {
  * program it needs is missing. BENCH_DEPLOY_RAW=FILE also writes every request as JSON.
  */
 export async function runDeployBenchmark(): Promise<string | undefined> {
-  const nginx = findProgram(['nginx']);
-  const phpFpm = findProgram(['php-fpm8.2', 'php-fpm']);
-  const cli = process.env.BENCH_DAEMON_CLI ?? BUILT_CLI;
-  const missing = [
-    ...(nginx === undefined ? ['nginx (`apt-get install nginx`)'] : []),
-    ...(phpFpm === undefined ? ['php-fpm (`apt-get install php8.2-fpm`)'] : []),
-    ...(existsSync(cli) ? [] : [`${cli} (\`npm run build\`)`]),
-  ];
-  if (nginx === undefined || phpFpm === undefined || missing.length > 0) {
-    process.stderr.write(
-      `\n*** SKIPPING the deploy benchmark: missing ${missing.join(', ')} ***\n\n`,
-    );
-    return undefined;
-  }
+  const programs = phpStackPrograms('deploy');
+  if (programs === undefined) return undefined;
+  const { nginx, phpFpm, cli } = programs;
   const settings: Settings = {
     nginx,
     phpFpm,

@@ -1,13 +1,12 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { runHttpLoad } from '../test/support/http-load.js';
-import { BUILT_CLI } from './daemon-process.js';
 import { isFailure } from './deploy-metrics.js';
 import type { DeployStack } from './deploy-stack.js';
 import { type ChartPanel, latencyChart } from './latency-chart.js';
-import { findProgram } from './proc-stats.js';
+import { phpStackPrograms } from './php-stack-programs.js';
 import { runAjaxBurst, runGlobalSession, startSession } from './session-load.js';
 import type { SessionsRun } from './sessions-metrics.js';
 import { ajaxTable, globalSessionRoundsTable, globalSessionTable } from './sessions-table.js';
@@ -61,20 +60,9 @@ function positive(name: string, fallback: number): number {
  * program it needs is missing. BENCH_SESSIONS_RAW=FILE also writes every request as JSON.
  */
 export async function runSessionsBenchmark(): Promise<string | undefined> {
-  const nginx = findProgram(['nginx']);
-  const phpFpm = findProgram(['php-fpm8.2', 'php-fpm']);
-  const cli = process.env.BENCH_DAEMON_CLI ?? BUILT_CLI;
-  const missing = [
-    ...(nginx === undefined ? ['nginx (`apt-get install nginx`)'] : []),
-    ...(phpFpm === undefined ? ['php-fpm (`apt-get install php8.2-fpm`)'] : []),
-    ...(existsSync(cli) ? [] : [`${cli} (\`npm run build\`)`]),
-  ];
-  if (nginx === undefined || phpFpm === undefined || missing.length > 0) {
-    process.stderr.write(
-      `\n*** SKIPPING the sessions benchmark: missing ${missing.join(', ')} ***\n\n`,
-    );
-    return undefined;
-  }
+  const programs = phpStackPrograms('sessions');
+  if (programs === undefined) return undefined;
+  const { nginx, phpFpm, cli } = programs;
   const settings: Settings = {
     rounds: positive('BENCH_SESSIONS_ROUNDS', 3),
     seconds: positive('BENCH_SESSIONS_SECONDS', 10),

@@ -1,4 +1,5 @@
 import type { AffinityMode } from '../config/schema.js';
+import type { LanesSnapshot } from '../sessions/session-lanes.js';
 import type { ReplicaState } from '../supervisor/replica-state.js';
 
 /** Paths on the control socket (JSON over HTTP). Shared by the server and the client. */
@@ -32,21 +33,10 @@ export interface ReplicaStatus {
 }
 
 /** Session lanes and affinity (`[sessions]`). Sessions appear only as keyed hashes. */
-export interface SessionsStatus {
+export interface SessionsStatus extends LanesSnapshot {
   /** Requests of one session let into the workers at once; 0 when lanes are off. */
   readonly perSession: number;
   readonly affinity: AffinityMode;
-  /** Sessions with a request in flight or waiting. */
-  readonly lanes: number;
-  /** Requests waiting in lanes, holding no worker. */
-  readonly waiting: number;
-  /** The lane with the most waiting requests, or null when none waits. */
-  readonly longest: {
-    /** The session's keyed hash (12 hex digits), never its id. */
-    readonly session: string;
-    readonly waiting: number;
-    readonly oldestWaitMs: number;
-  } | null;
 }
 
 export interface DaemonStatus {

@@ -26,6 +26,7 @@ export interface LanesSnapshot {
   readonly waiting: number;
   /** The lane with the most waiting requests, or null when none waits. */
   readonly longest: {
+    /** The session's keyed hash (12 hex digits), never its id. */
     readonly session: string;
     readonly waiting: number;
     readonly oldestWaitMs: number;
