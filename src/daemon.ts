@@ -73,7 +73,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
     } else {
       // 0755: the web server must reach listen.fastcgi when it lives here (the default); what
       // else is inside is owner-only (replica sockets, php-fpm configs, the control socket).
-      mkdirSync(config.paths.runtime, { recursive: true, mode: 0o755 });
+      makeDirectory(config.paths.runtime, 0o755, 'paths.runtime');
+      makeDirectory(config.paths.state, 0o755, 'paths.state');
       supervisor = new Supervisor({
         settings: supervisorSettings(config, logger),
         balancer,
@@ -406,6 +407,20 @@ async function preflight(config: Config): Promise<number | null> {
     );
   }
   return listenGid;
+}
+
+/**
+ * Creates a directory the config names, before any replica starts: one that cannot be made
+ * (read-only file system, a file in the way, no permission) is the config's problem, and is
+ * reported as such (exit 78) rather than as a crash later.
+ */
+function makeDirectory(path: string, mode: number, key: string): void {
+  try {
+    mkdirSync(path, { recursive: true, mode });
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    throw new ConfigError(key, `cannot create ${path}: ${code ?? message}`);
+  }
 }
 
 /** The release the replicas serve: where the symlink points now. */

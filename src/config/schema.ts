@@ -10,6 +10,7 @@ import { ConfigError } from './config-error.js';
 import { DEFAULT_CONTROL_SOCKET } from './control-socket.js';
 import { checkPoolFile } from './php-fpm-pool.js';
 import { resolveProgram } from './program.js';
+import { isRootAccount } from './root-account.js';
 import { parseByteSize, parseDuration, parseFileMode } from './units.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -81,6 +82,8 @@ export interface PhpFpmReplicasConfig extends ManagedReplicasBase {
     /** Worker user and group when switchyard runs as root (php-fpm refuses root workers). */
     readonly user: string;
     readonly group: string;
+    /** `user` may be root (php-fpm's -R): PHP then runs with every privilege. */
+    readonly allowRootWorkers: boolean;
   };
 }
 
@@ -136,6 +139,20 @@ export interface LimitsConfig {
   readonly requestTimeoutMs: number;
   readonly maxParamsBytes: number;
   readonly retryBodyBytes: number;
+  /** Client connections one front keeps open at once; further ones are closed (HTTP: 503). */
+  readonly maxConnections: number;
+  /** Requests one FastCGI connection may have open at once (web servers use 1). */
+  readonly requestsPerConnection: number;
+  /**
+   * Bytes one client connection may make switchyard hold at once (params being collected,
+   * bodies no backend has taken yet, answers the client has not read); beyond it the
+   * connection is closed.
+   */
+  readonly connectionBufferBytes: number;
+  /** From BEGIN_REQUEST to the end of its params; then the connection is closed. */
+  readonly paramsTimeoutMs: number;
+  /** A client connection with no request in progress is closed after this long silent. */
+  readonly clientIdleTimeoutMs: number;
 }
 
 export const AFFINITY_MODES = ['none', 'session'] as const;
@@ -182,6 +199,8 @@ export interface Config {
 }
 
 const MIB = 1024 * 1024;
+/** Room past one whole request's params and body: answers and records in flight. */
+const CONNECTION_BUFFER_SLACK = MIB;
 
 /** Keys a table rejects with a message of their own; see misplaced(). */
 const MISPLACED = new WeakSet<z.core.$ZodType>();
@@ -232,6 +251,16 @@ function address(baseDir: string) {
   return z.string().transform(parsedWith((text: string) => parseAddress(text, baseDir)));
 }
 
+/** An address switchyard listens on: a unix socket it creates, so not under /proc or /sys. */
+function listenAddress(baseDir: string) {
+  return address(baseDir).transform(
+    parsedWith((parsed: ListenAddress) => {
+      if (parsed.kind === 'unix') refuseKernelPath(parsed.path);
+      return parsed;
+    }),
+  );
+}
+
 function duration(options: { positive: boolean }) {
   return z.string({ error: expecting('a duration such as "5s"') }).transform(
     parsedWith((text: string) => {
@@ -242,14 +271,21 @@ function duration(options: { positive: boolean }) {
   );
 }
 
-function byteSize(options: { positive: boolean }) {
+function byteSize(options: { positive: boolean; max?: number }) {
   return z.union([z.string(), z.number()], { error: expecting('a size such as "1MiB"') }).transform(
     parsedWith((value: string | number) => {
       const bytes = parseByteSize(value);
       if (options.positive && bytes === 0) throw new Error('must be larger than 0');
+      if (options.max !== undefined && bytes > options.max) {
+        throw new Error(`${JSON.stringify(value)} is too large: at most ${formatMib(options.max)}`);
+      }
       return bytes;
     }),
   );
+}
+
+function formatMib(bytes: number): string {
+  return `${bytes / MIB}MiB`;
 }
 
 function fileMode(fallback: number) {
@@ -270,6 +306,22 @@ function configPath(baseDir: string) {
   return z.string().transform(parsedWith((text: string) => resolveConfigPath(text, baseDir)));
 }
 
+/** Kernel file systems: a directory made there is not a directory (and mkdir may spin). */
+const KERNEL_FILE_SYSTEMS = ['/proc', '/sys'] as const;
+
+/** A path switchyard creates and writes (runtime, state, control socket): not under /proc or /sys. */
+function writablePath(baseDir: string) {
+  return configPath(baseDir).transform(parsedWith(refuseKernelPath));
+}
+
+function refuseKernelPath(path: string): string {
+  const kernel = KERNEL_FILE_SYSTEMS.find((root) => path === root || path.startsWith(`${root}/`));
+  if (kernel !== undefined) {
+    throw new Error(`${JSON.stringify(path)} is under ${kernel}, where nothing can be created`);
+  }
+  return path;
+}
+
 /** A bare program name (looked up on PATH) or a path; the output is absolute. */
 function program(baseDir: string) {
   return z.string().transform(parsedWith((text: string) => resolveProgram(text, baseDir)));
@@ -286,7 +338,7 @@ function accountName(what: 'user' | 'group') {
 
 function listenSchema(baseDir: string) {
   return table({
-    fastcgi: address(baseDir),
+    fastcgi: listenAddress(baseDir),
     mode: fileMode(0o660),
     group: accountName('group').optional(),
     http: z
@@ -320,6 +372,10 @@ function releaseSchema(baseDir: string) {
 }
 
 const ZERO_DOWNTIME = 'zero downtime needs a second replica to serve while one restarts';
+/** Each replica is a process tree with its own socket: beyond this it is a typo. */
+const MAX_REPLICAS = 64;
+/** Requests one replica runs at once (php-fpm children): beyond this it is a typo. */
+const MAX_CAPACITY = 4096;
 
 const REPLICA_KINDS = ['external', 'php-fpm', 'command'] as const;
 type ReplicaKind = (typeof REPLICA_KINDS)[number];
@@ -353,7 +409,11 @@ function externalReplicasSchema(baseDir: string) {
           }
         });
       }),
-    capacity: z.int().positive().default(8),
+    capacity: z
+      .int()
+      .positive()
+      .max(MAX_CAPACITY, { error: `at most ${MAX_CAPACITY}` })
+      .default(8),
     idle_timeout: duration({ positive: true }).default(30_000),
     connect_timeout: duration({ positive: true }).default(2_000),
     count: misplaced('not used with kind "external": the number of addresses is the count'),
@@ -378,8 +438,13 @@ const managedShape = {
     .min(2, {
       error: (issue) => `must be at least 2, got ${String(issue.input)}: ${ZERO_DOWNTIME}`,
     })
+    .max(MAX_REPLICAS, { error: `at most ${MAX_REPLICAS}` })
     .default(2),
-  capacity: z.int().positive().default(8),
+  capacity: z
+    .int()
+    .positive()
+    .max(MAX_CAPACITY, { error: `at most ${MAX_CAPACITY}` })
+    .default(8),
   surge: z.boolean().default(false),
   idle_timeout: duration({ positive: true }).default(30_000),
   connect_timeout: duration({ positive: true }).default(2_000),
@@ -409,12 +474,24 @@ function phpFpmTableSchema(baseDir: string) {
     // php-fpm refuses to run workers as root, and switchyard runs as root under systemd.
     user: accountName('user').default('www-data'),
     group: accountName('group').optional(),
-  }).transform((phpFpm): PhpFpmReplicasConfig['phpFpm'] => ({
-    binary: phpFpm.binary,
-    pool: phpFpm.pool ?? null,
-    user: phpFpm.user,
-    group: phpFpm.group ?? phpFpm.user,
-  }));
+    allow_root_workers: z.boolean().default(false),
+  })
+    .superRefine((phpFpm, ctx) => {
+      if (!phpFpm.allow_root_workers && isRootAccount(phpFpm.user)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['user'],
+          message: `${JSON.stringify(phpFpm.user)} is root: PHP would run with every privilege of the host; use an unprivileged user such as "www-data", or set allow_root_workers = true`,
+        });
+      }
+    })
+    .transform((phpFpm): PhpFpmReplicasConfig['phpFpm'] => ({
+      binary: phpFpm.binary,
+      pool: phpFpm.pool ?? null,
+      user: phpFpm.user,
+      group: phpFpm.group ?? phpFpm.user,
+      allowRootWorkers: phpFpm.allow_root_workers,
+    }));
 }
 
 function phpFpmReplicasSchema(baseDir: string) {
@@ -542,7 +619,7 @@ function controlSchema(baseDir: string) {
   return table({
     socket: z
       .string()
-      .transform(parsedWith((text: string) => parseSocketPath(text, baseDir)))
+      .transform(parsedWith((text: string) => refuseKernelPath(parseSocketPath(text, baseDir))))
       .default(DEFAULT_CONTROL_SOCKET),
     // Anyone who can connect can deploy and restart: owner only unless a group is named.
     mode: fileMode(0o600),
@@ -558,8 +635,8 @@ function controlSchema(baseDir: string) {
 
 function pathsSchema(baseDir: string) {
   return table({
-    runtime: configPath(baseDir).default('/run/switchyard'),
-    state: configPath(baseDir).default('/var/lib/switchyard'),
+    runtime: writablePath(baseDir).default('/run/switchyard'),
+    state: writablePath(baseDir).default('/var/lib/switchyard'),
   });
 }
 
@@ -616,22 +693,47 @@ const responseSchema = table({
 }).transform((response): ResponseConfig => ({ releaseHeader: response.release_header ?? null }));
 
 const limitsSchema = table({
-  queue: z.int().nonnegative().default(1024),
+  queue: z.int().nonnegative().max(1_000_000).default(1024),
   // 0 is meaningful here: answer 503 at once instead of waiting for a slot.
   queue_timeout: duration({ positive: false }).default(5_000),
   request_timeout: duration({ positive: true }).default(60_000),
-  max_params: byteSize({ positive: true }).default(MIB),
+  max_params: byteSize({ positive: true, max: 16 * MIB }).default(MIB),
   // 0 turns buffering for retries off.
-  retry_body: byteSize({ positive: false }).default(MIB),
-}).transform(
-  (limits): LimitsConfig => ({
-    queue: limits.queue,
-    queueTimeoutMs: limits.queue_timeout,
-    requestTimeoutMs: limits.request_timeout,
-    maxParamsBytes: limits.max_params,
-    retryBodyBytes: limits.retry_body,
-  }),
-);
+  retry_body: byteSize({ positive: false, max: 256 * MIB }).default(MIB),
+  max_connections: z.int().positive().max(1_000_000).default(1024),
+  requests_per_connection: z.int().positive().max(1024).default(16),
+  // Defaults to what one whole request may hold: its params and its held body, plus answers.
+  connection_buffer: byteSize({ positive: true, max: 1024 * MIB }).optional(),
+  params_timeout: duration({ positive: true }).default(10_000),
+  // Above the web servers' own keep-alive times for upstream connections (nginx: 60 s), so
+  // the web server, not switchyard, is the one that lets an idle connection go.
+  client_idle_timeout: duration({ positive: true }).default(120_000),
+})
+  .superRefine((limits, ctx) => {
+    const needed = limits.max_params + limits.retry_body;
+    if (limits.connection_buffer !== undefined && limits.connection_buffer < needed) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['connection_buffer'],
+        message: `must hold one whole request: at least max_params + retry_body (${needed} bytes)`,
+      });
+    }
+  })
+  .transform(
+    (limits): LimitsConfig => ({
+      queue: limits.queue,
+      queueTimeoutMs: limits.queue_timeout,
+      requestTimeoutMs: limits.request_timeout,
+      maxParamsBytes: limits.max_params,
+      retryBodyBytes: limits.retry_body,
+      maxConnections: limits.max_connections,
+      requestsPerConnection: limits.requests_per_connection,
+      connectionBufferBytes:
+        limits.connection_buffer ?? limits.max_params + limits.retry_body + CONNECTION_BUFFER_SLACK,
+      paramsTimeoutMs: limits.params_timeout,
+      clientIdleTimeoutMs: limits.client_idle_timeout,
+    }),
+  );
 
 /** RFC 6265 cookie-name (an RFC 7230 token), which is also what PHP's session.name allows. */
 const COOKIE_NAME = HEADER_TOKEN;

@@ -33,7 +33,13 @@ function replicas(pool: string | null = null): PhpFpmReplicasConfig {
     idleTimeoutMs: 30_000,
     connectTimeoutMs: 2_000,
     surge: false,
-    phpFpm: { binary: phpFpm as string, pool, user: 'nobody', group: nobodyGroup },
+    phpFpm: {
+      binary: phpFpm as string,
+      pool,
+      user: 'nobody',
+      group: nobodyGroup,
+      allowRootWorkers: false,
+    },
   };
 }
 

@@ -99,9 +99,9 @@ export class PhpFpmLauncher implements WorkerLauncher {
 
     const output = new OutputLog({ logger, replica: spec.name });
     const argv: [string, ...string[]] = [phpFpm.binary, '-F', '-O', '-y', files.config];
-    // -R only matters when the configured user is root itself: php-fpm refuses that without it.
-    // With any other user (the usual case) it changes nothing.
-    if (asRoot) argv.push('-R');
+    // -R lets php-fpm run root workers: only when the config says so in as many words
+    // (allow_root_workers); otherwise a root `user` was refused when the config was read.
+    if (asRoot && phpFpm.allowRootWorkers) argv.push('-R');
     const spawned = spawnWorkerProcess({ argv, stdin: 'ignore', output, logger });
     if (!spawned.ok) {
       removeFiles(files);

@@ -111,6 +111,11 @@ level = "debug"
         requestTimeoutMs: 1_500,
         maxParamsBytes: 65_536,
         retryBodyBytes: 0,
+        maxConnections: 1024,
+        requestsPerConnection: 16,
+        connectionBufferBytes: 65_536 + 1_048_576,
+        paramsTimeoutMs: 10_000,
+        clientIdleTimeoutMs: 120_000,
       },
       log: { level: 'debug' },
     });
@@ -142,6 +147,11 @@ level = "debug"
         requestTimeoutMs: 60_000,
         maxParamsBytes: 1_048_576,
         retryBodyBytes: 1_048_576,
+        maxConnections: 1024,
+        requestsPerConnection: 16,
+        connectionBufferBytes: 3 * 1_048_576,
+        paramsTimeoutMs: 10_000,
+        clientIdleTimeoutMs: 120_000,
       },
       log: { level: 'info' },
     });

@@ -94,6 +94,11 @@ const REST: Omit<Config, 'replicas'> = {
     requestTimeoutMs: 60_000,
     maxParamsBytes: 1_048_576,
     retryBodyBytes: 1_048_576,
+    maxConnections: 1024,
+    requestsPerConnection: 16,
+    connectionBufferBytes: 3 * 1_048_576,
+    paramsTimeoutMs: 10_000,
+    clientIdleTimeoutMs: 120_000,
   },
   log: { level: 'info' },
 };
@@ -149,6 +154,7 @@ state = "/var/lib/app"
           pool: join(temp.path, 'pool.conf'),
           user: 'app',
           group: 'web',
+          allowRootWorkers: false,
         },
       },
       health: {
@@ -207,6 +213,7 @@ env = { PHP_FCGI_CHILDREN = "0", SOCKET = "{socket}" }
           binary: join(bin, 'php-fpm8.2'),
           pool: null,
           user: 'www-data',
+          allowRootWorkers: false,
           group: 'www-data',
         },
       },
@@ -340,7 +347,7 @@ env = { PHP_FCGI_CHILDREN = "0", SOCKET = "{socket}" }
       problem: 'a typo in [replicas.php_fpm]',
       text: `${PHP_FPM}[replicas.php_fpm]\nbinay = "php-fpm"\n`,
       key: 'replicas.php_fpm.binay',
-      reason: 'unknown key; known keys: binary, pool, user, group',
+      reason: 'unknown key; known keys: binary, pool, user, group, allow_root_workers',
     },
     {
       problem: 'a typo in [replicas] of a managed kind',
