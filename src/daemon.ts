@@ -1,5 +1,4 @@
 import { chownSync, mkdirSync, realpathSync } from 'node:fs';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { Balancer } from './balancer/balancer.js';
 import { formatAddress } from './config/address.js';
@@ -17,6 +16,7 @@ import { Deployer } from './release/deployer.js';
 import { ReleaseHistory } from './release/release-history.js';
 import { SymlinkWatcher } from './release/symlink-watcher.js';
 import { SessionLanes } from './sessions/session-lanes.js';
+import { startReplicasOrRecover } from './start-replicas.js';
 import { Supervisor, type SupervisorSettings } from './supervisor/supervisor.js';
 import { CommandLauncher } from './supervisor/workers/command-launcher.js';
 import { PhpFpmLauncher } from './supervisor/workers/php-fpm-launcher.js';
@@ -43,7 +43,12 @@ export interface RunningDaemon {
 
 /** The composition root: builds the data plane from a validated config and starts it. */
 export async function startDaemon(config: Config, logger: Logger): Promise<RunningDaemon> {
-  const release = resolveRelease(config.release.symlink);
+  // Managed replicas can fall back on the release history when the symlink leads nowhere.
+  const symlinkRelease =
+    config.replicas.kind === 'external'
+      ? resolveRelease(config.release.symlink)
+      : resolveReleaseOrNull(config.release.symlink);
+  let release = symlinkRelease ?? '';
   const listenGid = await preflight(config);
   const replicas = config.replicas;
   const balancer = new Balancer({
@@ -75,15 +80,24 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Runni
       // else is inside is owner-only (replica sockets, php-fpm configs, the control socket).
       makeDirectory(config.paths.runtime, 0o755, 'paths.runtime');
       makeDirectory(config.paths.state, 0o755, 'paths.state');
-      supervisor = new Supervisor({
-        settings: supervisorSettings(config, logger),
-        balancer,
-        symlink: config.release.symlink,
-        release,
-        logger,
-      });
-      await bringUpReplicas(supervisor, config, logger);
       const history = ReleaseHistory.load(config.paths.state, logger);
+      const started = await startReplicasOrRecover({
+        config,
+        logger,
+        history,
+        symlinkRelease,
+        unresolved: () => resolveRelease(config.release.symlink),
+        newSupervisor: (on) =>
+          new Supervisor({
+            settings: supervisorSettings(config, logger),
+            balancer,
+            symlink: config.release.symlink,
+            release: on,
+            logger,
+          }),
+      });
+      supervisor = started.supervisor;
+      release = started.release;
       const deployer = new Deployer({
         supervisor,
         history,
@@ -323,42 +337,6 @@ function supervisorSettings(config: Config, logger: Logger): SupervisorSettings 
   };
 }
 
-/**
- * Waits for the replicas' first health checks. The daemon serves once one replica is ready
- * (the others keep trying). When every replica has failed at least once and none is ready, or
- * none is ready within the start timeout, it stops them and fails with their own output: a
- * release that does not boot should fail loudly, not serve 503s.
- */
-async function bringUpReplicas(
-  supervisor: Supervisor,
-  config: Config,
-  logger: Logger,
-): Promise<void> {
-  supervisor.start();
-  const deadline = Date.now() + config.health.startTimeoutMs + 5_000;
-  for (;;) {
-    const slots = supervisor.snapshot();
-    const ready = slots.filter((slot) => slot.state === 'ready').length;
-    if (supervisor.isConverged()) return;
-    const allFailed = slots.length > 0 && slots.every((slot) => slot.lastError !== null);
-    if (ready === 0 && (allFailed || Date.now() >= deadline)) {
-      await supervisor.shutdown(0);
-      const errors = slots
-        .map((slot) => `${slot.name}: ${slot.lastError ?? slot.state}`)
-        .join('\n');
-      throw new Error(`no replica became ready on ${supervisor.desired.release}:\n${errors}`);
-    }
-    if (ready > 0 && Date.now() >= deadline) {
-      logger.warn(
-        { replicas: slots.map((slot) => `${slot.name}: ${slot.state}`) },
-        'serving with fewer replicas than configured; the others keep restarting',
-      );
-      return;
-    }
-    await delay(50);
-  }
-}
-
 /** Calls `then` once `idle()` holds, checking every 200 ms. */
 function waitUntilIdle(idle: () => boolean, then: () => void): void {
   const timer = setInterval(() => {
@@ -420,6 +398,15 @@ function makeDirectory(path: string, mode: number, key: string): void {
   } catch (error) {
     const { code, message } = error as NodeJS.ErrnoException;
     throw new ConfigError(key, `cannot create ${path}: ${code ?? message}`);
+  }
+}
+
+/** Where the symlink points now, or null when it leads nowhere (the history may know better). */
+function resolveReleaseOrNull(symlink: string): string | null {
+  try {
+    return realpathSync(symlink);
+  } catch {
+    return null;
   }
 }
 

@@ -190,7 +190,9 @@ export function formatDeployRecord(record: DeployRecord, now?: number): string {
       ? `deploy of ${releaseName(record.release)}`
       : record.trigger === 'rollback'
         ? `rollback to ${releaseName(record.release)}`
-        : `symlink flip to ${releaseName(record.release)}`;
+        : record.trigger === 'recovery'
+          ? `recovery to ${releaseName(record.release)}`
+          : `symlink flip to ${releaseName(record.release)}`;
   const parts = [
     what,
     record.ok ? 'ok' : 'failed',

@@ -59,8 +59,12 @@ export interface DaemonStatus {
 
 /** One release switch, as kept in the daemon's history (paths.state/releases.json). */
 export interface DeployRecord {
-  /** What started it: `switchyard deploy`, `switchyard rollback`, or a flip of the symlink seen by the daemon. */
-  readonly trigger: 'deploy' | 'rollback' | 'symlink';
+  /**
+   * What started it: `switchyard deploy`, `switchyard rollback`, a flip of the symlink seen by
+   * the daemon, or the daemon itself going back to the last good release at start (`recovery`:
+   * the symlink's release did not start).
+   */
+  readonly trigger: 'deploy' | 'rollback' | 'symlink' | 'recovery';
   /** The release directory it switched to (resolved). */
   readonly release: string;
   /** The release served before it. */

@@ -13,7 +13,7 @@ export const HISTORY_FILE = 'releases.json';
 export const MAX_RECORDS = 20;
 
 const recordSchema = z.object({
-  trigger: z.enum(['deploy', 'rollback', 'symlink']),
+  trigger: z.enum(['deploy', 'rollback', 'symlink', 'recovery']),
   release: z.string(),
   previous: z.string(),
   ok: z.boolean(),
@@ -91,7 +91,8 @@ export class ReleaseHistory {
     for (let index = this.#records.length - 1; index >= 0; index -= 1) {
       const entry = this.#records[index];
       if (entry === undefined || !entry.ok || entry.release !== current) continue;
-      if (entry.previous === entry.release) continue;
+      // A recovery's previous is the release that did not start: no way back to go.
+      if (entry.previous === entry.release || entry.trigger === 'recovery') continue;
       return isDirectory(entry.previous) ? entry.previous : null;
     }
     return null;

@@ -1,0 +1,96 @@
+import { readFileSync, realpathSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  DEMO_APP_REPLICAS,
+  demoRelease,
+  type ManagedDaemon,
+  startManagedDaemon,
+} from '../support/managed-daemon.js';
+import { type SwitchyardProcess, startSwitchyard } from '../support/switchyard-process.js';
+
+// A crash in the middle of a broken deploy leaves the symlink on the broken release: the next
+// daemon must not pin every replica to it and take the site down; it serves the last release
+// that worked and puts the symlink back.
+
+let daemon: ManagedDaemon | null = null;
+const restarted: SwitchyardProcess[] = [];
+
+afterEach(async () => {
+  for (const process of restarted.splice(0)) {
+    if (process.child.exitCode === null && process.child.signalCode === null) {
+      process.child.kill('SIGTERM');
+      await process.exited;
+    }
+  }
+  await daemon?.cleanup();
+  daemon = null;
+});
+
+/** A new daemon on the same config, as systemd starts one after a crash. */
+async function restartDaemon(current: ManagedDaemon): Promise<SwitchyardProcess> {
+  const next = await startSwitchyard(
+    current.dir,
+    readFileSync(current.switchyard.configPath, 'utf8'),
+  );
+  restarted.push(next);
+  return next;
+}
+
+async function servedRelease(current: ManagedDaemon): Promise<string> {
+  const response = await fetch(`${current.httpUrl}/release.json`);
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { release: string }).release;
+}
+
+describe('a daemon that starts on a broken symlink', () => {
+  it('serves the last good release, puts the symlink back and records why; also when the symlink leads nowhere', {
+    timeout: 90_000,
+  }, async () => {
+    daemon = await startManagedDaemon({
+      label: 'recovery',
+      firstRelease: 'd0',
+      replicas: DEMO_APP_REPLICAS(2, 2),
+      releaseSource: demoRelease('v1'),
+    });
+    const current = daemon;
+    const good = current.addRelease('d1', demoRelease('v2'));
+    const deployed = await current.cli(['deploy', good]);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    const broken = current.addRelease('d2', demoRelease('v1'));
+    writeFileSync(join(broken, 'release.json'), '{ not json');
+
+    // The crash: the daemon dies after the symlink moved to the broken release.
+    current.switchyard.child.kill('SIGKILL');
+    await current.switchyard.exited;
+    unlinkSync(current.symlink);
+    symlinkSync(broken, current.symlink);
+
+    const second = await restartDaemon(current);
+    expect(await servedRelease(current)).toBe('v2');
+    expect(realpathSync(current.symlink)).toBe(good);
+    expect(second.stdout()).toContain(`did not start: starting on the last good release ${good}`);
+    const status = await current.status();
+    expect(status.servingRelease).toBe(good);
+    expect(status.lastDeploy).toMatchObject({
+      trigger: 'recovery',
+      release: good,
+      previous: broken,
+      ok: true,
+    });
+    expect(status.lastDeploy?.message).toContain('cannot load release');
+    const human = await current.cli(['status']);
+    expect(human.stdout).toMatch(/^last {5}recovery to d1 {2}ok/m);
+    // Rollback still goes back past the recovery to what served before it.
+    expect(status.rollbackTarget).toBe(current.release);
+
+    // A symlink that leads nowhere (its release removed) is recovered the same way.
+    second.child.kill('SIGKILL');
+    await second.exited;
+    unlinkSync(current.symlink);
+    symlinkSync(join(current.dir, 'releases', 'removed'), current.symlink);
+    await restartDaemon(current);
+    expect(await servedRelease(current)).toBe('v2');
+    expect(realpathSync(current.symlink)).toBe(good);
+  });
+});
