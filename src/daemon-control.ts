@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { Balancer } from './balancer/balancer.js';
 import { CodedError } from './coded-error.js';
 import type { Config } from './config/schema.js';
@@ -18,7 +19,11 @@ import type { SessionLanes } from './sessions/session-lanes.js';
 import type { Supervisor } from './supervisor/supervisor.js';
 import { packageVersion } from './version.js';
 
-export type ControlRequestErrorCode = 'ERR_BUSY' | 'ERR_NO_SUCH_REPLICA' | 'ERR_NOT_MANAGED';
+export type ControlRequestErrorCode =
+  | 'ERR_BUSY'
+  | 'ERR_NO_SUCH_REPLICA'
+  | 'ERR_NOT_MANAGED'
+  | 'ERR_RELEASE_GONE';
 
 /** A control request the daemon refuses; the control server answers with its code. */
 export class ControlRequestError extends CodedError<ControlRequestErrorCode> {
@@ -151,6 +156,13 @@ export class DaemonControl implements ControlHandler {
       throw new ControlRequestError(
         'ERR_BUSY',
         `${this.#operation ?? 'a release switch'} is running; try again when it has finished`,
+      );
+    }
+    if (!existsSync(supervisor.desired.release)) {
+      // Restarted replicas would pin to a directory that is not there and never start.
+      throw new ControlRequestError(
+        'ERR_RELEASE_GONE',
+        `the serving release ${supervisor.desired.release} no longer exists: deploy a release instead of restarting`,
       );
     }
     const what =

@@ -14,6 +14,7 @@ import { releaseHeaderBytes } from './frontend/release-header.js';
 import { makeReleasePinning } from './frontend/release-pinning.js';
 import { Deployer } from './release/deployer.js';
 import { ReleaseHistory } from './release/release-history.js';
+import { watchReleasePresence } from './release/release-presence.js';
 import { SymlinkWatcher } from './release/symlink-watcher.js';
 import { SessionLanes } from './sessions/session-lanes.js';
 import { startReplicasOrRecover } from './start-replicas.js';
@@ -188,6 +189,13 @@ async function serve(
   const control = await ControlServer.start(config.control, controlHandler, logger);
   // Deploy tools that flip the symlink themselves (ln -sfn, Deployer, Capistrano) are followed.
   const deployer = managed?.deployer;
+  // A serving release removed from under the replicas sends the daemon back to the last good one.
+  if (deployer !== undefined && supervisor !== null) {
+    watchReleasePresence(
+      () => supervisor.desired.release,
+      (release) => logger.error({ release }, deployer.recoverFromRemovedRelease()),
+    );
+  }
   const watcher =
     deployer === undefined
       ? null

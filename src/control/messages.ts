@@ -175,7 +175,9 @@ export type ControlRefusalCode =
   /** A deploy target that is missing, not a directory, outside release.root or already current (422). */
   | 'ERR_DEPLOY_TARGET'
   /** `rollback` with no earlier release in the history (409). */
-  | 'ERR_NO_ROLLBACK_TARGET';
+  | 'ERR_NO_ROLLBACK_TARGET'
+  /** `restart` while the serving release's directory no longer exists (409). */
+  | 'ERR_RELEASE_GONE';
 
 /** HTTP statuses of refusals that are not a plain conflict (409). */
 export const REFUSAL_STATUS: Readonly<Partial<Record<string, number>>> = {

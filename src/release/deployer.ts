@@ -6,6 +6,7 @@ import { replicaProgress } from '../control/replica-progress.js';
 import type { ReplicaEvent, Supervisor } from '../supervisor/supervisor.js';
 import { resolveDeployTarget } from './deploy-target.js';
 import { flipSymlink } from './flip-symlink.js';
+import { lastGoodRelease } from './last-good-release.js';
 import type { ReleaseHistory } from './release-history.js';
 
 export type DeployerErrorCode = 'ERR_BUSY' | 'ERR_NO_ROLLBACK_TARGET';
@@ -129,6 +130,33 @@ export class Deployer {
       (error: unknown) =>
         logger.error({ err: (error as Error).message }, 'following the symlink failed'),
     );
+  }
+
+  /**
+   * The serving release's directory is gone (removed by hand, or by a deploy tool's cleanup):
+   * every request would be a 404. Goes back to the last good release the history knows, as a
+   * `recovery` switch that also moves the symlink; when there is none, says so. Returns what
+   * it did, for the log.
+   */
+  recoverFromRemovedRelease(): string {
+    const { supervisor, history, logger } = this.#options;
+    const removed = supervisor.desired.release;
+    if (this.#running !== null || this.#stopped) return 'a switch is running: it decides';
+    const target = lastGoodRelease(history.entries(), removed, {
+      symlink: this.#options.symlink,
+      root: this.#options.root,
+    });
+    if (target === null) {
+      return `the serving release ${removed} was removed and the history knows no other that still exists: deploy one`;
+    }
+    this.#switch('recovery', target, (event) => this.#logProgress(event), false).catch(
+      (error: unknown) =>
+        logger.error(
+          { err: (error as Error).message },
+          'going back to the last good release failed',
+        ),
+    );
+    return `the serving release ${removed} was removed: going back to the last good release ${target}`;
   }
 
   #refuseWhileBusy(what: string): void {

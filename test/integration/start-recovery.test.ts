@@ -1,4 +1,11 @@
-import { readFileSync, realpathSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -8,6 +15,7 @@ import {
   startManagedDaemon,
 } from '../support/managed-daemon.js';
 import { type SwitchyardProcess, startSwitchyard } from '../support/switchyard-process.js';
+import { waitFor } from '../support/wait-for.js';
 
 // A crash in the middle of a broken deploy leaves the symlink on the broken release: the next
 // daemon must not pin every replica to it and take the site down; it serves the last release
@@ -92,5 +100,50 @@ describe('a daemon that starts on a broken symlink', () => {
     await restartDaemon(current);
     expect(await servedRelease(current)).toBe('v2');
     expect(realpathSync(current.symlink)).toBe(good);
+  });
+});
+
+describe('a serving release removed from under the daemon', () => {
+  it('goes back to the last good release; with none, restart says why instead of failing', {
+    timeout: 90_000,
+  }, async () => {
+    daemon = await startManagedDaemon({
+      label: 'removed',
+      firstRelease: 'd0',
+      replicas: DEMO_APP_REPLICAS(2, 2),
+      releaseSource: demoRelease('v1'),
+    });
+    const current = daemon;
+    // Nothing to go back to yet: the first release removed.
+    const first = current.release;
+    const keep = current.addRelease('keep', first);
+    rmSync(first, { recursive: true });
+    await waitFor(() => current.switchyard.stdout().includes('the history knows no other'), {
+      timeoutMs: 10_000,
+      what: 'the daemon to notice the removed release',
+    });
+    const refused = await current.cli(['restart']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`the serving release ${first} no longer exists`);
+    // A deploy is the way out, and then there is a good release to go back to.
+    const deployed = await current.cli(['deploy', keep]);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    const next = current.addRelease('d1', demoRelease('v2'));
+    expect((await current.cli(['deploy', next])).code).toBe(0);
+    expect(await servedRelease(current)).toBe('v2');
+
+    rmSync(next, { recursive: true });
+    await waitFor(async () => (await current.status()).lastDeploy?.trigger === 'recovery', {
+      timeoutMs: 20_000,
+      what: 'the daemon to go back to the last good release',
+    });
+    const status = await current.waitReady('every replica on the last good release');
+    expect(status.servingRelease).toBe(keep);
+    expect(status.lastDeploy).toMatchObject({ trigger: 'recovery', release: keep, ok: true });
+    expect(realpathSync(current.symlink)).toBe(keep);
+    expect(await servedRelease(current)).toBe('v1');
+    expect(current.switchyard.stdout()).toContain(
+      `the serving release ${next} was removed: going back to the last good release ${keep}`,
+    );
   });
 });
