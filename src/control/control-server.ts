@@ -6,6 +6,13 @@ import type { Logger } from 'pino';
 import { CodedError } from '../coded-error.js';
 import { ConfigError } from '../config/config-error.js';
 import type { ControlConfig } from '../config/schema.js';
+import {
+  ConnectionGuard,
+  type ControlConnectionLimits,
+  DEFAULT_CONTROL_LIMITS,
+  type GuardedRequest,
+  type ShedReason,
+} from './connection-guard.js';
 import { ControlClient } from './control-client.js';
 import { ControlError } from './control-error.js';
 import {
@@ -26,12 +33,8 @@ type StreamedOperation = 'restart' | 'deploy' | 'rollback';
 
 /** A request is `{}`, `{"replica": 2}` or `{"target": "/srv/…"}`: anything near this size is not one. */
 const MAX_BODY_BYTES = 64 * 1024;
-/** Clients that trickle their request (or idle on a kept-alive connection) are dropped. */
-const HEADERS_TIMEOUT_MS = 10_000;
-const REQUEST_TIMEOUT_MS = 15_000;
-const KEEP_ALIVE_TIMEOUT_MS = 5_000;
-/** The CLI opens one connection per command; this bounds what a runaway script can hold. */
-const MAX_CONNECTIONS = 64;
+/** Shed connections are a sign of abuse or a runaway script: said once a minute, not per connection. */
+const SHED_WARN_INTERVAL_MS = 60_000;
 /** How long close() lets a streaming operation finish before cutting its connection. */
 const CLOSE_GRACE_MS = 2_000;
 /** How long the start-up probe waits for whoever answers on an existing socket. */
@@ -73,11 +76,13 @@ export class ControlServer {
    * dead daemon left (never one a live process answers on, never a file that is not a
    * socket), gives it `config.group` and `config.mode`. The socket is created owner-only and
    * opened up afterwards, so nobody outside the configured group can connect in between.
+   * `limits` bound idle and slow clients (see ConnectionGuard); tests shorten them.
    */
   static async start(
     config: ControlConfig,
     handler: ControlHandler,
     logger: Logger,
+    limits: ControlConnectionLimits = DEFAULT_CONTROL_LIMITS,
   ): Promise<ControlServer> {
     const path = config.socket;
     const gid = config.group === null ? null : resolveGroup(config.group);
@@ -92,12 +97,19 @@ export class ControlServer {
     }
     await removeStaleSocket(path);
 
+    // Node's own timeouts stay as a backstop; the guard enforces them (Node checks every 30 s,
+    // and not on a connection that never sent a byte). No server.maxConnections: it refuses
+    // the newcomer, which is the CLI when idle clients fill the table.
     const server = createServer({
-      headersTimeout: HEADERS_TIMEOUT_MS,
-      requestTimeout: REQUEST_TIMEOUT_MS,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.headersTimeoutMs + limits.bodyTimeoutMs,
     });
-    server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-    server.maxConnections = MAX_CONNECTIONS;
+    server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+    const guard: ConnectionGuard = new ConnectionGuard(
+      limits,
+      shedLogger(logger, () => guard.size),
+    );
+    server.on('connection', (socket: Socket) => guard.admit(socket));
     await listenOwnerOnly(server, path);
 
     let inode: number;
@@ -121,7 +133,9 @@ export class ControlServer {
 
     const control = new ControlServer(path, server, handler, logger, inode);
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-      control.#serve(request, response).catch((error: unknown) => {
+      const guarded = guard.request(request.socket);
+      response.once('close', () => guarded.done());
+      control.#serve(request, response, guarded).catch((error: unknown) => {
         logger.error({ err: error }, 'control request failed');
         if (!response.destroyed) response.destroy();
       });
@@ -161,23 +175,35 @@ export class ControlServer {
     }
   }
 
-  async #serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  /**
+   * Answers one request. `guarded.serving()` once the request is read: from then on no
+   * deadline applies, so a restart or deploy streams for as long as it takes.
+   */
+  async #serve(
+    request: IncomingMessage,
+    response: ServerResponse,
+    guarded: GuardedRequest,
+  ): Promise<void> {
     const route = routeOf(request.url);
     try {
       if (route === CONTROL_ROUTES.status) {
         allowMethod(request, 'GET');
+        guarded.serving();
         sendJson(response, 200, this.#handler.status());
       } else if (route === CONTROL_ROUTES.restart) {
         allowMethod(request, 'POST');
         const body = parseRestartRequest(await readBody(request));
+        guarded.serving();
         await this.#stream('restart', response, (onEvent) => this.#handler.restart(body, onEvent));
       } else if (route === CONTROL_ROUTES.deploy) {
         allowMethod(request, 'POST');
         const body = parseDeployRequest(await readBody(request));
+        guarded.serving();
         await this.#stream('deploy', response, (onEvent) => this.#handler.deploy(body, onEvent));
       } else if (route === CONTROL_ROUTES.rollback) {
         allowMethod(request, 'POST');
         const body = parseRollbackRequest(await readBody(request));
+        guarded.serving();
         await this.#stream('rollback', response, (onEvent) =>
           this.#handler.rollback(body, onEvent),
         );
@@ -286,6 +312,25 @@ export class ControlServer {
     }
     sendJson(response, status, body, headers);
   }
+}
+
+/**
+ * Logs what the connection guard sheds: timeouts at debug (a client that went quiet), a full
+ * table at warn, once a minute (many clients at once: abuse, or a runaway script).
+ */
+function shedLogger(logger: Logger, connections: () => number): (reason: ShedReason) => void {
+  let lastWarnedAt = Number.NEGATIVE_INFINITY;
+  return (reason) => {
+    logger.debug({ reason }, 'control connection closed by its limits');
+    if (reason === 'timeout') return;
+    const now = Date.now();
+    if (now - lastWarnedAt < SHED_WARN_INTERVAL_MS) return;
+    lastWarnedAt = now;
+    logger.warn(
+      { reason, connections: connections() },
+      'control socket full: closing the connections that waited longest without a request (said once a minute)',
+    );
+  };
 }
 
 /**
