@@ -155,7 +155,12 @@ export function formatOutcome(
   release: string | null,
 ): string {
   if (operation === 'restart') return formatDone(done);
+  if (done.historyError !== undefined) return formatUnrecorded(operation, done, release);
   if (!done.ok) return formatFailure(operation, done);
+  return formatSwitched(operation, done, release);
+}
+
+function formatSwitched(operation: Operation, done: DoneEvent, release: string | null): string {
   const took = formatElapsed(done.durationMs);
   if (release !== null) {
     return `${operation === 'deploy' ? 'deployed' : 'rolled back to'} ${release} in ${took}`;
@@ -163,6 +168,19 @@ export function formatOutcome(
   // Where it went is unknown (no cut-over line): the daemon's message says it instead.
   const verb = operation === 'deploy' ? 'deployed' : 'rolled back';
   return done.message === '' ? `${verb} in ${took}` : `${verb} in ${took}: ${done.message}`;
+}
+
+/**
+ * A switch that serves but could not be recorded (a full state disk):
+ * `deployed /srv/app/releases/43 in 2.1s, but the release history could not be saved: ENOSPC…`
+ * and what that costs, indented. Not a failure line: the release did switch.
+ */
+function formatUnrecorded(operation: Operation, done: DoneEvent, release: string | null): string {
+  const switched = formatSwitched(operation, { ...done, message: '' }, release);
+  return [
+    `${switched}, but the release history could not be saved: ${done.historyError}`,
+    '  the daemon keeps it in memory; after a daemon restart, `switchyard rollback` will not know this switch',
+  ].join('\n');
 }
 
 /**

@@ -110,9 +110,16 @@ export type ProgressEvent =
     }
   | {
       readonly kind: 'done';
+      /** False when it failed, and when a switch happened but could not be recorded (below). */
       readonly ok: boolean;
       readonly message: string;
       readonly durationMs: number;
+      /**
+       * Set only when a deploy or rollback switched the release but the release history could
+       * not be saved (a full or unwritable paths.state): why. `ok` is then false, so a script
+       * notices; the release serves, and a restarted daemon will not know the switch.
+       */
+      readonly historyError?: string;
     };
 
 /** The error body of a refused request. */

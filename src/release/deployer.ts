@@ -353,7 +353,7 @@ export class Deployer {
   #finish(running: Switch, ok: boolean, message: string): DoneEvent {
     const durationMs = Date.now() - running.startedAt;
     this.#lastFailed = ok ? null : running.target;
-    this.#options.history.record({
+    const recorded = this.#options.history.record({
       trigger: running.trigger,
       release: running.target,
       previous: running.previous,
@@ -362,7 +362,9 @@ export class Deployer {
       durationMs,
       message,
     });
-    const done: DoneEvent = { kind: 'done', ok, message, durationMs };
+    const done: DoneEvent = recorded.saved
+      ? { kind: 'done', ok, message, durationMs }
+      : unrecordedDone(ok, message, durationMs, recorded.reason);
     this.#options.logger[ok ? 'info' : 'error'](
       { trigger: running.trigger, release: running.target, durationMs },
       ok ? `release switch done: ${message}` : `release switch failed: ${message}`,
@@ -393,6 +395,28 @@ export class Deployer {
     if (event.kind === 'toggle')
       this.#options.logger.info({ release: event.release }, event.message);
   }
+}
+
+/**
+ * The end of a switch whose record could not be saved (the history logged why). A switch that
+ * served is no longer reported ok: whoever deployed must learn that a restarted daemon will
+ * not know it (no rollback to before it, no fallback on it).
+ */
+function unrecordedDone(
+  ok: boolean,
+  message: string,
+  durationMs: number,
+  reason: string,
+): DoneEvent {
+  const unsaved = `the release history could not be saved: ${reason}`;
+  if (!ok) return { kind: 'done', ok, message: `${message}\n(${unsaved})`, durationMs };
+  return {
+    kind: 'done',
+    ok: false,
+    message: `${message}, but ${unsaved}; the daemon keeps it in memory, but after a restart \`switchyard rollback\` will not know this switch`,
+    durationMs,
+    historyError: reason,
+  };
 }
 
 function failureText(event: ReplicaEvent, supervisor: Supervisor): string {

@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { describeFsError } from '../config/fs-error.js';
 import type { DeployRecord } from '../control/messages.js';
 import { silentLogger } from '../log.js';
+import { writeFileDurably } from './durable-write.js';
 
 /** The file in paths.state. */
 export const HISTORY_FILE = 'releases.json';
@@ -27,6 +27,15 @@ const fileSchema = z.object({
   version: z.literal(1),
   records: z.array(recordSchema),
 });
+
+/** Whether a switch reached the file: the daemon keeps it in memory either way. */
+export type RecordOutcome =
+  | { readonly saved: true }
+  | {
+      readonly saved: false;
+      /** "ENOSPC: no space left on device (/var/lib/switchyard/releases.json)". */
+      readonly reason: string;
+    };
 
 /**
  * The daemon's record of release switches, oldest first, kept in `<stateDir>/releases.json` so
@@ -51,22 +60,30 @@ export class ReleaseHistory {
     return new ReleaseHistory(path, readRecords(path, logger), logger);
   }
 
-  /** Appends a switch and rewrites the file, keeping the last MAX_RECORDS. Never throws. */
-  record(entry: DeployRecord): void {
+  /**
+   * Appends a switch and rewrites the file durably, keeping the last MAX_RECORDS. Never
+   * throws: a file that cannot be written (a full state disk) is logged and returned, so the
+   * caller can tell whoever asked for the switch that it is not recorded.
+   */
+  record(entry: DeployRecord): RecordOutcome {
     this.#records = Object.freeze(
       [...this.#records, Object.freeze({ ...entry })].slice(-MAX_RECORDS),
     );
     try {
-      writeAtomically(
+      writeFileDurably(
         this.#path,
         `${JSON.stringify({ version: 1, records: this.#records }, null, 2)}\n`,
       );
+      return { saved: true };
     } catch (error) {
-      // The switch has happened; losing its record only matters after a restart.
+      // The switch has happened; losing its record matters after a restart (rollback, and
+      // the last good release a broken start falls back on).
+      const reason = `${describeFsError(error)} (${this.#path})`;
       this.#logger.error(
-        { file: this.#path, err: error },
-        `cannot save the release history: ${describeFsError(error)}; it is kept in memory until the daemon stops`,
+        { file: this.#path, err: error, release: entry.release },
+        `cannot save the release history: ${reason}; the switch to ${entry.release} is kept in memory only, and a restarted daemon will not know it`,
       );
+      return { saved: false, reason };
     }
   }
 
@@ -129,23 +146,6 @@ function readRecords(path: string, logger: Logger): readonly DeployRecord[] {
     `the release history ${path} is ${reason}; starting with an empty one (rollback needs a new deploy first)`,
   );
   return [];
-}
-
-/** Write beside, then rename over: a crash mid-write leaves the old file, never half a file. */
-function writeAtomically(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const temp = `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    writeFileSync(temp, text, { mode: 0o644 });
-    renameSync(temp, path);
-  } catch (error) {
-    try {
-      unlinkSync(temp);
-    } catch {
-      // Not created, or already renamed.
-    }
-    throw error;
-  }
 }
 
 function isDirectory(path: string): boolean {

@@ -261,6 +261,29 @@ describe('formatOutcome and formatFailure', () => {
     );
   });
 
+  it('a switch that could not be recorded: where it went, then why and what it costs', () => {
+    const unrecorded: DoneEvent = {
+      ...ok,
+      ok: false,
+      message: 'switched to /srv/app/releases/43, but the release history could not be saved: …',
+      historyError: 'ENOSPC: no space left on device (/var/lib/switchyard/releases.json)',
+    };
+    const cost =
+      '  the daemon keeps it in memory; after a daemon restart, `switchyard rollback` will not know this switch';
+    expect(formatOutcome('deploy', unrecorded, '/srv/app/releases/43')).toBe(
+      [
+        'deployed /srv/app/releases/43 in 12.3s, but the release history could not be saved: ENOSPC: no space left on device (/var/lib/switchyard/releases.json)',
+        cost,
+      ].join('\n'),
+    );
+    expect(formatOutcome('rollback', unrecorded, null)).toBe(
+      [
+        'rolled back in 12.3s, but the release history could not be saved: ENOSPC: no space left on device (/var/lib/switchyard/releases.json)',
+        cost,
+      ].join('\n'),
+    );
+  });
+
   it('puts the first line of a failure after its duration and indents the rest', () => {
     expect(formatOutcome('deploy', failed, '/srv/app/releases/43')).toBe(
       [
