@@ -1,3 +1,5 @@
+import { RetainedChunks } from '../protocol/retained-chunks.js';
+
 /** Where body bytes go once a backend attempt runs. */
 export interface BodyWriter {
   /** Returns false when the backend is slow to take the bytes. */
@@ -9,10 +11,12 @@ export interface BodyWriter {
  * One request's STDIN. Bytes are kept while the body stays within the retry limit, so that an
  * attempt that fails before the first response byte can be replayed on another connection.
  * A larger body is streamed: kept only until a backend takes it, and then not retryable.
+ * Kept bytes are copied out of big socket reads when small (see RetainedChunks), and what they
+ * hold is reported as `retained`, for the client connection's budget.
  */
 export class RequestBody {
   readonly #retryLimit: number;
-  #kept: Buffer[] = [];
+  readonly #kept = new RetainedChunks();
   #size = 0;
   #ended = false;
   #writer: BodyWriter | null = null;
@@ -23,6 +27,11 @@ export class RequestBody {
 
   get size(): number {
     return this.#size;
+  }
+
+  /** Bytes of memory the body holds now (received and kept for a backend or a retry). */
+  get retained(): number {
+    return this.#kept.retained;
   }
 
   get ended(): boolean {
@@ -46,7 +55,7 @@ export class RequestBody {
       return this.#size <= this.#retryLimit;
     }
     if (this.retryable) this.#kept.push(chunk);
-    else this.#kept = [];
+    else this.#kept.clear();
     return writer.write(chunk);
   }
 
@@ -62,8 +71,8 @@ export class RequestBody {
   attach(writer: BodyWriter): boolean {
     this.#writer = writer;
     let flowing = true;
-    for (const chunk of this.#kept) flowing = writer.write(chunk);
-    if (!this.retryable) this.#kept = [];
+    for (const chunk of this.#kept.chunks()) flowing = writer.write(chunk);
+    if (!this.retryable) this.#kept.clear();
     if (this.#ended) writer.end();
     return flowing;
   }

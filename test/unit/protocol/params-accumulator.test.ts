@@ -28,6 +28,17 @@ describe('params accumulator', () => {
     );
   });
 
+  it('reports what its records hold: tiny views into big reads are copied out', () => {
+    const params = new ParamsAccumulator();
+    for (let i = 0; i < 3_000; i += 1) {
+      const read = Buffer.allocUnsafeSlow(64 * 1024);
+      params.push(read.subarray(i % 64, (i % 64) + 1));
+    }
+    expect(params.size).toBe(3_000);
+    expect(params.retained).toBeLessThan(8 * 1024);
+    expect(params.finish().length).toBe(3_000);
+  });
+
   it('has a default cap of 1 MiB', () => {
     const params = new ParamsAccumulator();
     params.push(Buffer.alloc(1024 * 1024));
