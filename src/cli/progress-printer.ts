@@ -2,6 +2,7 @@ import type { ControlClient, OperationProgressEvent } from '../control/control-c
 import { isControlError } from '../control/control-error.js';
 import type { DoneEvent } from '../control/messages.js';
 import { controlClientFor, reportControlFailure } from './control-target.js';
+import { escapeControlsByLine } from './escape-controls.js';
 import { ExitCode } from './exit-code.js';
 import { formatEvent, formatOutcome, type Operation } from './status-format.js';
 
@@ -69,7 +70,10 @@ export async function runStreamedCommand(command: StreamedCommand): Promise<numb
         return ExitCode.failed;
       }
       if (isRefusal(error.code, error.status)) {
-        process.stderr.write(`switchyard: ${operation} refused: ${error.message}\n`);
+        // The daemon's reason names the target as given: escaped like every name printed.
+        process.stderr.write(
+          `switchyard: ${operation} refused: ${escapeControlsByLine(error.message)}\n`,
+        );
         return ExitCode.failed;
       }
     }

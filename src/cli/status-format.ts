@@ -8,9 +8,13 @@ import type {
   ReplicaStatus,
   SessionsStatus,
 } from '../control/messages.js';
+import { escapeControlsByLine, escapeControls as shown } from './escape-controls.js';
 
 // Pure text for `switchyard status`, `restart`, `deploy` and `rollback`: no I/O, no clock
-// (the caller passes the time when it wants "3m ago").
+// (the caller passes the time when it wants "3m ago"). Whatever comes from the file system or
+// a worker (release paths, messages, worker output) goes through `shown`, which escapes
+// control characters: a release directory named with an escape sequence must not drive the
+// terminal. Cells are escaped before the table measures them, so columns stay aligned.
 
 /** The operations that stream progress, as the CLI names them. */
 export type Operation = 'restart' | 'deploy' | 'rollback';
@@ -31,10 +35,10 @@ const RELATIVE_WHEN_MS = 86_400_000;
  */
 export function formatStatus(status: DaemonStatus, now?: number): string {
   const lines = [
-    `switchyard ${status.version}  pid ${status.pid}  up ${formatUptime(status.uptimeMs)}  ${status.kind} replicas`,
-    `serving  ${status.servingRelease ?? '(no release yet)'}  (${status.symlink})`,
+    `switchyard ${shown(status.version)}  pid ${status.pid}  up ${formatUptime(status.uptimeMs)}  ${status.kind} replicas`,
+    `serving  ${status.servingRelease === null ? '(no release yet)' : shown(status.servingRelease)}  (${shown(status.symlink)})`,
     `last     ${status.lastDeploy === null ? '(no deploy yet)' : formatDeployRecord(status.lastDeploy, now)}`,
-    `rollback ${status.rollbackTarget ?? '(nothing to roll back to)'}`,
+    `rollback ${status.rollbackTarget === null ? '(nothing to roll back to)' : shown(status.rollbackTarget)}`,
     `queued   ${status.queued}`,
   ];
   if (status.sessions != null) lines.push(`sessions ${formatSessions(status.sessions)}`);
@@ -51,7 +55,7 @@ export function formatStatus(status: DaemonStatus, now?: number): string {
   ];
   const rightAligned = new Set([2, 4, 5, 6, 7]);
   const rows = status.replicas.map((replica) => [
-    replica.name,
+    shown(replica.name),
     replica.state,
     replica.pid === null ? '-' : String(replica.pid),
     releaseName(replica.release),
@@ -67,8 +71,12 @@ export function formatStatus(status: DaemonStatus, now?: number): string {
     (replica): replica is ReplicaStatus & { lastError: string } => replica.lastError !== null,
   );
   for (const replica of failures) {
-    const [first = '', ...rest] = replica.lastError.trimEnd().split('\n');
-    lines.push('', `${replica.name} last error: ${first}`, ...rest.map((line) => `  ${line}`));
+    const [first = '', ...rest] = replica.lastError.trimEnd().split('\n').map(shown);
+    lines.push(
+      '',
+      `${shown(replica.name)} last error: ${first}`,
+      ...rest.map((line) => `  ${line}`),
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -95,13 +103,13 @@ function formatSeconds(ms: number): string {
 /** One progress line of a restart: `replica-1  draining     pid 1234  41  3 in flight`. */
 export function formatProgress(event: ReplicaProgressEvent): string {
   const parts = [
-    event.name,
+    shown(event.name),
     event.state.padEnd(LONGEST_STATE),
     event.pid === null ? 'no pid' : `pid ${event.pid}`,
   ];
   if (event.release !== null) parts.push(releaseName(event.release));
   const detail = progressDetail(event);
-  if (detail !== '') parts.push(detail);
+  if (detail !== '') parts.push(shown(detail));
   return parts.join('  ').trimEnd();
 }
 
@@ -127,9 +135,9 @@ function progressDetail(event: ReplicaProgressEvent): string {
  * and is not repeated.
  */
 export function formatToggle(event: ToggleProgressEvent): string {
-  const text = `cut-over  new requests now go to ${event.release}`;
+  const text = `cut-over  new requests now go to ${shown(event.release)}`;
   if (event.previous === null || event.previous === event.release) return text;
-  return `${text} (was ${besides(event.previous, event.release)})`;
+  return `${text} (was ${shown(besides(event.previous, event.release))})`;
 }
 
 /** Any progress line before the final one: a replica's step or the cut-over. */
@@ -141,7 +149,7 @@ export function formatEvent(event: Exclude<ProgressEvent, DoneEvent>): string {
 export function formatDone(done: DoneEvent): string {
   if (!done.ok) return formatFailure('restart', done);
   const head = `restart done in ${formatElapsed(done.durationMs)}`;
-  return done.message === '' ? head : `${head}: ${done.message}`;
+  return done.message === '' ? head : `${head}: ${shown(done.message)}`;
 }
 
 /**
@@ -163,11 +171,11 @@ export function formatOutcome(
 function formatSwitched(operation: Operation, done: DoneEvent, release: string | null): string {
   const took = formatElapsed(done.durationMs);
   if (release !== null) {
-    return `${operation === 'deploy' ? 'deployed' : 'rolled back to'} ${release} in ${took}`;
+    return `${operation === 'deploy' ? 'deployed' : 'rolled back to'} ${shown(release)} in ${took}`;
   }
   // Where it went is unknown (no cut-over line): the daemon's message says it instead.
   const verb = operation === 'deploy' ? 'deployed' : 'rolled back';
-  return done.message === '' ? `${verb} in ${took}` : `${verb} in ${took}: ${done.message}`;
+  return done.message === '' ? `${verb} in ${took}` : `${verb} in ${took}: ${shown(done.message)}`;
 }
 
 /**
@@ -178,7 +186,7 @@ function formatSwitched(operation: Operation, done: DoneEvent, release: string |
 function formatUnrecorded(operation: Operation, done: DoneEvent, release: string | null): string {
   const switched = formatSwitched(operation, { ...done, message: '' }, release);
   return [
-    `${switched}, but the release history could not be saved: ${done.historyError}`,
+    `${switched}, but the release history could not be saved: ${shown(done.historyError ?? '')}`,
     '  the daemon keeps it in memory; after a daemon restart, `switchyard rollback` will not know this switch',
   ].join('\n');
 }
@@ -189,10 +197,9 @@ function formatUnrecorded(operation: Operation, done: DoneEvent, release: string
  */
 export function formatFailure(operation: Operation, done: DoneEvent): string {
   const head = `${operation} failed after ${formatElapsed(done.durationMs)}`;
-  const [first = '', ...rest] = done.message
-    .replace(/^(\s*\n)+/, '')
-    .trimEnd()
-    .split('\n');
+  const [first = '', ...rest] = escapeControlsByLine(
+    done.message.replace(/^(\s*\n)+/, '').trimEnd(),
+  ).split('\n');
   if (first === '' && rest.length === 0) return head;
   return [`${head}: ${first}`, ...rest.map((line) => `  ${line}`.trimEnd())].join('\n');
 }
@@ -214,11 +221,11 @@ export function formatDeployRecord(record: DeployRecord, now?: number): string {
   const parts = [
     what,
     record.ok ? 'ok' : 'failed',
-    formatWhen(record.startedAt, now),
+    shown(formatWhen(record.startedAt, now)),
     `took ${formatElapsed(record.durationMs)}`,
   ];
   const message = record.message.trim().split('\n')[0]?.trim() ?? '';
-  if (message !== '') parts.push(message);
+  if (message !== '') parts.push(shown(message));
   return parts.join('  ');
 }
 
@@ -259,7 +266,7 @@ function besides(release: string, other: string): string {
 
 function releaseName(release: string | null): string {
   if (release === null) return '-';
-  return basename(release) || release;
+  return shown(basename(release) || release);
 }
 
 function pad2(value: number): string {
