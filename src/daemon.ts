@@ -25,8 +25,6 @@ import { PhpFpmLauncher } from './supervisor/workers/php-fpm-launcher.js';
 /** Attempts per request: the first, and retries on other connections or replicas. */
 const MAX_ATTEMPTS = 3;
 const PROBE_INTERVAL_MS = 1_000;
-/** Reported to clients that ask with FCGI_GET_VALUES. */
-const MAX_CLIENT_CONNECTIONS = 4096;
 
 export interface RunningDaemon {
   readonly balancer: Balancer;
@@ -174,8 +172,12 @@ async function serve(
       retryBodyBytes: config.limits.retryBodyBytes,
       requestTimeoutMs: config.limits.requestTimeoutMs,
       maxAttempts: MAX_ATTEMPTS,
-      maxConns: MAX_CLIENT_CONNECTIONS,
+      maxConns: config.limits.maxConnections,
       maxReqs: capacity + config.limits.queue,
+      requestsPerConnection: config.limits.requestsPerConnection,
+      connectionBufferBytes: config.limits.connectionBufferBytes,
+      paramsTimeoutMs: config.limits.paramsTimeoutMs,
+      clientIdleTimeoutMs: config.limits.clientIdleTimeoutMs,
     },
     onOutcome,
     // A request aborted before its params were complete has no outcome, only a removal.
@@ -211,6 +213,7 @@ async function serve(
           dispatcher,
           logger,
           limits: {
+            maxConnections: config.limits.maxConnections,
             retryBodyBytes: config.limits.retryBodyBytes,
             requestTimeoutMs: config.limits.requestTimeoutMs,
             maxAttempts: MAX_ATTEMPTS,

@@ -144,10 +144,12 @@ export class Exchange {
   /**
    * STDERR (PHP warnings) goes to the web server's log, not to the user, so it does not
    * count as the first response byte: the request can still be retried or answered 502/504.
+   * It is flow-controlled like STDOUT: an application that writes megabytes of it to a
+   * client that does not read must wait, not fill switchyard's memory.
    */
   onStderr(content: Buffer): void {
     if (this.#state !== 'proxying' && this.#state !== 'responding') return;
-    this.#sink.stderr(content);
+    if (!this.#sink.stderr(content)) this.#backPressure();
   }
 
   onEnd(appStatus: number): void {

@@ -21,6 +21,7 @@ import {
 } from '../protocol/record-bodies.js';
 import { RecordDecoder } from '../protocol/record-decoder.js';
 import { encodeRecord, writeHeader, writeRecord } from '../protocol/record-encoder.js';
+import type { ClientWarnings } from './client-warnings.js';
 import { type Dispatcher, Exchange, type ExchangeOutcome } from './exchange.js';
 import { RequestBody } from './request-body.js';
 import { WireParams } from './request-params.js';
@@ -31,9 +32,23 @@ export interface FrontendLimits {
   readonly retryBodyBytes: number;
   readonly requestTimeoutMs: number;
   readonly maxAttempts: number;
-  /** Reported in GET_VALUES answers. */
+  /**
+   * Connections the front keeps open at once; one beyond them is closed when accepted. Also
+   * the FCGI_MAX_CONNS of GET_VALUES answers.
+   */
   readonly maxConns: number;
   readonly maxReqs: number;
+  /** Requests one connection may have begun and not finished; a further one: CANT_MPX_CONN. */
+  readonly requestsPerConnection: number;
+  /**
+   * Bytes one connection may make switchyard hold at once: params being collected, bodies
+   * held, answers queued for it. Beyond it that connection is closed.
+   */
+  readonly connectionBufferBytes: number;
+  /** From BEGIN_REQUEST to the end of its params; then the connection is closed. */
+  readonly paramsTimeoutMs: number;
+  /** A connection with no request in progress that is silent this long is closed. */
+  readonly clientIdleTimeoutMs: number;
 }
 
 export interface FrontendContext {
@@ -52,6 +67,8 @@ interface Pending {
   exchange: Exchange | null;
   /** STDIN that arrived before the params were complete (allowed by the spec). */
   body: RequestBody;
+  /** Closes the connection when the params do not end in time; armed after the first read. */
+  paramsTimer: NodeJS.Timeout | null;
 }
 
 /**
@@ -62,18 +79,25 @@ interface Pending {
 export class FastCgiClientConnection {
   readonly #socket: Socket;
   readonly #context: FrontendContext;
+  readonly #warnings: ClientWarnings;
   readonly #decoder: RecordDecoder;
   readonly #requests = new Map<number, Pending>();
   #closed = false;
   #closing = false;
+  /** Answers of ours (UNKNOWN_TYPE, GET_VALUES…) wait for the client to read them. */
+  #answersWaiting = false;
 
-  constructor(socket: Socket, context: FrontendContext) {
+  constructor(socket: Socket, context: FrontendContext, warnings: ClientWarnings) {
     this.#socket = socket;
     this.#context = context;
+    this.#warnings = warnings;
     this.#decoder = new RecordDecoder((type, id, content) => this.#onRecord(type, id, content));
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', () => {});
     socket.on('close', () => this.#onClose());
+    // node's inactivity timer: any read or write restarts it; it fires only after silence.
+    socket.setTimeout(context.limits.clientIdleTimeoutMs);
+    socket.on('timeout', () => this.#onSilence());
   }
 
   /** Requests begun on this connection and not yet answered. */
@@ -84,15 +108,31 @@ export class FastCgiClientConnection {
   /**
    * Shutting down: ends the connection as soon as no request is in progress on it, even one
    * the web server asked to keep open (it reconnects elsewhere, or to the next daemon).
+   * Requests still receiving their params never reached the balancer: they are not waited
+   * for, or one client whose params never end would hold the stop. A connection with only
+   * such requests is closed now; on one that also has admitted requests they are answered
+   * OVERLOADED.
    */
   closeWhenIdle(): void {
     this.#closing = true;
+    let admitted = false;
+    for (const pending of this.#requests.values()) if (pending.exchange !== null) admitted = true;
+    if (!admitted && this.#requests.size > 0) {
+      this.#drop();
+      return;
+    }
+    for (const [id, pending] of this.#requests) {
+      if (pending.exchange !== null) continue;
+      this.#remove(id);
+      this.#answer(endRequest(id, ProtocolStatus.Overloaded));
+    }
     if (this.#requests.size === 0) this.#socket.end();
   }
 
   #onData(chunk: Buffer): void {
     try {
       this.#decoder.write(chunk);
+      this.#afterRead();
     } catch (error) {
       // Whatever went wrong while reading this client's bytes ends this connection only;
       // re-throwing would take down the daemon and every other request with it.
@@ -133,7 +173,7 @@ export class FastCgiClientConnection {
         return; // only the FILTER role reads DATA, and that role is refused
       default:
         if (type > FCGI_MAXTYPE) {
-          this.#write(
+          this.#answer(
             encodeRecord(RecordType.UnknownType, FCGI_NULL_REQUEST_ID, encodeUnknownTypeBody(type)),
           );
           return;
@@ -145,7 +185,7 @@ export class FastCgiClientConnection {
 
   #onManagementRecord(type: number, content: Buffer): void {
     if (type !== RecordType.GetValues) {
-      this.#write(
+      this.#answer(
         encodeRecord(RecordType.UnknownType, FCGI_NULL_REQUEST_ID, encodeUnknownTypeBody(type)),
       );
       return;
@@ -161,7 +201,7 @@ export class FastCgiClientConnection {
       const value = known.get(name);
       return value === undefined ? [] : [[name, value] as const];
     });
-    this.#write(
+    this.#answer(
       encodeRecord(RecordType.GetValuesResult, FCGI_NULL_REQUEST_ID, encodeNameValuePairs(answers)),
     );
   }
@@ -172,14 +212,18 @@ export class FastCgiClientConnection {
     }
     const { role, keepConn } = parseBeginRequestBody(content);
     if (role !== Role.Responder) {
-      this.#write(
-        encodeRecord(
-          RecordType.EndRequest,
-          id,
-          encodeEndRequestBody(0, ProtocolStatus.UnknownRole),
-        ),
-      );
+      this.#answer(endRequest(id, ProtocolStatus.UnknownRole));
       if (!keepConn) this.#socket.end();
+      return;
+    }
+    if (this.#requests.size >= this.#context.limits.requestsPerConnection) {
+      // The spec's answer to a request a connection cannot take; the others on it go on.
+      this.#answer(endRequest(id, ProtocolStatus.CantMultiplexConnections));
+      return;
+    }
+    if (this.#closing) {
+      // Stopping: a request that would start now is refused rather than waited for.
+      this.#answer(endRequest(id, ProtocolStatus.Overloaded));
       return;
     }
     this.#requests.set(id, {
@@ -187,6 +231,7 @@ export class FastCgiClientConnection {
       params: new ParamsAccumulator(this.#context.limits.maxParamsBytes),
       exchange: null,
       body: new RequestBody(this.#context.limits.retryBodyBytes),
+      paramsTimer: null,
     });
   }
 
@@ -199,6 +244,8 @@ export class FastCgiClientConnection {
     }
     const params = new WireParams(pending.params.finish());
     pending.params = null;
+    if (pending.paramsTimer !== null) clearTimeout(pending.paramsTimer);
+    pending.paramsTimer = null;
     const exchange = new Exchange(
       params,
       pending.body,
@@ -228,13 +275,7 @@ export class FastCgiClientConnection {
     if (pending.exchange !== null) pending.exchange.abort('the client sent ABORT_REQUEST');
     else this.#remove(id);
     // The spec wants an END_REQUEST for an aborted request.
-    this.#write(
-      encodeRecord(
-        RecordType.EndRequest,
-        id,
-        encodeEndRequestBody(0, ProtocolStatus.RequestComplete),
-      ),
-    );
+    this.#answer(endRequest(id, ProtocolStatus.RequestComplete));
     if (!pending.keepConn) this.#socket.end();
   }
 
@@ -243,13 +284,15 @@ export class FastCgiClientConnection {
     const forward = (type: number, content: Buffer): boolean => {
       if (this.#closed) return true;
       // Only the header is new: the content is the backend's bytes, re-addressed to this id.
-      return writeRecordTo(socket, type, id, content);
+      if (writeRecordTo(socket, type, id, content)) return true;
+      // The exchange stops reading its backend now; many requests on one connection could
+      // each still queue a backend read.
+      this.#checkBuffer();
+      return false;
     };
     return {
       stdout: (content) => forward(RecordType.Stdout, content),
-      stderr: (content) => {
-        forward(RecordType.Stderr, content);
-      },
+      stderr: (content) => forward(RecordType.Stderr, content),
       end: (appStatus) => {
         if (this.#closed) return;
         batchWritesThisTick(socket);
@@ -274,8 +317,64 @@ export class FastCgiClientConnection {
   // One flag for the connection: web servers do not multiplex, and a multiplexing client
   // whose other request still has a slow backend is paused again by that request's next push.
   #remove(id: number): void {
+    const pending = this.#requests.get(id);
+    if (pending?.paramsTimer != null) clearTimeout(pending.paramsTimer);
     this.#requests.delete(id);
     this.#context.onRequestRemoved?.();
+  }
+
+  /**
+   * After each read: requests whose params are still incomplete get their deadline (armed
+   * here, not at BEGIN_REQUEST: a web server's params end in the read they start in, and
+   * then no timer is made at all), and what the connection holds is checked.
+   */
+  #afterRead(): void {
+    for (const [id, pending] of this.#requests) {
+      if (pending.params === null || pending.paramsTimer !== null) continue;
+      pending.paramsTimer = setTimeout(
+        () => this.#paramsTimedOut(id),
+        this.#context.limits.paramsTimeoutMs,
+      );
+    }
+    this.#checkBuffer();
+  }
+
+  /**
+   * Closes the connection when it makes switchyard hold more than its budget: the memory its
+   * params and bodies keep (not only the bytes they count) and what is queued for it to read.
+   */
+  #checkBuffer(): void {
+    const limit = this.#context.limits.connectionBufferBytes;
+    let held = this.#socket.writableLength;
+    for (const pending of this.#requests.values()) {
+      held += (pending.params?.retained ?? 0) + pending.body.retained;
+    }
+    if (held <= limit) return;
+    this.#warnings.overBuffer.note({ remote: this.#socket.remoteAddress, held, limit });
+    this.#drop();
+  }
+
+  #paramsTimedOut(id: number): void {
+    const pending = this.#requests.get(id);
+    if (pending === undefined) return;
+    pending.paramsTimer = null;
+    if (pending.params === null) return;
+    this.#warnings.paramsTimeout.note({
+      remote: this.#socket.remoteAddress,
+      timeoutMs: this.#context.limits.paramsTimeoutMs,
+    });
+    this.#drop();
+  }
+
+  /** The inactivity timer: only a connection with no request in progress is let go. */
+  #onSilence(): void {
+    if (this.#requests.size === 0) this.#drop();
+  }
+
+  /** Closes the connection now; its requests are aborted when the close arrives. */
+  #drop(): void {
+    this.#closed = true;
+    this.#socket.destroy();
   }
 
   #pauseInput(): void {
@@ -283,7 +382,8 @@ export class FastCgiClientConnection {
   }
 
   #resumeInput(): void {
-    if (!this.#closed) this.#socket.resume();
+    // Answers of ours the client has not read yet: reading it now would only queue more.
+    if (!this.#closed && !this.#answersWaiting) this.#socket.resume();
   }
 
   #write(bytes: Buffer): boolean {
@@ -291,14 +391,34 @@ export class FastCgiClientConnection {
     return this.#socket.write(bytes);
   }
 
+  /**
+   * Writes an answer to something the client sent (UNKNOWN_TYPE, GET_VALUES, a refused
+   * request). A client that sends and never reads would have them queue without end, so its
+   * input is paused until it reads what is queued.
+   */
+  #answer(bytes: Buffer): void {
+    if (this.#write(bytes) || this.#answersWaiting || this.#closed) return;
+    this.#answersWaiting = true;
+    this.#socket.pause();
+    this.#socket.once('drain', () => {
+      this.#answersWaiting = false;
+      this.#resumeInput();
+    });
+  }
+
   #onClose(): void {
     this.#closed = true;
     for (const pending of this.#requests.values()) {
+      if (pending.paramsTimer !== null) clearTimeout(pending.paramsTimer);
       pending.exchange?.abort('the client closed its connection');
     }
     this.#requests.clear();
     this.#context.onRequestRemoved?.();
   }
+}
+
+function endRequest(id: number, protocolStatus: ProtocolStatus): Buffer {
+  return encodeRecord(RecordType.EndRequest, id, encodeEndRequestBody(0, protocolStatus));
 }
 
 /** The empty STDOUT that ends the stream and END_REQUEST, in one buffer. */

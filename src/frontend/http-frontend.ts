@@ -18,14 +18,18 @@ import {
   parseCgiResponseHead,
 } from '../protocol/cgi-response.js';
 import { type CgiSite, cgiParamsFor, HttpRequestError, headerPairs } from './cgi-params.js';
+import { clientWarnings } from './client-warnings.js';
 import { type Dispatcher, Exchange, type ExchangeOutcome } from './exchange.js';
 import { generatedResponse } from './generated-response.js';
 import { ListenError } from './listener.js';
+import { isRefused, refuseConnection } from './refuse-http-connection.js';
 import { RequestBody } from './request-body.js';
 import { PairParams } from './request-params.js';
 import type { ResponseSink } from './response-sink.js';
 
 export interface HttpFrontendLimits {
+  /** Connections kept open at once; one beyond them is answered 503 and closed. */
+  readonly maxConnections: number;
   readonly retryBodyBytes: number;
   readonly requestTimeoutMs: number;
   readonly maxAttempts: number;
@@ -97,10 +101,17 @@ export class HttpFrontend {
       (req, res) => serve(req, res, context, state),
     );
     const sockets = new Set<Socket>();
+    const warnings = clientWarnings(context.logger, 'HTTP');
     server.on('connection', (socket: Socket) => {
+      if (sockets.size >= context.limits.maxConnections) {
+        warnings.tooManyConnections.note({ limit: context.limits.maxConnections });
+        refuseConnection(socket);
+        return;
+      }
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
     });
+    server.once('close', () => warnings.close());
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(address.port, address.host, () => {
@@ -155,6 +166,9 @@ function serve(
   context: HttpFrontendContext,
   state: FrontState,
 ): void {
+  // A refused connection's request is parsed (its bytes must be read for the 503 to arrive)
+  // but goes no further.
+  if (isRefused(req.socket)) return;
   let exchange: Exchange | null = null;
   const sink = new HttpResponseSink({
     res,
@@ -343,11 +357,12 @@ class HttpResponseSink implements ResponseSink {
     return this.#writeBody(bytes.subarray(head.bodyOffset));
   }
 
-  stderr(content: Buffer): void {
+  stderr(content: Buffer): boolean {
     this.#logger.warn(
       { uri: this.#uri, stderr: content.toString('utf8').trimEnd() },
       'the application wrote to stderr',
     );
+    return true;
   }
 
   end(_appStatus: number): void {

@@ -5,7 +5,8 @@
 export interface ResponseSink {
   /** Forwards STDOUT content. Returns false when the client is slow: wait for `onDrain`. */
   stdout(content: Buffer): boolean;
-  stderr(content: Buffer): void;
+  /** Forwards STDERR content; returns false, like `stdout`, when the client is slow. */
+  stderr(content: Buffer): boolean;
   /** The application finished: write END_REQUEST (or end the HTTP response). */
   end(appStatus: number): void;
   /**

@@ -17,7 +17,7 @@ function slowClientSink(received: { bytes: number }): ResponseSink {
       received.bytes += content.length;
       return false;
     },
-    stderr: () => {},
+    stderr: () => true,
     end: () => {},
     abort: () => {},
     onDrain: (listener) => setImmediate(listener),

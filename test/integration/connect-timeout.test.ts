@@ -86,6 +86,10 @@ describe('a replica that does not accept connections', () => {
           maxAttempts: 3,
           maxConns: 10,
           maxReqs: 10,
+          requestsPerConnection: 16,
+          connectionBufferBytes: 3 << 20,
+          paramsTimeoutMs: 10_000,
+          clientIdleTimeoutMs: 120_000,
         },
       },
     );

@@ -681,7 +681,12 @@ describe('HTTP front: mapping CGI output to HTTP responses', () => {
       {
         dispatcher: app,
         logger: silentLogger(),
-        limits: { retryBodyBytes: MiB, requestTimeoutMs: 5_000, maxAttempts: 1 },
+        limits: {
+          maxConnections: 1024,
+          retryBodyBytes: MiB,
+          requestTimeoutMs: 5_000,
+          maxAttempts: 1,
+        },
         site: { documentRoot: '/srv/app/current', index: 'index.php' },
         onOutcome: (_exchange, outcome) => outcomes.push(outcome),
       },

@@ -69,6 +69,10 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       maxAttempts: 3,
       maxConns: 1024,
       maxReqs: 1024,
+      requestsPerConnection: 16,
+      connectionBufferBytes: 3 * 1024 * 1024,
+      paramsTimeoutMs: 10_000,
+      clientIdleTimeoutMs: 120_000,
     },
     onOutcome: (_exchange, outcome) => outcomes.push(outcome),
   });
@@ -79,6 +83,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           dispatcher: balancer,
           logger,
           limits: {
+            maxConnections: 1024,
             retryBodyBytes: options.retryBodyBytes ?? 1024 * 1024,
             requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
             maxAttempts: 3,

@@ -94,7 +94,7 @@ function send(lanes: Dispatcher, cookie?: string, query = ''): Sent {
         chunks.push(Buffer.from(content));
         return true;
       },
-      stderr: () => {},
+      stderr: () => true,
       end: () => {},
       abort: () => {},
       onDrain: (listener) => setImmediate(listener),
