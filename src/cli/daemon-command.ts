@@ -5,6 +5,7 @@ import type { Config } from '../config/schema.js';
 import { type RunningDaemon, startDaemon } from '../daemon.js';
 import { createLogger } from '../log.js';
 import { ExitCode } from './exit-code.js';
+import { warnIfReleaseRootUnset } from './release-root-warning.js';
 
 export interface DaemonCommandOptions {
   readonly config: string;
@@ -25,6 +26,7 @@ export async function runDaemonCommand(options: DaemonCommandOptions): Promise<n
     return reportStartupError(error);
   }
   const logger = createLogger(config.log.level, options.pretty);
+  warnIfReleaseRootUnset(config, logger);
   // Signals while the replicas come up: Node's default would kill the daemon and leave a
   // half-started set behind. A stop waits for the start; a reload is pointless (the file is
   // being read anyway).
