@@ -12,6 +12,7 @@ import { FastCgiFrontend } from './frontend/fastcgi-frontend.js';
 import { HttpFrontend } from './frontend/http-frontend.js';
 import { releaseHeaderBytes } from './frontend/release-header.js';
 import { makeReleasePinning } from './frontend/release-pinning.js';
+import { fitToDescriptorLimit, raiseDescriptorLimit } from './net/descriptor-limit.js';
 import { Deployer } from './release/deployer.js';
 import { ReleaseHistory } from './release/release-history.js';
 import { watchReleasePresence } from './release/release-presence.js';
@@ -41,7 +42,9 @@ export interface RunningDaemon {
 }
 
 /** The composition root: builds the data plane from a validated config and starts it. */
-export async function startDaemon(config: Config, logger: Logger): Promise<RunningDaemon> {
+export async function startDaemon(requested: Config, logger: Logger): Promise<RunningDaemon> {
+  // Client connections are bounded below the descriptor limit, raised to its hard limit first.
+  const config = fitToDescriptorLimit(requested, raiseDescriptorLimit(logger), logger);
   // Managed replicas can fall back on the release history when the symlink leads nowhere.
   const symlinkRelease =
     config.replicas.kind === 'external'

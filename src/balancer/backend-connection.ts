@@ -3,6 +3,7 @@ import type { ListenAddress } from '../config/address.js';
 import type { Exchange } from '../frontend/exchange.js';
 import { batchWritesThisTick } from '../net/batch-writes.js';
 import { connectTo } from '../net/connect-to.js';
+import { isDescriptorExhaustion } from '../net/descriptor-exhaustion.js';
 import { writeRecordTo } from '../net/write-record.js';
 import { ProtocolStatus, RecordType, Role } from '../protocol/constants.js';
 import { encodeBeginRequestBody, parseEndRequestBody } from '../protocol/record-bodies.js';
@@ -194,6 +195,8 @@ export class BackendConnection {
       this.#error ??
       new Error(this.#connected ? 'connection closed by the replica' : 'connection refused');
     this.#owner.closed(this, wasBusy, !this.#connected, error);
-    exchange?.onBackendFailure(error, !this.#connected);
+    // A connect that failed for want of descriptors costs an attempt, unlike a refusal: the
+    // replica is not left out of rotation for it, so a free retry could loop.
+    exchange?.onBackendFailure(error, !this.#connected && !isDescriptorExhaustion(error));
   }
 }

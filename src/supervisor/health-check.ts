@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { ListenAddress } from '../config/address.js';
+import { isDescriptorExhaustion } from '../net/descriptor-exhaustion.js';
 import { requestParamsFor, sendFastCgiRequest } from './fastcgi-request.js';
 
 export interface HealthCheckOptions {
@@ -13,10 +14,18 @@ export interface HealthCheckOptions {
   readonly release: string;
 }
 
-/** `ms` is how long the check took, failed or not. */
+/**
+ * `ms` is how long the check took, failed or not. `inconclusive`: the check could not be
+ * made because this process is out of file descriptors, which says nothing of the replica.
+ */
 export type HealthResult =
   | { readonly ok: true; readonly ms: number }
-  | { readonly ok: false; readonly reason: string; readonly ms: number };
+  | {
+      readonly ok: false;
+      readonly reason: string;
+      readonly ms: number;
+      readonly inconclusive?: boolean;
+    };
 
 /** Characters of the body (or stderr) quoted in a failure reason. */
 const SNIPPET_CHARS = 120;
@@ -59,7 +68,8 @@ export async function checkHealth(
     }
     return { ok: true, ms: elapsed() };
   } catch (error) {
-    return { ok: false, reason: messageOf(error), ms: elapsed() };
+    const inconclusive = isDescriptorExhaustion(error);
+    return { ok: false, reason: messageOf(error), ms: elapsed(), inconclusive };
   }
 }
 

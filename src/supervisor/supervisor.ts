@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Balancer } from '../balancer/balancer.js';
 import type { ReplicaPool } from '../balancer/replica-pool.js';
 import type { HealthConfig } from '../config/schema.js';
+import { RateLimitedWarning } from '../frontend/rate-limited-warning.js';
 import { releaseHeaderBytes } from '../frontend/release-header.js';
 import { addKnownRelease, makeReleasePinning } from '../frontend/release-pinning.js';
 import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
@@ -110,6 +111,8 @@ export class Supervisor {
   readonly #balancer: Balancer;
   readonly #symlink: string;
   readonly #logger: Logger;
+  /** Health checks that could not be made for want of descriptors: one line per interval. */
+  readonly #descriptorAlarm: RateLimitedWarning;
   readonly #backoff: BackoffPolicy;
   readonly #slots = new Map<number, Slot>();
   readonly #listeners = new Set<(event: ReplicaEvent) => void>();
@@ -128,6 +131,11 @@ export class Supervisor {
     this.#balancer = options.balancer;
     this.#symlink = options.symlink;
     this.#logger = options.logger;
+    this.#descriptorAlarm = new RateLimitedWarning(
+      options.logger,
+      'ERR_DESCRIPTORS',
+      'health checks cannot open a connection: the daemon is out of file descriptors (replicas are not blamed for it)',
+    );
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.#settings = options.settings;
     this.#desired = desiredFrom(options.settings, options.release, 1);
@@ -511,6 +519,12 @@ export class Supervisor {
         if (record.incarnation !== incarnation || record.state !== 'ready') return;
         if (result.ok) {
           record.healthFailures = 0;
+          return;
+        }
+        if (result.inconclusive === true) {
+          // Out of descriptors: the daemon's problem, not the replica's; replacing it would
+          // need more of them. Logged once per interval, checked again next time.
+          this.#descriptorAlarm.note({ replica: record.name, reason: result.reason });
           return;
         }
         record.healthFailures += 1;

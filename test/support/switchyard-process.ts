@@ -73,14 +73,24 @@ export async function runSwitchyard(
  * Starts `switchyard daemon -c <dir>/switchyard.toml` with `configText`, and waits until it
  * logs that it is serving (or fails with its output when it exits first).
  */
-export async function startSwitchyard(dir: string, configText: string): Promise<SwitchyardProcess> {
+export async function startSwitchyard(
+  dir: string,
+  configText: string,
+  options: {
+    /** A command the daemon runs under, e.g. `['prlimit', '--nofile=400:400', '--']`. */
+    readonly under?: readonly string[];
+  } = {},
+): Promise<SwitchyardProcess> {
   const configPath = join(dir, 'switchyard.toml');
   // Parallel tests must not share the default control socket in /run/switchyard.
   const control = /^\[control\]/m.test(configText)
     ? ''
     : `\n[control]\nsocket = "${join(dir, 'control.sock')}"\n`;
   writeFileSync(configPath, configText + control);
-  const [command, ...prefix] = switchyardCommand as [string, ...string[]];
+  const [command, ...prefix] = [...(options.under ?? []), ...switchyardCommand] as [
+    string,
+    ...string[],
+  ];
   const child = spawn(command, [...prefix, 'daemon', '-c', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -97,6 +97,10 @@ export function spawnWorkerProcess(options: SpawnWorkerOptions): SpawnOutcome {
     const message = `cannot start ${options.argv[0]}: ${(error as Error).message}`;
     return { ok: false, error: Promise.resolve(new WorkerError('ERR_WORKER_SPAWN', message)) };
   }
+  // A spawn that fails in the kernel (EMFILE, EAGAIN) is emitted as 'error' on the next tick,
+  // before execa listens for it; unheard, it would take the daemon down. execa's own result
+  // still reports the failure below.
+  subprocess.on('error', () => {});
   const { pid } = subprocess;
   if (pid === undefined) {
     return {

@@ -1,0 +1,95 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { ConfigError } from '../config/config-error.js';
+import type { Config } from '../config/schema.js';
+
+export interface DescriptorLimit {
+  readonly soft: number;
+  readonly hard: number;
+}
+
+/** RLIMIT_NOFILE of this process, from /proc (node has no getrlimit); null when unreadable. */
+export function readDescriptorLimit(limitsText?: string): DescriptorLimit | null {
+  let text = limitsText;
+  try {
+    text ??= readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return null;
+  }
+  const match = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(text);
+  if (match === null) return null;
+  const value = (field: string | undefined) =>
+    field === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(field);
+  return { soft: value(match[1]), hard: value(match[2]) };
+}
+
+/**
+ * Raises the soft descriptor limit to the hard one, as servers do at start (systemd's default
+ * soft limit is 1024). Node has no setrlimit: util-linux's prlimit does it for this pid.
+ * Returns the limit in force afterwards.
+ */
+export function raiseDescriptorLimit(logger: Logger): DescriptorLimit | null {
+  const before = readDescriptorLimit();
+  if (before === null || before.soft >= before.hard) return before;
+  try {
+    execFileSync('prlimit', [`--pid=${process.pid}`, `--nofile=${before.hard}:${before.hard}`], {
+      stdio: 'ignore',
+      timeout: 5_000,
+    });
+  } catch (error) {
+    logger.warn(
+      { soft: before.soft, hard: before.hard, err: (error as Error).message },
+      'cannot raise the file descriptor limit to its hard limit (prlimit failed): keeping the soft one',
+    );
+    return before;
+  }
+  return readDescriptorLimit() ?? before;
+}
+
+/** Descriptors kept for everything but client connections: replicas, control, logs, files. */
+export function reservedDescriptors(config: Config): number {
+  const { replicas } = config;
+  if (replicas.kind === 'external') {
+    return BASE_RESERVE + replicas.addresses.length * (replicas.capacity + 4);
+  }
+  // A deploy with surge runs two sets, a restart one spare more. Per replica: a connection per
+  // slot, the health check and probe, the processes' output pipes (a command replica runs
+  // capacity + 1 processes with two each), its socket and files.
+  const slots = replicas.count * 2 + 1;
+  return BASE_RESERVE + slots * (3 * replicas.capacity + 16);
+}
+
+/** Control connections, the symlink watcher, log and state files, and room to spare. */
+const BASE_RESERVE = 192;
+/** Fewer client connections than this per front is no service at all. */
+const MIN_CONNECTIONS = 16;
+
+/**
+ * The config with `limits.max_connections` fitted under the descriptor limit, so the process
+ * cannot run out of descriptors however many clients connect: what the replicas need is kept
+ * aside and the rest is shared by the fronts. A cap lower than configured is logged; a limit
+ * too low for any service is a config error naming the key (exit 78).
+ */
+export function fitToDescriptorLimit(
+  config: Config,
+  limit: DescriptorLimit | null,
+  logger: Logger,
+): Config {
+  if (limit === null) return config;
+  const fronts = config.listen.http === null ? 1 : 2;
+  const reserved = reservedDescriptors(config);
+  const perFront = Math.floor((limit.soft - reserved) / fronts);
+  if (perFront >= config.limits.maxConnections) return config;
+  if (perFront < MIN_CONNECTIONS) {
+    throw new ConfigError(
+      'limits.max_connections',
+      `the file descriptor limit is ${limit.soft} and the replicas need about ${reserved}: too few are left for client connections; raise it (systemd: LimitNOFILE=, shell: ulimit -n)`,
+    );
+  }
+  logger.warn(
+    { configured: config.limits.maxConnections, effective: perFront, nofile: limit.soft, reserved },
+    `limits.max_connections lowered to ${perFront} per front to stay under the file descriptor limit (${limit.soft}); raise LimitNOFILE= for more`,
+  );
+  return { ...config, limits: { ...config.limits, maxConnections: perFront } };
+}
