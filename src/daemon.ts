@@ -15,8 +15,8 @@ import { makeReleasePinning } from './frontend/release-pinning.js';
 import { fitToDescriptorLimit, raiseDescriptorLimit } from './net/descriptor-limit.js';
 import { Deployer } from './release/deployer.js';
 import { ReleaseHistory } from './release/release-history.js';
-import { watchReleasePresence } from './release/release-presence.js';
 import { SymlinkWatcher } from './release/symlink-watcher.js';
+import { watchRemovals } from './removal-watches.js';
 import { SessionLanes } from './sessions/session-lanes.js';
 import { startReplicasOrRecover } from './start-replicas.js';
 import { Supervisor, type SupervisorSettings } from './supervisor/supervisor.js';
@@ -194,13 +194,17 @@ async function serve(
   const control = await ControlServer.start(config.control, controlHandler, logger);
   // Deploy tools that flip the symlink themselves (ln -sfn, Deployer, Capistrano) are followed.
   const deployer = managed?.deployer;
-  // A serving release removed from under the replicas sends the daemon back to the last good one.
-  if (deployer !== undefined && supervisor !== null) {
-    watchReleasePresence(
-      () => supervisor.desired.release,
-      (release) => logger.error({ release }, deployer.recoverFromRemovedRelease()),
-    );
-  }
+  // Periodic checks for what an operator's rm -rf takes away; stopped first when the daemon
+  // stops, since closing removes socket files itself.
+  const watches = watchRemovals({
+    config,
+    logger,
+    managed,
+    busy: () => controlHandler.busy,
+    fastcgi,
+    control,
+    listenGid,
+  });
   const watcher =
     deployer === undefined
       ? null
@@ -293,6 +297,7 @@ async function serve(
       return `config applied: replacing replicas one at a time${note}`;
     },
     async shutdown() {
+      for (const stop of watches) stop();
       managed?.deployer.stop();
       fastcgi.shutdown();
       http?.shutdown();
@@ -311,6 +316,7 @@ async function serve(
       }
     },
     destroy() {
+      for (const stop of watches) stop();
       managed?.deployer.stop();
       fastcgi.stopAccepting();
       fastcgi.destroyAll();

@@ -1,6 +1,6 @@
 import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { dirname, isAbsolute } from 'node:path';
 import type { Logger } from 'pino';
 import { CodedError } from '../coded-error.js';
@@ -54,7 +54,10 @@ export class ControlServer {
   readonly #handler: ControlHandler;
   readonly #logger: Logger;
   /** Inode of the socket file this server created, so close() never removes a successor's. */
-  readonly #inode: number;
+  #inode: number;
+  /** Listeners made by rebind(), handing their connections to the HTTP server. */
+  readonly #rebound: NetServer[] = [];
+  #config: ControlConfig | null = null;
   #closing: Promise<void> | undefined;
 
   private constructor(
@@ -132,6 +135,7 @@ export class ControlServer {
     }
 
     const control = new ControlServer(path, server, handler, logger, inode);
+    control.#config = config;
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
       const guarded = guard.request(request.socket);
       response.once('close', () => guarded.done());
@@ -152,8 +156,28 @@ export class ControlServer {
     return control;
   }
 
+  /**
+   * Listens again on control.socket: its file was removed (the runtime directory deleted), so
+   * no CLI can reach the old one. The new listener hands its connections to the same server.
+   */
+  async rebind(): Promise<void> {
+    const config = this.#config;
+    if (config === null || this.#closing !== undefined) return;
+    mkdirSync(dirname(this.socketPath), { recursive: true, mode: 0o755 });
+    // Closed first: closing a unix listener unlinks its path, which would be the new one's.
+    for (const previous of this.#rebound.splice(0)) previous.close();
+    const listener = createNetServer((socket) => this.#server.emit('connection', socket));
+    await listenOwnerOnly(listener, this.socketPath);
+    const gid = config.group === null ? null : resolveGroup(config.group);
+    if (gid !== null) chownSync(this.socketPath, -1, gid);
+    chmodSync(this.socketPath, config.mode);
+    this.#inode = lstatSync(this.socketPath).ino;
+    this.#rebound.push(listener);
+  }
+
   /** Stops listening and removes the socket file; an operation still streaming gets a short grace. */
   close(): Promise<void> {
+    for (const listener of this.#rebound.splice(0)) listener.close();
     this.#closing ??= new Promise<void>((resolve) => {
       const cut = setTimeout(() => this.#server.closeAllConnections(), CLOSE_GRACE_MS);
       cut.unref();
@@ -498,7 +522,7 @@ function sendJson(
  * then sets its group and mode. Node binds synchronously inside listen(), so the umask is
  * only changed for that call.
  */
-async function listenOwnerOnly(server: Server, path: string): Promise<void> {
+async function listenOwnerOnly(server: Server | NetServer, path: string): Promise<void> {
   const listening = new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
       reject(

@@ -9,18 +9,18 @@ import { listen } from './listener.js';
  * `limits.maxConns`; one beyond them is closed as soon as it is accepted.
  */
 export class FastCgiFrontend {
-  readonly #server: Server;
-  readonly #connections: Map<Socket, FastCgiClientConnection>;
+  #server: Server | null = null;
+  readonly #address: ListenAddress;
+  readonly #mode: number;
+  readonly #context: FrontendContext;
+  readonly #connections = new Map<Socket, FastCgiClientConnection>();
   readonly #warnings: ClientWarnings;
 
-  private constructor(
-    server: Server,
-    connections: Map<Socket, FastCgiClientConnection>,
-    warnings: ClientWarnings,
-  ) {
-    this.#server = server;
-    this.#connections = connections;
-    this.#warnings = warnings;
+  private constructor(address: ListenAddress, mode: number, context: FrontendContext) {
+    this.#address = address;
+    this.#mode = mode;
+    this.#context = context;
+    this.#warnings = clientWarnings(context.logger, 'FastCGI');
   }
 
   static async start(
@@ -28,16 +28,35 @@ export class FastCgiFrontend {
     mode: number,
     context: FrontendContext,
   ): Promise<FastCgiFrontend> {
-    const connections = new Map<Socket, FastCgiClientConnection>();
-    const warnings = clientWarnings(context.logger, 'FastCGI');
-    const server = await listen(address, mode, (socket) => {
-      connections.set(socket, new FastCgiClientConnection(socket, context, warnings));
+    const frontend = new FastCgiFrontend(address, mode, context);
+    frontend.#server = await frontend.#listen();
+    return frontend;
+  }
+
+  /**
+   * Listens again on the same address: its socket file was removed (the runtime directory
+   * deleted), so no web server can reach the old one. Connections open on the old listener
+   * go on; it stops accepting.
+   */
+  async rebind(): Promise<void> {
+    // Closed first: closing a unix listener unlinks its path, which would be the new one's.
+    this.#server?.close();
+    this.#server = null;
+    this.#server = await this.#listen();
+  }
+
+  async #listen(): Promise<Server> {
+    const connections = this.#connections;
+    const server = await listen(this.#address, this.#mode, (socket) => {
+      connections.set(socket, new FastCgiClientConnection(socket, this.#context, this.#warnings));
       socket.once('close', () => connections.delete(socket));
     });
     // node closes a connection accepted beyond this at once and emits 'drop' instead.
-    server.maxConnections = context.limits.maxConns;
-    server.on('drop', () => warnings.tooManyConnections.note({ limit: server.maxConnections }));
-    return new FastCgiFrontend(server, connections, warnings);
+    server.maxConnections = this.#context.limits.maxConns;
+    server.on('drop', () =>
+      this.#warnings.tooManyConnections.note({ limit: server.maxConnections }),
+    );
+    return server;
   }
 
   get connections(): number {
@@ -59,7 +78,7 @@ export class FastCgiFrontend {
 
   /** Stops accepting new connections; open ones go on until their clients close them. */
   stopAccepting(): void {
-    this.#server.close();
+    this.#server?.close();
     this.#warnings.close();
   }
 

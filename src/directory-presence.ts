@@ -1,0 +1,36 @@
+import { statSync } from 'node:fs';
+
+/**
+ * Notices a directory the daemon relies on disappearing: the serving release (`rm -rf` by
+ * hand, a deploy tool's cleanup gone wrong: php-fpm's ping runs no PHP, so the replicas stay
+ * healthy while every page is a 404), or the runtime directory (replica sockets gone).
+ * Checks every `intervalMs` (a stat) and calls `onGone` once each time the directory
+ * `current()` names vanishes. Returns a function that stops it.
+ */
+export function watchDirectoryPresence(
+  current: () => string,
+  onGone: (directory: string) => void,
+  intervalMs = 2_000,
+): () => void {
+  let reported: string | null = null;
+  const timer = setInterval(() => {
+    const directory = current();
+    if (isDirectory(directory)) {
+      if (reported === directory) reported = null;
+      return;
+    }
+    if (reported === directory) return;
+    reported = directory;
+    onGone(directory);
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
