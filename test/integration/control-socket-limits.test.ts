@@ -89,17 +89,17 @@ describe('control socket under idle and slow clients', () => {
     const { config, socket } = await daemonStandIn(temp.path, servers);
     const idle = [];
     for (let index = 0; index < 64; index += 1) idle.push(await open(socket));
-    for (let index = 0; index < 64; index += 1) await slowLoris(socket, 200);
+    const loris = [];
+    for (let index = 0; index < 64; index += 1) loris.push(await slowLoris(socket, 200));
 
-    const started = Date.now();
     const result = await runSwitchyard(['status', '-c', config]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('pid 4242');
-    // The CLI's own start (tsx) dominates; the lockout it replaces lasted minutes.
-    expect(Date.now() - started).toBeLessThan(9_000);
-    // The oldest idle ones made room, not the newest.
+    // The oldest made room for the newer ones and the CLI: it got in while slow clients were
+    // still connected, not by waiting for their deadlines.
     expect(idle[0]?.closed()).toBe(true);
+    expect(loris.filter((connection) => !connection.closed()).length).toBeGreaterThan(0);
   });
 
   it('closes a connection that sends nothing, trickles its headers or body, or idles after an answer', async () => {
