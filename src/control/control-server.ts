@@ -92,10 +92,10 @@ export class ControlServer {
     try {
       mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
     } catch (error) {
-      throw new ControlError(
-        'ERR_CONTROL_LISTEN',
-        `cannot create ${dirname(path)}, the directory of control.socket: ${(error as Error).message}`,
-        { cause: error },
+      // The config names a place that cannot be: a config error (exit 78), like paths.runtime.
+      throw new ConfigError(
+        'control.socket',
+        `cannot create ${dirname(path)}, its directory: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
       );
     }
     await removeStaleSocket(path);

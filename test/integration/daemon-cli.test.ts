@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { repoRoot } from '../support/repo-root.js';
@@ -11,6 +11,13 @@ afterAll(() => temp.remove());
 function config(lines: string[]): string {
   const path = join(temp.path, `c${Math.random().toString(36).slice(2)}.toml`);
   writeFileSync(path, `${lines.join('\n')}\n`);
+  return path;
+}
+
+/** A release symlink that resolves, beside the config files (whose ./current does not). */
+function resolvingSymlink(): string {
+  const path = join(temp.path, 'resolving-current');
+  if (!existsSync(path)) symlinkSync(repoRoot, path);
   return path;
 }
 
@@ -47,8 +54,54 @@ describe('switchyard daemon refuses a bad config with exit 78, naming the key', 
     ],
     ['a typo in a key', [...valid, 'capcity = 8'], 'replicas.capcity', 'unknown key'],
     ['a symlink that does not resolve', valid, 'release.symlink', 'ENOENT'],
+    [
+      'a runtime directory under /proc',
+      [...valid, '[paths]', 'runtime = "/proc/switchyard"'],
+      'paths.runtime',
+      'is under /proc, where nothing can be created',
+    ],
+    [
+      'root php-fpm workers',
+      [
+        ...valid.slice(0, valid.indexOf('kind = "external"')),
+        'kind = "php-fpm"',
+        '[replicas.php_fpm]',
+        `binary = ${JSON.stringify(process.execPath)}`,
+        'user = "root"',
+      ],
+      'replicas.php_fpm.user',
+      'allow_root_workers',
+    ],
+    [
+      'a runtime directory that cannot be made',
+      [
+        ...valid.slice(0, valid.indexOf('kind = "external"')),
+        'kind = "command"',
+        '[replicas.command]',
+        `argv = [${JSON.stringify(process.execPath)}]`,
+        '[paths]',
+        'runtime = "./a-file/run"',
+        'state = "./state"',
+      ],
+      'paths.runtime',
+      'ENOTDIR',
+    ],
+    [
+      'a control socket whose directory cannot be made',
+      [
+        ...valid.map((line) =>
+          line.startsWith('symlink') ? `symlink = ${JSON.stringify(resolvingSymlink())}` : line,
+        ),
+        '[control]',
+        'socket = "./a-file/control.sock"',
+      ],
+      'control.socket',
+      'cannot create',
+    ],
   ])('%s', async (_name, lines, key, reason) => {
     const path = lines === null ? join(temp.path, 'missing.toml') : config(lines);
+    // In the way of paths.runtime in the last case.
+    writeFileSync(join(temp.path, 'a-file'), 'not a directory');
     const result = await runSwitchyard(['daemon', '-c', path]);
     expect(result.code).toBe(78);
     expect(result.stderr).toContain('config error');
