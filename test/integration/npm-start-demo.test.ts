@@ -38,6 +38,8 @@ describe('the embedded demo (npm start)', () => {
       what: 'the demo',
     });
     expect(output).toContain(`curl http://127.0.0.1:${port}/`);
+    // The demo keeps deploys to its own releases: no warning about release.root.
+    expect(output).not.toContain('release.root is not set');
 
     const pids = new Set<number>();
     for (let i = 0; i < 10; i += 1) {
