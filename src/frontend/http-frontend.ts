@@ -102,9 +102,21 @@ export class HttpFrontend {
     );
     const sockets = new Set<Socket>();
     const warnings = clientWarnings(context.logger, 'HTTP');
+    /** Refused connections still taking their 503: they hold descriptors too. */
+    let refusing = 0;
     server.on('connection', (socket: Socket) => {
-      if (sockets.size >= context.limits.maxConnections) {
-        warnings.tooManyConnections.note({ limit: context.limits.maxConnections });
+      const limit = context.limits.maxConnections;
+      if (sockets.size >= limit) {
+        warnings.tooManyConnections.note({ limit });
+        // A flood of them is cut at once: a 503 each would hold a descriptor each.
+        if (refusing >= limit) {
+          socket.destroy();
+          return;
+        }
+        refusing += 1;
+        socket.once('close', () => {
+          refusing -= 1;
+        });
         refuseConnection(socket);
         return;
       }
