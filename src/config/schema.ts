@@ -735,6 +735,8 @@ const limitsSchema = table({
     }),
   );
 
+const DEFAULT_WARN_LANE = 8;
+
 /** RFC 6265 cookie-name (an RFC 7230 token), which is also what PHP's session.name allows. */
 const COOKIE_NAME = HEADER_TOKEN;
 /** A query parameter name: anything but the separators, spaces and control characters. */
@@ -763,7 +765,8 @@ const sessionsSchema = table({
   lane_queue: z.int().positive().max(1024).default(64),
   lane_timeout: duration({ positive: true }).optional(),
   max_waiting: z.int().positive().max(1_000_000).default(4096),
-  warn_lane: z.int().positive().max(1024).default(8),
+  // Defaults to 8, or less when lane_queue is that short (see sessionsConfig).
+  warn_lane: z.int().positive().max(1024).optional(),
   affinity: z.enum(AFFINITY_MODES).default('none'),
   // Below 1 no replica could take its share; the usual choice is 1.25 (Mirrokni et al.).
   affinity_load: z.number().min(1).max(100).default(1.25),
@@ -775,7 +778,7 @@ const sessionsSchema = table({
       message: 'names no cookie and params names no parameter: nothing could carry a session',
     });
   }
-  if (sessions.warn_lane >= sessions.lane_queue) {
+  if (sessions.warn_lane !== undefined && sessions.warn_lane >= sessions.lane_queue) {
     ctx.addIssue({
       code: 'custom',
       path: ['warn_lane'],
@@ -871,7 +874,8 @@ function sessionsConfig(
     laneQueue: sessions.lane_queue,
     laneTimeoutMs: sessions.lane_timeout ?? limits.queueTimeoutMs,
     maxWaiting: sessions.max_waiting,
-    warnLane: sessions.warn_lane,
+    // A lane of lane_queue holds at most that many: the default warns before it is full.
+    warnLane: sessions.warn_lane ?? Math.min(DEFAULT_WARN_LANE, sessions.lane_queue - 1),
     affinity: sessions.affinity,
     affinityLoad: sessions.affinity_load,
   };

@@ -68,8 +68,8 @@ export async function checkHealth(
     }
     return { ok: true, ms: elapsed() };
   } catch (error) {
-    const inconclusive = isDescriptorExhaustion(error);
-    return { ok: false, reason: messageOf(error), ms: elapsed(), inconclusive };
+    const failed = { ok: false, reason: messageOf(error), ms: elapsed() } as const;
+    return isDescriptorExhaustion(error) ? { ...failed, inconclusive: true } : failed;
   }
 }
 

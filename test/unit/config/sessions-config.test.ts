@@ -103,7 +103,7 @@ describe('[sessions]', () => {
     { table: 'lane_queue = 2000', key: 'sessions.lane_queue' },
     { table: 'lane_timeout = "0"', key: 'sessions.lane_timeout' },
     { table: 'lane_timeout = "60s"', key: 'sessions.lane_timeout' },
-    { table: 'lane_queue = 8', key: 'sessions.warn_lane' },
+    { table: 'lane_queue = 8\nwarn_lane = 8', key: 'sessions.warn_lane' },
   ])('refuses $table, naming $key', ({ table, key }) => {
     const found = refusal(table);
     expect(found.key).toBe(key);
@@ -128,6 +128,9 @@ describe('[sessions]', () => {
     expect(sessions('lane_timeout = "2s"', '[limits]\nqueue_timeout = "0"')?.laneTimeoutMs).toBe(
       2_000,
     );
+    // Unset, it fits under a short lane_queue instead of refusing a key nobody wrote.
+    expect(sessions('lane_queue = 2')?.warnLane).toBe(1);
+    expect(sessions('lane_queue = 100')?.warnLane).toBe(8);
     expect(refusal('warn_lane = 64').reason).toBe(
       'must be below lane_queue (64): a lane never holds more, so the warning could never fire',
     );
