@@ -47,16 +47,18 @@ export class FastCgiFrontend {
 
   async #listen(): Promise<Server> {
     const connections = this.#connections;
-    const server = await listen(this.#address, this.#mode, (socket) => {
+    const limit = this.#context.limits.maxConns;
+    // Counted here, not with server.maxConnections: after a rebind the connections of the
+    // old listener still count, and node's count is per listener.
+    return await listen(this.#address, this.#mode, (socket) => {
+      if (connections.size >= limit) {
+        socket.destroy();
+        this.#warnings.tooManyConnections.note({ limit });
+        return;
+      }
       connections.set(socket, new FastCgiClientConnection(socket, this.#context, this.#warnings));
       socket.once('close', () => connections.delete(socket));
     });
-    // node closes a connection accepted beyond this at once and emits 'drop' instead.
-    server.maxConnections = this.#context.limits.maxConns;
-    server.on('drop', () =>
-      this.#warnings.tooManyConnections.note({ limit: server.maxConnections }),
-    );
-    return server;
   }
 
   get connections(): number {
