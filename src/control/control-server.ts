@@ -144,6 +144,13 @@ export class ControlServer {
         if (!response.destroyed) response.destroy();
       });
     });
+    // An accept failure (EMFILE) is emitted as 'error'; unheard, it would end the daemon.
+    server.on('error', (error: NodeJS.ErrnoException) =>
+      logger.warn(
+        { err: error.code ?? error.message },
+        'control socket: accepting a connection failed',
+      ),
+    );
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
       logger.debug({ err: error.message, code: error.code }, 'control client sent a bad request');
       if (socket.writable && error.code !== 'ECONNRESET') {
@@ -168,6 +175,13 @@ export class ControlServer {
     for (const previous of this.#rebound.splice(0)) previous.close();
     const listener = createNetServer((socket) => this.#server.emit('connection', socket));
     await listenOwnerOnly(listener, this.socketPath);
+    // As for the first listener: an accept failure must not end the daemon.
+    listener.on('error', (error: NodeJS.ErrnoException) =>
+      this.#logger.warn(
+        { err: error.code ?? error.message },
+        'control socket: accepting a connection failed',
+      ),
+    );
     const gid = config.group === null ? null : resolveGroup(config.group);
     if (gid !== null) chownSync(this.socketPath, -1, gid);
     chmodSync(this.socketPath, config.mode);

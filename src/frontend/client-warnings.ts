@@ -8,13 +8,16 @@ export type ClientLimitCode =
   /** A connection made switchyard hold more than `limits.connection_buffer`: closed. */
   | 'ERR_CONNECTION_BUFFER'
   /** A request's params did not end within `limits.params_timeout`: its connection closed. */
-  | 'ERR_PARAMS_TIMEOUT';
+  | 'ERR_PARAMS_TIMEOUT'
+  /** accept(2) failed (out of file descriptors): those clients were turned away. */
+  | 'ERR_ACCEPT';
 
 /** The warnings one front shares among its connections, each at most a line per interval. */
 export interface ClientWarnings {
   readonly tooManyConnections: RateLimitedWarning;
   readonly overBuffer: RateLimitedWarning;
   readonly paramsTimeout: RateLimitedWarning;
+  readonly acceptFailed: RateLimitedWarning;
   close(): void;
 }
 
@@ -33,6 +36,10 @@ export function clientWarnings(logger: Logger, front: 'FastCGI' | 'HTTP'): Clien
     paramsTimeout: warning(
       'ERR_PARAMS_TIMEOUT',
       `${front} front: a request's params did not end within limits.params_timeout: connection closed`,
+    ),
+    acceptFailed: warning(
+      'ERR_ACCEPT',
+      `${front} front: accepting a connection failed (out of file descriptors?): those clients were turned away, the front goes on`,
     ),
   };
   return {

@@ -50,7 +50,7 @@ export class FastCgiFrontend {
     const limit = this.#context.limits.maxConns;
     // Counted here, not with server.maxConnections: after a rebind the connections of the
     // old listener still count, and node's count is per listener.
-    return await listen(this.#address, this.#mode, (socket) => {
+    const server = await listen(this.#address, this.#mode, (socket) => {
       if (connections.size >= limit) {
         socket.destroy();
         this.#warnings.tooManyConnections.note({ limit });
@@ -59,6 +59,11 @@ export class FastCgiFrontend {
       connections.set(socket, new FastCgiClientConnection(socket, this.#context, this.#warnings));
       socket.once('close', () => connections.delete(socket));
     });
+    // An accept failure (EMFILE) is emitted as 'error'; unheard, it would end the daemon.
+    server.on('error', (error: NodeJS.ErrnoException) =>
+      this.#warnings.acceptFailed.note({ err: error.code ?? error.message }),
+    );
+    return server;
   }
 
   get connections(): number {

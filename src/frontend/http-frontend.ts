@@ -132,8 +132,8 @@ export class HttpFrontend {
       });
     });
     // An accept failure (EMFILE) is emitted here; unhandled, it would end the daemon.
-    server.on('error', (error) =>
-      context.logger.error({ err: error.message }, 'HTTP front: server error'),
+    server.on('error', (error: NodeJS.ErrnoException) =>
+      warnings.acceptFailed.note({ err: error.code ?? error.message }),
     );
     return new HttpFrontend(server, sockets, state);
   }
