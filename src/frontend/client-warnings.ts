@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { RateLimitedWarning } from './rate-limited-warning.js';
+import { RateLimitedWarning } from '../rate-limited-warning.js';
 
 /** Stable codes of the log lines a front writes when a client reaches one of its limits. */
 export type ClientLimitCode =

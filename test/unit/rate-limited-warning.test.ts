@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RateLimitedWarning } from '../../../src/frontend/rate-limited-warning.js';
+import { RateLimitedWarning } from '../../src/rate-limited-warning.js';
 
 function capturingLogger() {
   const lines: Array<Record<string, unknown>> = [];
