@@ -35,7 +35,11 @@ export function watchRemovals(options: RemovalWatchOptions): Array<() => void> {
     stops.push(
       watchDirectoryPresence(
         () => supervisor.desired.release,
-        (release) => logger.error({ release }, deployer.recoverFromRemovedRelease()),
+        (release) => {
+          const { handled, message } = deployer.recoverFromRemovedRelease();
+          if (handled) logger.error({ release }, message);
+          return handled;
+        },
       ),
       watchDirectoryPresence(
         () => config.paths.runtime,
@@ -47,13 +51,14 @@ export function watchRemovals(options: RemovalWatchOptions): Array<() => void> {
               { runtime, err: (error as Error).message },
               `the runtime directory ${runtime} was removed and cannot be made again`,
             );
-            return;
+            return false;
           }
           logger.error(
             { runtime },
             `the runtime directory ${runtime} was removed: made again; replacing the replicas, whose sockets were in it`,
           );
           if (!options.busy()) supervisor.restartAll();
+          return true;
         },
         1_000,
       ),

@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { flipSymlink } from './release/flip-symlink.js';
-import { lastGoodRelease } from './release/last-good-release.js';
+import { hasServed, lastGoodRelease } from './release/last-good-release.js';
 import type { ReleaseHistory } from './release/release-history.js';
 import type { Supervisor } from './supervisor/supervisor.js';
 
@@ -48,6 +48,9 @@ export async function startReplicasOrRecover(
       failure = error as Error;
     }
   }
+  // A release that has served is not given up on at start (see hasServed): the daemon fails,
+  // and its supervisor (systemd) tries again.
+  if (symlinkRelease !== null && hasServed(history.entries(), symlinkRelease)) throw failure;
   const fallback = lastGoodRelease(history.entries(), symlinkRelease, {
     symlink: config.release.symlink,
     root: config.release.root,

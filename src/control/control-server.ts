@@ -175,6 +175,11 @@ export class ControlServer {
     for (const previous of this.#rebound.splice(0)) previous.close();
     const listener = createNetServer((socket) => this.#server.emit('connection', socket));
     await listenOwnerOnly(listener, this.socketPath);
+    if (this.#closing !== undefined) {
+      // A close that came while it was binding wins: nothing may accept after it.
+      listener.close();
+      return;
+    }
     // As for the first listener: an accept failure must not end the daemon.
     listener.on('error', (error: NodeJS.ErrnoException) =>
       this.#logger.warn(

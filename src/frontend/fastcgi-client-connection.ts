@@ -84,6 +84,11 @@ export class FastCgiClientConnection {
   readonly #requests = new Map<number, Pending>();
   #closed = false;
   #closing = false;
+  /**
+   * When the client last completed a record: idleness is measured from it, not from the last
+   * byte, or a client trickling one byte at a time would never be idle.
+   */
+  #lastRecordAt = Date.now();
   /** Answers of ours (UNKNOWN_TYPE, GET_VALUES…) wait for the client to read them. */
   #answersWaiting = false;
 
@@ -95,14 +100,24 @@ export class FastCgiClientConnection {
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', () => {});
     socket.on('close', () => this.#onClose());
-    // node's inactivity timer: any read or write restarts it; it fires only after silence.
-    socket.setTimeout(context.limits.clientIdleTimeoutMs);
-    socket.on('timeout', () => this.#onSilence());
   }
 
   /** Requests begun on this connection and not yet answered. */
   get activeRequests(): number {
     return this.#requests.size;
+  }
+
+  /** Date.now() when the client last completed a record (or connected). */
+  get lastRecordAt(): number {
+    return this.#lastRecordAt;
+  }
+
+  /**
+   * Lets an idle connection go (no request in progress: nothing is lost): it has been quiet
+   * for limits.client_idle_timeout, or a newcomer needs its place.
+   */
+  letGo(): void {
+    if (this.#requests.size === 0) this.#drop();
   }
 
   /**
@@ -152,6 +167,7 @@ export class FastCgiClientConnection {
   }
 
   #onRecord(type: number, id: number, content: Buffer): void {
+    this.#lastRecordAt = Date.now();
     if (id === FCGI_NULL_REQUEST_ID) {
       this.#onManagementRecord(type, content);
       return;
@@ -364,11 +380,6 @@ export class FastCgiClientConnection {
       timeoutMs: this.#context.limits.paramsTimeoutMs,
     });
     this.#drop();
-  }
-
-  /** The inactivity timer: only a connection with no request in progress is let go. */
-  #onSilence(): void {
-    if (this.#requests.size === 0) this.#drop();
   }
 
   /** Closes the connection now; its requests are aborted when the close arrives. */

@@ -15,6 +15,8 @@ export class FastCgiFrontend {
   readonly #context: FrontendContext;
   readonly #connections = new Map<Socket, FastCgiClientConnection>();
   readonly #warnings: ClientWarnings;
+  #sweep: NodeJS.Timeout | null = null;
+  #stopped = false;
 
   private constructor(address: ListenAddress, mode: number, context: FrontendContext) {
     this.#address = address;
@@ -39,31 +41,74 @@ export class FastCgiFrontend {
    * go on; it stops accepting.
    */
   async rebind(): Promise<void> {
+    if (this.#stopped) return;
     // Closed first: closing a unix listener unlinks its path, which would be the new one's.
     this.#server?.close();
     this.#server = null;
-    this.#server = await this.#listen();
+    const server = await this.#listen();
+    // A stop that came while it was binding wins: nothing may accept after it.
+    if (this.#stopped) server.close();
+    else this.#server = server;
   }
 
   async #listen(): Promise<Server> {
-    const connections = this.#connections;
-    const limit = this.#context.limits.maxConns;
-    // Counted here, not with server.maxConnections: after a rebind the connections of the
-    // old listener still count, and node's count is per listener.
-    const server = await listen(this.#address, this.#mode, (socket) => {
-      if (connections.size >= limit) {
-        socket.destroy();
-        this.#warnings.tooManyConnections.note({ limit });
-        return;
-      }
-      connections.set(socket, new FastCgiClientConnection(socket, this.#context, this.#warnings));
-      socket.once('close', () => connections.delete(socket));
-    });
+    const server = await listen(this.#address, this.#mode, (socket) => this.#accept(socket));
     // An accept failure (EMFILE) is emitted as 'error'; unheard, it would end the daemon.
     server.on('error', (error: NodeJS.ErrnoException) =>
       this.#warnings.acceptFailed.note({ err: error.code ?? error.message }),
     );
     return server;
+  }
+
+  /**
+   * Counted here, not with server.maxConnections: after a rebind the old listener's
+   * connections still count. At the limit, the connection idle longest (no request in
+   * progress, no record for the longest time: a client trickling bytes never completes one)
+   * makes room, so connections that only sit there cannot lock the web server out; with none
+   * idle, the newcomer is refused.
+   */
+  #accept(socket: Socket): void {
+    const connections = this.#connections;
+    const limit = this.#context.limits.maxConns;
+    if (connections.size >= limit) {
+      const idlest = this.#idlest();
+      this.#warnings.tooManyConnections.note({ limit, made_room: idlest !== null });
+      if (idlest === null) {
+        socket.destroy();
+        return;
+      }
+      idlest.letGo();
+    }
+    connections.set(socket, new FastCgiClientConnection(socket, this.#context, this.#warnings));
+    socket.once('close', () => connections.delete(socket));
+    this.#sweep ??= this.#startSweep();
+  }
+
+  #idlest(): FastCgiClientConnection | null {
+    let idlest: FastCgiClientConnection | null = null;
+    for (const connection of this.#connections.values()) {
+      if (connection.activeRequests > 0) continue;
+      if (idlest === null || connection.lastRecordAt < idlest.lastRecordAt) idlest = connection;
+    }
+    return idlest;
+  }
+
+  /** Lets go of connections idle for limits.client_idle_timeout, checked a few times per period. */
+  #startSweep(): NodeJS.Timeout {
+    const idleMs = this.#context.limits.clientIdleTimeoutMs;
+    const timer = setInterval(
+      () => {
+        const cutoff = Date.now() - idleMs;
+        for (const connection of this.#connections.values()) {
+          if (connection.activeRequests === 0 && connection.lastRecordAt <= cutoff) {
+            connection.letGo();
+          }
+        }
+      },
+      Math.max(50, Math.min(idleMs / 4, 10_000)),
+    );
+    timer.unref();
+    return timer;
   }
 
   get connections(): number {
@@ -85,7 +130,10 @@ export class FastCgiFrontend {
 
   /** Stops accepting new connections; open ones go on until their clients close them. */
   stopAccepting(): void {
+    this.#stopped = true;
     this.#server?.close();
+    this.#server = null;
+    if (this.#sweep !== null) clearInterval(this.#sweep);
     this.#warnings.close();
   }
 

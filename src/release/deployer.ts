@@ -138,16 +138,31 @@ export class Deployer {
    * `recovery` switch that also moves the symlink; when there is none, says so. Returns what
    * it did, for the log.
    */
-  recoverFromRemovedRelease(): string {
+  recoverFromRemovedRelease(): { readonly handled: boolean; readonly message: string } {
     const { supervisor, history, logger } = this.#options;
     const removed = supervisor.desired.release;
-    if (this.#running !== null || this.#stopped) return 'a switch is running: it decides';
+    if (this.#stopped) return { handled: true, message: 'the daemon is stopping' };
+    // A running switch replaces the replicas anyway; asked again once it has ended.
+    if (this.#running !== null) return { handled: false, message: 'a switch is running' };
+    // A deploy tool may have flipped the symlink and then removed the old release
+    // (`ln -sfn releases/43 current && rm -rf releases/42`): the flip is what to follow.
+    const flipped = resolvedOrNull(this.#options.symlink);
+    if (flipped !== null && flipped !== removed) {
+      this.followSymlink(flipped);
+      return {
+        handled: true,
+        message: `the serving release ${removed} was removed: following the symlink to ${flipped}`,
+      };
+    }
     const target = lastGoodRelease(history.entries(), removed, {
       symlink: this.#options.symlink,
       root: this.#options.root,
     });
     if (target === null) {
-      return `the serving release ${removed} was removed and the history knows no other that still exists: deploy one`;
+      return {
+        handled: true,
+        message: `the serving release ${removed} was removed and the history knows no other that still exists: deploy one`,
+      };
     }
     this.#switch('recovery', target, (event) => this.#logProgress(event), false).catch(
       (error: unknown) =>
@@ -156,7 +171,10 @@ export class Deployer {
           'going back to the last good release failed',
         ),
     );
-    return `the serving release ${removed} was removed: going back to the last good release ${target}`;
+    return {
+      handled: true,
+      message: `the serving release ${removed} was removed: going back to the last good release ${target}`,
+    };
   }
 
   #refuseWhileBusy(what: string): void {
@@ -434,4 +452,12 @@ function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean
     };
     check();
   });
+}
+
+function resolvedOrNull(symlink: string): string | null {
+  try {
+    return realpathSync(symlink);
+  } catch {
+    return null;
+  }
 }

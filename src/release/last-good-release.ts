@@ -12,11 +12,18 @@ export function lastGoodRelease(
   broken: string | null,
   options: { readonly symlink: string; readonly root: string | null },
 ): string | null {
+  // Releases a newer switch found not to start: an older success does not vouch for them.
+  const failedSince = new Set<string>();
   for (let index = entries.length - 1; index >= 0; index -= 1) {
     const entry = entries[index] as DeployRecord;
-    const served = entry.ok ? [entry.release, entry.previous] : [entry.previous];
+    const served = !entry.ok
+      ? [entry.previous]
+      : // A recovery's previous is the release that did not start.
+        entry.trigger === 'recovery'
+        ? [entry.release]
+        : [entry.release, entry.previous];
     for (const candidate of served) {
-      if (candidate === broken) continue;
+      if (candidate === broken || failedSince.has(candidate)) continue;
       try {
         return resolveDeployTarget(candidate, {
           ...options,
@@ -28,6 +35,22 @@ export function lastGoodRelease(
         // Removed since, or outside release.root now: an older one may still do.
       }
     }
+    if (!entry.ok) failedSince.add(entry.release);
+    if (entry.trigger === 'recovery') failedSince.add(entry.previous);
   }
   return null;
+}
+
+/**
+ * Whether the history says `release` has served: a switch to it succeeded, or it was serving
+ * when a switch began. A release that served once and does not start now is more likely to
+ * meet a passing trouble (a database still booting) than to be broken: the daemon does not
+ * move the site back to an older release for it.
+ */
+export function hasServed(entries: readonly DeployRecord[], release: string): boolean {
+  return entries.some(
+    (entry) =>
+      (entry.ok && entry.release === release) ||
+      (entry.previous === release && entry.trigger !== 'recovery'),
+  );
 }

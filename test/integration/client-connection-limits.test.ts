@@ -6,7 +6,9 @@ import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ProtocolStatus, RecordType } from '../../src/protocol/constants.js';
+import { encodeNameValuePairs } from '../../src/protocol/name-value-pairs.js';
 import { parseEndRequestBody } from '../../src/protocol/record-bodies.js';
+import { encodeRecord } from '../../src/protocol/record-encoder.js';
 import { fcgiExchange, phpParams } from '../support/fcgi-exchange.js';
 import { type LimitsDaemon, startLimitsDaemon } from '../support/limits-daemon.js';
 import { RawFcgiClient } from '../support/raw-fcgi-client.js';
@@ -85,9 +87,21 @@ async function endOf(client: RawFcgiClient, id: number): Promise<number> {
 }
 
 describe('client limits of the fronts (real daemon)', () => {
-  it('max_connections: the FastCGI front closes connections beyond it at once', async () => {
+  it('max_connections: the FastCGI front refuses a connection beyond it while every one is busy, and makes room from idle ones', async () => {
     const daemon = await daemonWith('lim-fcgi-conns', ['max_connections = 4']);
     const held = await Promise.all([0, 1, 2, 3].map(() => open(daemon)));
+    // Each held connection has a request in progress: none can make room.
+    const params = phpParams(daemon.release, '/release.json');
+    for (const client of held) {
+      // Records are read in order: once GET_VALUES is answered, the request has begun.
+      client.send(
+        Buffer.concat([
+          unfinishedRequest(1, params),
+          encodeRecord(RecordType.GetValues, 0, encodeNameValuePairs([['FCGI_MAX_CONNS', '']])),
+        ]),
+      );
+      await client.waitForRecord((r) => r.type === RecordType.GetValuesResult, 'GET_VALUES_RESULT');
+    }
     // FastCGI: accepted and closed at once, nothing written.
     const extra = await Promise.all(Array.from({ length: 10 }, () => open(daemon)));
     for (const client of extra) await client.waitForClose(5_000);
@@ -98,23 +112,44 @@ describe('client limits of the fronts (real daemon)', () => {
       what: 'the refused connections to be logged',
     });
     expect(lines.length).toBeLessThanOrEqual(2);
-    expect(lines[0]).toMatchObject({ count: 1, limit: 4 });
+    expect(lines[0]).toMatchObject({ count: 1, limit: 4, made_room: false });
     // The held connections still work.
     const first = held[0] as RawFcgiClient;
-    first.send(
-      Buffer.concat([
-        unfinishedRequest(1, phpParams(daemon.release, '/release.json')),
-        finishRequest(1),
-      ]),
-    );
+    first.send(finishRequest(1));
     expect(await endOf(first, 1)).toBe(ProtocolStatus.RequestComplete);
     expect(responseOf(first.records, 1).status).toBe(200);
-    // A good client gets in as soon as a connection is free.
-    first.destroy();
-    await waitFor(() => expectServed(daemon).then(() => true), {
-      timeoutMs: 5_000,
-      what: 'a good client to be served once a connection is free',
-    });
+    // Now the first is idle (answered, kept open): a newcomer takes its place and is served;
+    // the idle one is let go, the busy ones are not touched.
+    await expectServed(daemon);
+    await first.waitForClose(5_000);
+    for (const client of held.slice(1)) {
+      client.send(finishRequest(1));
+      expect(await endOf(client, 1)).toBe(ProtocolStatus.RequestComplete);
+    }
+  });
+
+  it('max_connections: connections that sit silent or trickle bytes cannot lock the web server out', async () => {
+    const daemon = await daemonWith('lim-fcgi-squat', [
+      'max_connections = 4',
+      'client_idle_timeout = "1s"',
+    ]);
+    const silent = await Promise.all([0, 1].map(() => open(daemon)));
+    const tricklers = await Promise.all([0, 1].map(() => open(daemon)));
+    // One byte of a record header every 100 ms: never a whole record.
+    let sent = 0;
+    const trickle = setInterval(() => {
+      sent += 1;
+      for (const client of tricklers) client.send(Buffer.from([1]));
+    }, 100);
+    try {
+      await waitFor(() => sent >= 3, { timeoutMs: 5_000, what: 'some bytes trickled' });
+      // The table is full of them: a web server's connection still gets in, at once.
+      await expectServed(daemon);
+      // And idleness counts from the last whole record, so trickling does not keep one open.
+      for (const client of [...silent, ...tricklers]) await client.waitForClose(5_000);
+    } finally {
+      clearInterval(trickle);
+    }
   });
 
   it('max_connections: the HTTP front answers connections beyond it 503 with Retry-After', async () => {

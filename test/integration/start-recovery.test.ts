@@ -1,6 +1,7 @@
 import {
   readFileSync,
   realpathSync,
+  renameSync,
   rmSync,
   symlinkSync,
   unlinkSync,
@@ -145,5 +146,37 @@ describe('a serving release removed from under the daemon', () => {
     expect(current.switchyard.stdout()).toContain(
       `the serving release ${next} was removed: going back to the last good release ${keep}`,
     );
+  });
+});
+
+describe('a deploy tool that flips the symlink and removes the old release at once', () => {
+  it('is followed, not undone by the recovery from a removed release', {
+    timeout: 60_000,
+  }, async () => {
+    daemon = await startManagedDaemon({
+      label: 'flip-rm',
+      firstRelease: 'd0',
+      replicas: DEMO_APP_REPLICAS(2, 2),
+      releaseSource: demoRelease('v1'),
+    });
+    const current = daemon;
+    const next = current.addRelease('d1', demoRelease('v2'));
+    // What `ln -sfn releases/d1 current && rm -rf releases/d0` does, in one go.
+    const temporary = join(current.dir, 'current.tmp');
+    symlinkSync(next, temporary);
+    renameSync(temporary, current.symlink);
+    rmSync(current.release, { recursive: true });
+    const status = await waitFor(
+      async () => {
+        const now = await current.status();
+        return now.servingRelease === next && now.replicas.every((r) => r.state === 'ready')
+          ? now
+          : null;
+      },
+      { timeoutMs: 20_000, what: 'the daemon to follow the flip to d1' },
+    );
+    expect(status.lastDeploy).toMatchObject({ trigger: 'symlink', release: next, ok: true });
+    expect(realpathSync(current.symlink)).toBe(next);
+    expect(await servedRelease(current)).toBe('v2');
   });
 });

@@ -2,7 +2,7 @@ import { mkdirSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DeployRecord } from '../../../src/control/messages.js';
-import { lastGoodRelease } from '../../../src/release/last-good-release.js';
+import { hasServed, lastGoodRelease } from '../../../src/release/last-good-release.js';
 import { ReleaseHistory } from '../../../src/release/release-history.js';
 import { makeTempDir } from '../../support/temp-dir.js';
 
@@ -60,6 +60,24 @@ describe('lastGoodRelease', () => {
     expect(lastGoodRelease([switched(A, B)], null, anywhere)).toBe(B);
     expect(lastGoodRelease([], C, anywhere)).toBeNull();
     expect(lastGoodRelease([switched(C, C)], C, anywhere)).toBeNull();
+  });
+
+  it('never answers the release a recovery went back from', () => {
+    // b did not start, the daemon went back to a; then a fails too: b is no answer.
+    const history = [switched(A, B), { ...switched(B, A), trigger: 'recovery' as const }];
+    expect(lastGoodRelease(history, A, anywhere)).toBeNull();
+    expect(lastGoodRelease([switched(C, A), ...history], A, anywhere)).toBe(C);
+  });
+
+  it('knows which releases have served', () => {
+    const history = [
+      switched(A, B),
+      switched(B, C, false),
+      { ...switched(C, B), trigger: 'recovery' as const },
+    ];
+    expect(hasServed(history, A)).toBe(true);
+    expect(hasServed(history, B)).toBe(true);
+    expect(hasServed(history, C)).toBe(false);
   });
 
   it('never answers a directory that has gone since', () => {
