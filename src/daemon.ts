@@ -221,6 +221,7 @@ async function serve(
           logger,
           limits: {
             maxConnections: config.limits.maxConnections,
+            clientIdleTimeoutMs: config.limits.clientIdleTimeoutMs,
             retryBodyBytes: config.limits.retryBodyBytes,
             requestTimeoutMs: config.limits.requestTimeoutMs,
             maxAttempts: MAX_ATTEMPTS,

@@ -107,8 +107,13 @@ export class FastCgiClientConnection {
     return this.#requests.size;
   }
 
+  /** A request is in progress on it. */
+  get busy(): boolean {
+    return this.#requests.size > 0;
+  }
+
   /** Date.now() when the client last completed a record (or connected). */
-  get lastRecordAt(): number {
+  get lastActiveAt(): number {
     return this.#lastRecordAt;
   }
 

@@ -1,6 +1,7 @@
 import type { Server, Socket } from 'node:net';
 import type { ListenAddress } from '../config/address.js';
 import { type ClientWarnings, clientWarnings } from './client-warnings.js';
+import { ConnectionTable } from './connection-table.js';
 import { FastCgiClientConnection, type FrontendContext } from './fastcgi-client-connection.js';
 import { listen } from './listener.js';
 
@@ -13,9 +14,8 @@ export class FastCgiFrontend {
   readonly #address: ListenAddress;
   readonly #mode: number;
   readonly #context: FrontendContext;
-  readonly #connections = new Map<Socket, FastCgiClientConnection>();
+  readonly #connections: ConnectionTable<Socket, FastCgiClientConnection>;
   readonly #warnings: ClientWarnings;
-  #sweep: NodeJS.Timeout | null = null;
   #stopped = false;
 
   private constructor(address: ListenAddress, mode: number, context: FrontendContext) {
@@ -23,6 +23,10 @@ export class FastCgiFrontend {
     this.#mode = mode;
     this.#context = context;
     this.#warnings = clientWarnings(context.logger, 'FastCGI');
+    this.#connections = new ConnectionTable(
+      context.limits.maxConns,
+      context.limits.clientIdleTimeoutMs,
+    );
   }
 
   static async start(
@@ -61,54 +65,23 @@ export class FastCgiFrontend {
   }
 
   /**
-   * Counted here, not with server.maxConnections: after a rebind the old listener's
-   * connections still count. At the limit, the connection idle longest (no request in
-   * progress, no record for the longest time: a client trickling bytes never completes one)
-   * makes room, so connections that only sit there cannot lock the web server out; with none
-   * idle, the newcomer is refused.
+   * Counted in the table, not with server.maxConnections: after a rebind the old listener's
+   * connections still count. At the limit the idlest connection makes room (see
+   * ConnectionTable); with none idle, the newcomer is refused.
    */
   #accept(socket: Socket): void {
-    const connections = this.#connections;
     const limit = this.#context.limits.maxConns;
-    if (connections.size >= limit) {
-      const idlest = this.#idlest();
-      this.#warnings.tooManyConnections.note({ limit, made_room: idlest !== null });
-      if (idlest === null) {
-        socket.destroy();
-        return;
-      }
-      idlest.letGo();
+    const { admitted, madeRoom } = this.#connections.makeRoom();
+    if (!admitted || madeRoom) {
+      this.#warnings.tooManyConnections.note({ limit, made_room: madeRoom });
     }
-    connections.set(socket, new FastCgiClientConnection(socket, this.#context, this.#warnings));
-    socket.once('close', () => connections.delete(socket));
-    this.#sweep ??= this.#startSweep();
-  }
-
-  #idlest(): FastCgiClientConnection | null {
-    let idlest: FastCgiClientConnection | null = null;
-    for (const connection of this.#connections.values()) {
-      if (connection.activeRequests > 0) continue;
-      if (idlest === null || connection.lastRecordAt < idlest.lastRecordAt) idlest = connection;
+    if (!admitted) {
+      socket.destroy();
+      return;
     }
-    return idlest;
-  }
-
-  /** Lets go of connections idle for limits.client_idle_timeout, checked a few times per period. */
-  #startSweep(): NodeJS.Timeout {
-    const idleMs = this.#context.limits.clientIdleTimeoutMs;
-    const timer = setInterval(
-      () => {
-        const cutoff = Date.now() - idleMs;
-        for (const connection of this.#connections.values()) {
-          if (connection.activeRequests === 0 && connection.lastRecordAt <= cutoff) {
-            connection.letGo();
-          }
-        }
-      },
-      Math.max(50, Math.min(idleMs / 4, 10_000)),
-    );
-    timer.unref();
-    return timer;
+    const connection = new FastCgiClientConnection(socket, this.#context, this.#warnings);
+    this.#connections.add(socket, connection);
+    socket.once('close', () => this.#connections.delete(socket));
   }
 
   get connections(): number {
@@ -133,7 +106,7 @@ export class FastCgiFrontend {
     this.#stopped = true;
     this.#server?.close();
     this.#server = null;
-    if (this.#sweep !== null) clearInterval(this.#sweep);
+    this.#connections.close();
     this.#warnings.close();
   }
 

@@ -19,6 +19,7 @@ import {
 } from '../protocol/cgi-response.js';
 import { type CgiSite, cgiParamsFor, HttpRequestError, headerPairs } from './cgi-params.js';
 import { clientWarnings } from './client-warnings.js';
+import { ConnectionTable, type TableEntry } from './connection-table.js';
 import { type Dispatcher, Exchange, type ExchangeOutcome } from './exchange.js';
 import { generatedResponse } from './generated-response.js';
 import { ListenError } from './listener.js';
@@ -28,8 +29,13 @@ import { PairParams } from './request-params.js';
 import type { ResponseSink } from './response-sink.js';
 
 export interface HttpFrontendLimits {
-  /** Connections kept open at once; one beyond them is answered 503 and closed. */
+  /**
+   * Connections kept open at once: at the limit the idlest makes room; with every one busy, a
+   * newcomer is answered 503 and closed.
+   */
   readonly maxConnections: number;
+  /** A connection with no request in progress is closed after this long without one. */
+  readonly clientIdleTimeoutMs: number;
   readonly retryBodyBytes: number;
   readonly requestTimeoutMs: number;
   readonly maxAttempts: number;
@@ -73,12 +79,35 @@ interface FrontState {
   closing: boolean;
 }
 
+/** One HTTP client connection as the connection table sees it. */
+class HttpConnection implements TableEntry {
+  readonly #socket: Socket;
+  requests = 0;
+  lastActiveAt = Date.now();
+
+  constructor(socket: Socket) {
+    this.#socket = socket;
+  }
+
+  get busy(): boolean {
+    return this.requests > 0;
+  }
+
+  letGo(): void {
+    if (this.requests === 0) this.#socket.destroy();
+  }
+}
+
 export class HttpFrontend {
   readonly #server: Server;
-  readonly #sockets: Set<Socket>;
+  readonly #sockets: ConnectionTable<Socket, HttpConnection>;
   readonly #state: FrontState;
 
-  private constructor(server: Server, sockets: Set<Socket>, state: FrontState) {
+  private constructor(
+    server: Server,
+    sockets: ConnectionTable<Socket, HttpConnection>,
+    state: FrontState,
+  ) {
     this.#server = server;
     this.#sockets = sockets;
     this.#state = state;
@@ -100,14 +129,19 @@ export class HttpFrontend {
       },
       (req, res) => serve(req, res, context, state),
     );
-    const sockets = new Set<Socket>();
+    const sockets = new ConnectionTable<Socket, HttpConnection>(
+      context.limits.maxConnections,
+      context.limits.clientIdleTimeoutMs,
+    );
     const warnings = clientWarnings(context.logger, 'HTTP');
     /** Refused connections still taking their 503: they hold descriptors too. */
     let refusing = 0;
     server.on('connection', (socket: Socket) => {
       const limit = context.limits.maxConnections;
-      if (sockets.size >= limit) {
-        warnings.tooManyConnections.note({ limit });
+      const { admitted, madeRoom } = sockets.makeRoom();
+      if (madeRoom) warnings.tooManyConnections.note({ limit, made_room: true });
+      if (!admitted) {
+        warnings.tooManyConnections.note({ limit, made_room: false });
         // A flood of them is cut at once: a 503 each would hold a descriptor each.
         if (refusing >= limit) {
           socket.destroy();
@@ -120,10 +154,24 @@ export class HttpFrontend {
         refuseConnection(socket);
         return;
       }
-      sockets.add(socket);
+      sockets.add(socket, new HttpConnection(socket));
       socket.once('close', () => sockets.delete(socket));
     });
-    server.once('close', () => warnings.close());
+    // Which connections have a request in progress, and since when each was last used.
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const connection = sockets.get(req.socket);
+      if (connection === undefined) return;
+      connection.requests += 1;
+      connection.lastActiveAt = Date.now();
+      res.once('close', () => {
+        connection.requests -= 1;
+        connection.lastActiveAt = Date.now();
+      });
+    });
+    server.once('close', () => {
+      warnings.close();
+      sockets.close();
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(address.port, address.host, () => {
@@ -168,7 +216,7 @@ export class HttpFrontend {
 
   /** Destroys every client connection at once (a second stop signal, tests). */
   destroyAll(): void {
-    for (const socket of this.#sockets) socket.destroy();
+    for (const socket of this.#sockets.keys()) socket.destroy();
   }
 }
 

@@ -152,25 +152,43 @@ describe('client limits of the fronts (real daemon)', () => {
     }
   });
 
-  it('max_connections: the HTTP front answers connections beyond it 503 with Retry-After', async () => {
+  it('max_connections: the HTTP front answers a connection beyond it 503 while every one is busy', async () => {
     const daemon = await daemonWith('lim-http-conns', ['max_connections = 4']);
-    const httpHeld = await Promise.all([0, 1, 2, 3].map(() => tcp(daemon.httpPort)));
+    // Four connections each with a request in progress (the app sleeps).
+    const busy = await Promise.all([0, 1, 2, 3].map(() => tcp(daemon.httpPort)));
+    for (const held of busy) {
+      held.socket.write('GET /sleep?ms=3000 HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    }
+    await waitFor(async () => (await daemon.inFlight()) === 4, {
+      timeoutMs: 5_000,
+      what: 'four requests in flight',
+    });
     const refused = await tcp(daemon.httpPort);
     refused.socket.write('GET /release.json HTTP/1.1\r\nHost: localhost\r\n\r\n');
     await within(refused.closed, 5_000, 'the refused connection to be closed');
     expect(refused.received()).toMatch(/^HTTP\/1\.1 503 /);
     expect(refused.received()).toMatch(/\r\nRetry-After: 1\r\n/i);
-    (httpHeld[0] as { socket: Socket }).socket.destroy();
-    const response = await waitFor(
-      async () => {
-        const answer = await fetch(`${daemon.httpUrl}/release.json`, {
-          headers: { connection: 'close' },
-        });
-        return answer.status === 200 ? answer : null;
-      },
-      { timeoutMs: 5_000, what: 'a good HTTP client to be served once a connection is free' },
-    );
+    // The busy ones were not touched: each gets its answer.
+    for (const held of busy) {
+      await waitFor(() => /^HTTP\/1\.1 200 /.test(held.received()), {
+        timeoutMs: 10_000,
+        what: 'the held request to be answered',
+      });
+    }
+  });
+
+  it('max_connections: silent HTTP connections make room for a good client and are closed when idle', async () => {
+    const daemon = await daemonWith('lim-http-silent', [
+      'max_connections = 4',
+      'client_idle_timeout = "1s"',
+    ]);
+    const silent = await Promise.all([0, 1, 2, 3].map(() => tcp(daemon.httpPort)));
+    const response = await fetch(`${daemon.httpUrl}/release.json`, {
+      headers: { connection: 'close' },
+    });
+    expect(response.status).toBe(200);
     expect(((await response.json()) as { release: string }).release).toBe('v1');
+    for (const each of silent) await within(each.closed, 5_000, 'a silent connection to be closed');
   });
 
   it('requests_per_connection: a further BEGIN_REQUEST is answered FCGI_CANT_MPX_CONN, the others go on', async () => {

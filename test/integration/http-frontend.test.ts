@@ -683,6 +683,7 @@ describe('HTTP front: mapping CGI output to HTTP responses', () => {
         logger: silentLogger(),
         limits: {
           maxConnections: 1024,
+          clientIdleTimeoutMs: 120_000,
           retryBodyBytes: MiB,
           requestTimeoutMs: 5_000,
           maxAttempts: 1,

@@ -84,6 +84,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           logger,
           limits: {
             maxConnections: 1024,
+            clientIdleTimeoutMs: 120_000,
             retryBodyBytes: options.retryBodyBytes ?? 1024 * 1024,
             requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
             maxAttempts: 3,

@@ -1,5 +1,6 @@
 import { realpathSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { ControlClient } from '../../src/control/control-client.js';
 import { type DemoAppProcess, demoReleasesDir, startDemoApp, stopDemoApp } from './demo-app.js';
 import { freePort, type SwitchyardProcess, startSwitchyard } from './switchyard-process.js';
 import { makeTempDir } from './temp-dir.js';
@@ -30,6 +31,8 @@ export interface LimitsDaemon {
   readonly apps: readonly DemoAppProcess[];
   /** The daemon's JSON log records so far that carry `code`. */
   logged(code: string): Array<Record<string, unknown>>;
+  /** Requests the replicas have in flight now, from `status`. */
+  inFlight(): Promise<number>;
   cleanup(): Promise<void>;
 }
 
@@ -90,6 +93,11 @@ export async function startLimitsDaemon(options: LimitsDaemonOptions): Promise<L
       pid: switchyard.pid,
       apps,
       logged: (code) => logRecords(switchyard.stdout()).filter((record) => record.code === code),
+      inFlight: async () =>
+        (await new ControlClient(join(temp.path, 'control.sock')).status()).replicas.reduce(
+          (sum, replica) => sum + replica.inFlight,
+          0,
+        ),
       cleanup: async () => {
         const { child } = switchyard;
         if (child.exitCode === null && child.signalCode === null) {
