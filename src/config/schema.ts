@@ -1,3 +1,5 @@
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import {
   formatAddress,
@@ -315,9 +317,32 @@ function writablePath(baseDir: string) {
 }
 
 function refuseKernelPath(path: string): string {
-  const kernel = KERNEL_FILE_SYSTEMS.find((root) => path === root || path.startsWith(`${root}/`));
-  if (kernel !== undefined) {
-    throw new Error(`${JSON.stringify(path)} is under ${kernel}, where nothing can be created`);
+  // By where it leads too: /dev/fd is a symlink into /proc.
+  for (const candidate of [path, resolvedAncestry(path)]) {
+    const kernel = KERNEL_FILE_SYSTEMS.find(
+      (root) => candidate === root || candidate.startsWith(`${root}/`),
+    );
+    if (kernel !== undefined) {
+      const via = candidate === path ? '' : ` (through ${candidate})`;
+      throw new Error(
+        `${JSON.stringify(path)} is under ${kernel}${via}, where nothing can be created`,
+      );
+    }
+  }
+  return path;
+}
+
+/** `path` with its longest existing ancestor replaced by that ancestor's realpath. */
+function resolvedAncestry(path: string): string {
+  let existing = path;
+  const rest: string[] = [];
+  while (existing !== dirname(existing)) {
+    try {
+      return join(realpathSync(existing), ...rest.reverse());
+    } catch {
+      rest.push(basename(existing));
+      existing = dirname(existing);
+    }
   }
   return path;
 }
@@ -710,12 +735,13 @@ const limitsSchema = table({
   client_idle_timeout: duration({ positive: true }).default(120_000),
 })
   .superRefine((limits, ctx) => {
-    const needed = limits.max_params + limits.retry_body;
+    // Held views count their whole read, and answers queued for the client count too.
+    const needed = limits.max_params + limits.retry_body + CONNECTION_BUFFER_SLACK;
     if (limits.connection_buffer !== undefined && limits.connection_buffer < needed) {
       ctx.addIssue({
         code: 'custom',
         path: ['connection_buffer'],
-        message: `must hold one whole request: at least max_params + retry_body (${needed} bytes)`,
+        message: `must hold one whole request: at least max_params + retry_body + 1MiB (${needed} bytes)`,
       });
     }
   })

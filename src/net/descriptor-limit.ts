@@ -53,11 +53,14 @@ export function reservedDescriptors(config: Config): number {
   if (replicas.kind === 'external') {
     return BASE_RESERVE + replicas.addresses.length * (replicas.capacity + 4);
   }
-  // A deploy with surge runs two sets, a restart one spare more. Per replica: a connection per
-  // slot, the health check and probe, the processes' output pipes (a command replica runs
-  // capacity + 1 processes with two each), its socket and files.
-  const slots = replicas.count * 2 + 1;
-  return BASE_RESERVE + slots * (3 * replicas.capacity + 16);
+  // Replicas at once: a stopping one beside its replacement, and with surge a whole second
+  // set during a deploy. Per replica: a connection per slot, the health check and probe, its
+  // socket and files, and output pipes: php-fpm's master has two (its children write through
+  // it), a command replica's capacity + 1 processes two each.
+  const slots = replicas.surge ? replicas.count * 2 + 1 : replicas.count + 1;
+  const perReplica =
+    replicas.kind === 'php-fpm' ? replicas.capacity + 8 : 3 * replicas.capacity + 8;
+  return BASE_RESERVE + slots * perReplica;
 }
 
 /** Control connections, the symlink watcher, log and state files, and room to spare. */
@@ -77,14 +80,15 @@ export function fitToDescriptorLimit(
   logger: Logger,
 ): Config {
   if (limit === null) return config;
-  const fronts = config.listen.http === null ? 1 : 2;
+  // The HTTP front may hold as many connections again while refusing them with a 503.
+  const shares = config.listen.http === null ? 1 : 3;
   const reserved = reservedDescriptors(config);
-  const perFront = Math.floor((limit.soft - reserved) / fronts);
+  const perFront = Math.floor((limit.soft - reserved) / shares);
   if (perFront >= config.limits.maxConnections) return config;
   if (perFront < MIN_CONNECTIONS) {
     throw new ConfigError(
       'limits.max_connections',
-      `the file descriptor limit is ${limit.soft} and the replicas need about ${reserved}: too few are left for client connections; raise it (systemd: LimitNOFILE=, shell: ulimit -n)`,
+      `the file descriptor limit is ${limit.soft} and the replicas (replicas.count, replicas.capacity) need about ${reserved}: too few are left for client connections; raise it (systemd: LimitNOFILE=, shell: ulimit -n) or run fewer, smaller replicas`,
     );
   }
   logger.warn(

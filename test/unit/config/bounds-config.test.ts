@@ -82,7 +82,8 @@ describe('upper bounds', () => {
   it('refuses a connection buffer that cannot hold one whole request', () => {
     expect(refusal(`${EXTERNAL}[limits]\nconnection_buffer = "1MiB"\n`)).toEqual({
       key: 'limits.connection_buffer',
-      reason: 'must hold one whole request: at least max_params + retry_body (2097152 bytes)',
+      reason:
+        'must hold one whole request: at least max_params + retry_body + 1MiB (3145728 bytes)',
     });
     const config = parseConfig(`${EXTERNAL}[limits]\nconnection_buffer = "8MiB"\n`, temp.path);
     expect(config.limits.connectionBufferBytes).toBe(8 * 1024 * 1024);
@@ -99,6 +100,14 @@ describe('paths switchyard creates', () => {
     const found = refusal(`${EXTERNAL}${table}\n`);
     expect(found.key).toBe(key);
     expect(found.reason).toMatch(/is under \/(proc|sys), where nothing can be created$/);
+  });
+
+  it('refuses a path that leads into /proc through a symlink', () => {
+    const found = refusal(`${EXTERNAL}[paths]\nruntime = "/dev/fd/switchyard/run"\n`);
+    expect(found.key).toBe('paths.runtime');
+    expect(found.reason).toMatch(
+      /^"\/dev\/fd\/switchyard\/run" is under \/proc \(through \/proc\/\d+\/fd\/switchyard\/run\), where nothing can be created$/,
+    );
   });
 
   it('refuses a FastCGI socket under /proc, and takes /processes as an ordinary path', () => {

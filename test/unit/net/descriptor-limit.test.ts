@@ -15,7 +15,7 @@ Max open files            1024                 524288               files
 Max locked memory         8388608              8388608              bytes
 `;
 
-const config = (extra = '') =>
+const config = (extra = '', replicasExtra = '') =>
   parseConfig(
     `
 [listen]
@@ -27,6 +27,7 @@ symlink = "/srv/app/current"
 kind = "command"
 count = 2
 capacity = 4
+${replicasExtra}
 [replicas.command]
 argv = [${JSON.stringify(process.execPath)}]
 ${extra}
@@ -57,8 +58,9 @@ describe('the descriptor limit', () => {
     const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
     const reserved = reservedDescriptors(config());
     const fitted = fitToDescriptorLimit(config(), { soft: 1024, hard: 1024 }, logger);
-    expect(fitted.limits.maxConnections).toBe(Math.floor((1024 - reserved) / 2));
-    expect(fitted.limits.maxConnections * 2 + reserved).toBeLessThanOrEqual(1024);
+    // The HTTP front counts twice: it may hold as many again while refusing them.
+    expect(fitted.limits.maxConnections).toBe(Math.floor((1024 - reserved) / 3));
+    expect(fitted.limits.maxConnections * 3 + reserved).toBeLessThanOrEqual(1024);
     expect(lines.join('')).toContain('limits.max_connections lowered to');
     // Without the HTTP front, the FastCGI front gets it all.
     const one = fitToDescriptorLimit(
@@ -74,13 +76,34 @@ describe('the descriptor limit', () => {
 
   it('refuses a limit that leaves no room for clients, naming the key', () => {
     try {
-      fitToDescriptorLimit(config(), { soft: 300, hard: 300 }, silent);
+      fitToDescriptorLimit(config(), { soft: 260, hard: 260 }, silent);
       expect.unreachable('accepted');
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).key).toBe('limits.max_connections');
       expect((error as ConfigError).reason).toContain('LimitNOFILE=');
     }
+  });
+
+  it('keeps more aside for command replicas than for php-fpm, and for surge', () => {
+    const command = reservedDescriptors(config());
+    const surge = reservedDescriptors(config('', 'surge = true'));
+    expect(surge).toBeGreaterThan(command);
+    const phpFpm = reservedDescriptors(
+      parseConfig(
+        `[listen]\nfastcgi = "unix:/a.sock"\n[release]\nsymlink = "/srv/app/current"\n[replicas]\nkind = "php-fpm"\ncount = 2\ncapacity = 4\n[replicas.php_fpm]\nbinary = ${JSON.stringify(process.execPath)}\n`,
+        '/etc',
+      ),
+    );
+    expect(phpFpm).toBeLessThan(command);
+    // count 8, capacity 128, php-fpm: fits a hard limit of 4096 with room for clients.
+    const big = parseConfig(
+      `[listen]\nfastcgi = "unix:/a.sock"\n[release]\nsymlink = "/srv/app/current"\n[replicas]\nkind = "php-fpm"\ncount = 8\ncapacity = 128\n[replicas.php_fpm]\nbinary = ${JSON.stringify(process.execPath)}\n`,
+      '/etc',
+    );
+    expect(
+      fitToDescriptorLimit(big, { soft: 4096, hard: 4096 }, silent).limits.maxConnections,
+    ).toBe(1024);
   });
 
   it('tells descriptor exhaustion from other errors, through causes', () => {
