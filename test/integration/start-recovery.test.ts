@@ -169,7 +169,8 @@ describe('a deploy tool that flips the symlink and removes the old release at on
     const status = await waitFor(
       async () => {
         const now = await current.status();
-        return now.servingRelease === next && now.replicas.every((r) => r.state === 'ready')
+        // The switch is recorded when it has finished, after the replicas are ready.
+        return now.lastDeploy?.release === next && now.replicas.every((r) => r.state === 'ready')
           ? now
           : null;
       },
