@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { BUILT_CLI } from './daemon-process.js';
 import { type Backends, Stack } from './data-plane-stack.js';
 import {
@@ -9,6 +8,7 @@ import {
   dataPlaneTable,
   type SetupResult,
 } from './data-plane-table.js';
+import { formatLoad } from './load-average.js';
 import {
   cpuMicros,
   findProgram,
@@ -196,12 +196,6 @@ function addCpu(total: CpuMicros, before: CpuMicros, after: CpuMicros): void {
   total.daemon += after.daemon - before.daemon;
   total.machine += after.machine - before.machine;
   total.wallMicros += after.wallMicros - before.wallMicros;
-}
-
-function formatLoad(): string {
-  return loadavg()
-    .map((value) => value.toFixed(2))
-    .join(', ');
 }
 
 function progress(text: string): void {

@@ -1,5 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  createWriteStream,
+  mkdirSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { ControlClient } from '../src/control/control-client.js';
 import { nginxConfig } from '../test/support/nginx.js';
@@ -36,8 +43,38 @@ echo json_encode(['release' => $release['name'], 'slept' => $ms, 'pid' => getmyp
 export interface SwitchyardDaemon {
   readonly socket: string;
   readonly config: string;
+  /** The control socket, for polling status without starting the CLI each time. */
+  readonly control: string;
   readonly pid: number;
+  /** False once the daemon has exited (a crash, in a benchmark that does not stop it). */
+  alive(): boolean;
+  /** The last 64 KiB it wrote (its JSON log and anything on stderr). */
+  output(): string;
 }
+
+/** 2 php-fpm replicas of `capacity` workers, warmed up with /index.php at every start. */
+interface PhpFpmReplicas {
+  readonly phpFpm: string;
+  readonly capacity: number;
+  /** A file of extra pool directives for every replica (`[replicas.php_fpm] pool`). */
+  readonly pool?: string;
+}
+
+/** Replicas of another kind (command replicas of the demo app): their own `[replicas]` table. */
+interface TableReplicas {
+  readonly replicas: readonly string[];
+  /** `[deploy] warmup`: paths these replicas answer 2xx (none for none). */
+  readonly warmup: readonly string[];
+}
+
+export type SwitchyardOptions = {
+  readonly cli: string;
+  readonly releaseHeader: string;
+  /** The `[sessions]` table's lines (`per_session = 0`; none for its defaults); no table unless told. */
+  readonly sessions?: readonly string[];
+  /** Where to append everything the daemon writes, beside the 64 KiB kept in memory. */
+  readonly logFile?: string;
+} & (PhpFpmReplicas | TableReplicas);
 
 /**
  * One benchmark setup's temp directory (the deploy and sessions benchmarks) (`releases/r1`, `releases/r2` with `wait.php` added,
@@ -71,7 +108,14 @@ export class DeployStack {
     const r2 = join(this.dir, 'releases', 'r2');
     cpSync(join(RELEASES, 'r1'), r1, { recursive: true });
     cpSync(join(RELEASES, 'r2'), r2, { recursive: true });
-    for (const release of [r1, r2]) writeFileSync(join(release, 'wait.php'), WAIT_PAGE);
+    for (const [name, release] of [
+      ['r1', r1],
+      ['r2', r2],
+    ] as const) {
+      writeFileSync(join(release, 'wait.php'), WAIT_PAGE);
+      // What the demo FastCGI app reads at start: the same releases serve command replicas.
+      writeFileSync(join(release, 'release.json'), `${JSON.stringify({ name })}\n`);
+    }
     this.releases = { r1, r2 };
     this.symlink = join(this.dir, 'current');
     symlinkSync(r1, this.symlink);
@@ -100,19 +144,11 @@ export class DeployStack {
   }
 
   /**
-   * `node <cli> daemon` running 2 php-fpm replicas of `capacity` on the symlink, with the
-   * release header and a warm-up page; resolves once every replica is ready.
+   * `node <cli> daemon` running 2 php-fpm replicas of `capacity` on the symlink (or the
+   * `replicas` table given), with the release header and a warm-up page; resolves once every
+   * replica is ready.
    */
-  async startSwitchyard(options: {
-    readonly cli: string;
-    readonly phpFpm: string;
-    readonly capacity: number;
-    readonly releaseHeader: string;
-    /** The `[sessions]` table's lines (`per_session = 0`; none for its defaults); no table unless told. */
-    readonly sessions?: readonly string[];
-    /** A file of extra pool directives for every replica (`[replicas.php_fpm] pool`). */
-    readonly pool?: string;
-  }): Promise<SwitchyardDaemon> {
+  async startSwitchyard(options: SwitchyardOptions): Promise<SwitchyardDaemon> {
     const socket = join(this.dir, 'switchyard.sock');
     const control = join(this.dir, 'control.sock');
     const config = join(this.dir, 'switchyard.toml');
@@ -124,20 +160,24 @@ export class DeployStack {
         'mode = "0666"',
         '[release]',
         `symlink = "${this.symlink}"`,
-        '[replicas]',
-        'kind = "php-fpm"',
-        'count = 2',
-        `capacity = ${options.capacity}`,
-        '[replicas.php_fpm]',
-        `binary = "${options.phpFpm}"`,
-        ...(options.pool === undefined ? [] : [`pool = "${options.pool}"`]),
+        ...('replicas' in options
+          ? options.replicas
+          : [
+              '[replicas]',
+              'kind = "php-fpm"',
+              'count = 2',
+              `capacity = ${options.capacity}`,
+              '[replicas.php_fpm]',
+              `binary = "${options.phpFpm}"`,
+              ...(options.pool === undefined ? [] : [`pool = "${options.pool}"`]),
+            ]),
         '[health]',
         'start_timeout = "20s"',
         '[drain]',
         // php-fpm's process_control_timeout in the other setup.
         'timeout = "10s"',
         '[deploy]',
-        'warmup = ["/index.php"]',
+        `warmup = ${JSON.stringify('replicas' in options ? options.warmup : ['/index.php'])}`,
         'timeout = "60s"',
         '[response]',
         `release_header = "${options.releaseHeader}"`,
@@ -159,11 +199,14 @@ export class DeployStack {
     });
     const pid = child.pid as number;
     let output = '';
+    const log = options.logFile === undefined ? undefined : createWriteStream(options.logFile);
     const keep = (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-64 * 1024);
+      log?.write(chunk);
     };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
+    child.once('close', () => log?.end());
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     // Replica masters lead process groups of their own: remembered to be killed if need be.
     const replicaPids = new Set<number>();
@@ -190,7 +233,14 @@ export class DeployStack {
       },
       { timeoutMs: 30_000, intervalMs: 100, what: `switchyard's replicas to be ready (${output})` },
     );
-    return { socket, config, pid };
+    return {
+      socket,
+      config,
+      control,
+      pid,
+      alive: () => child.exitCode === null && child.signalCode === null,
+      output: () => output,
+    };
   }
 
   /**

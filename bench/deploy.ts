@@ -1,17 +1,18 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { dirname, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { runHttpLoad } from '../test/support/http-load.js';
 import { type DeployRun, deployTable, isFailure } from './deploy-metrics.js';
 import { type ChartPanel, latencyChart } from './latency-chart.js';
+import { formatLoad } from './load-average.js';
 import { type LoadRecord, type PacedLoadOptions, startPacedLoad } from './paced-load.js';
 import { phpStackPrograms } from './php-stack-programs.js';
 import { childPids } from './proc-stats.js';
 import { withStack } from './stack-scope.js';
+import { runSwitchyardCli } from './switchyard-cli.js';
+import { warmUp } from './warm-up.js';
 
 const run = promisify(execFile);
 
@@ -19,6 +20,8 @@ const run = promisify(execFile);
 export const DEPLOY_CHART = new URL('./results/deploy-latency.svg', import.meta.url).pathname;
 
 const RELEASE_HEADER = 'X-Served-Release';
+/** Every page the load asks for, so opcache is warm before it. */
+const WARM_UP_PAGES = ['/index.php', '/sleep.php?ms=0', '/wait.php?ms=0'];
 
 /** `BENCH_DEPLOY_SECONDS=8,15`: load before and after t0. */
 function seconds(): { before: number; after: number } {
@@ -90,7 +93,7 @@ async function phpFpmReload(settings: Settings): Promise<DeployRun> {
       keepConn: false,
       realpathRoot: true,
     });
-    await warmUp(front.url);
+    await warmUp(front.url, WARM_UP_PAGES, 3000);
     progress('php-fpm: load running, reload follows');
     const load = startPacedLoad({ ...settings.load, url: front.url });
     // Stopped before nginx should this run fail half way (stopping twice is harmless).
@@ -138,14 +141,18 @@ async function switchyardDeploy(settings: Settings): Promise<DeployRun> {
       keepConn: true,
       realpathRoot: false,
     });
-    await warmUp(front.url);
+    await warmUp(front.url, WARM_UP_PAGES, 3000);
     progress('switchyard: load running, deploy follows');
     const load = startPacedLoad({ ...settings.load, url: front.url });
     // Stopped before nginx should this run fail half way (stopping twice is harmless).
     stack.defer(() => load.stop());
     await delay(settings.before * 1000);
     const t0 = performance.now();
-    const deploy = await runDeploy(settings.cli, stack.releases.r2, daemon.config);
+    const deploy = await runSwitchyardCli(
+      settings.cli,
+      ['deploy', stack.releases.r2],
+      daemon.config,
+    );
     const switchEnd = performance.now();
     if (deploy.code !== 0) {
       throw new Error(`switchyard deploy exited ${deploy.code}:\n${deploy.output}`);
@@ -172,51 +179,6 @@ async function switchyardDeploy(settings: Settings): Promise<DeployRun> {
 function reportedDuration(output: string): { reportedMs?: number } {
   const match = /deployed .* in ([\d.]+)s$/.exec(output.trim());
   return match === null ? {} : { reportedMs: Number(match[1]) * 1000 };
-}
-
-/** `node <cli> deploy <dir> -c <config>`, noting when its `cut-over` line arrived. */
-function runDeploy(
-  cli: string,
-  dir: string,
-  config: string,
-): Promise<{ code: number | null; output: string; cutOver?: number }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, 'deploy', dir, '-c', config], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    let cutOver: number | undefined;
-    const keep = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (cutOver === undefined && output.includes('cut-over')) cutOver = performance.now();
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    child.on('close', (code) =>
-      resolve({ code, output, ...(cutOver === undefined ? {} : { cutOver }) }),
-    );
-  });
-}
-
-/**
- * Requests of each page first, so opcache is warm and the daemon's JIT has settled before the
- * measured load; every one must succeed.
- */
-async function warmUp(url: string): Promise<void> {
-  const pages = ['/index.php', '/sleep.php?ms=0', '/wait.php?ms=0'];
-  const result = await runHttpLoad({
-    url,
-    requests: 3000,
-    concurrency: 4,
-    pathFor: (i) => pages[i % pages.length] as string,
-    timeoutMs: 60_000,
-  });
-  const failed = result.responses.find(
-    (response) => response.error !== null || response.status !== 200,
-  );
-  if (failed !== undefined) {
-    throw new Error(`warm-up request #${failed.i} failed: ${failed.error ?? failed.status}`);
-  }
 }
 
 function chart(runs: readonly DeployRun[], settings: Settings): string {
@@ -264,12 +226,6 @@ function chart(runs: readonly DeployRun[], settings: Settings): string {
     },
     alwaysInLegend: ['r1', 'r2', 'failed'],
   });
-}
-
-function formatLoad(): string {
-  return loadavg()
-    .map((value) => value.toFixed(2))
-    .join(', ');
 }
 
 function progress(text: string): void {

@@ -1,15 +1,48 @@
 import { codecTable, runCodecBenchmarks } from './codec.js';
 import { runDataPlaneBenchmark } from './data-plane.js';
 import { runDeployBenchmark } from './deploy.js';
+import { runFuzzBenchmark } from './fuzz.js';
 import { machineSummary } from './measure.js';
 import { runSessionsBenchmark } from './sessions.js';
+import { runSoakBenchmark } from './soak.js';
 
-const BENCHMARKS = ['codec', 'data-plane', 'deploy', 'sessions'] as const;
+const BENCHMARKS = ['codec', 'data-plane', 'deploy', 'sessions', 'soak', 'fuzz'] as const;
+type Benchmark = (typeof BENCHMARKS)[number];
 
-/** `BENCH_ONLY=deploy` (or a comma-separated list) runs only those; all of them unless set. */
+/** Each benchmark's section of the Markdown printed, in the order they run. */
+const SECTIONS: ReadonlyArray<{
+  readonly name: Benchmark;
+  readonly title: string;
+  readonly run: () => Promise<string | undefined> | string;
+}> = [
+  { name: 'codec', title: 'FastCGI codec', run: () => codecTable(runCodecBenchmarks()) },
+  {
+    name: 'data-plane',
+    title: 'Data plane: nginx → switchyard → php-fpm',
+    run: runDataPlaneBenchmark,
+  },
+  { name: 'deploy', title: 'Deploy under load', run: runDeployBenchmark },
+  { name: 'sessions', title: 'Session lanes', run: runSessionsBenchmark },
+  {
+    name: 'soak',
+    title: 'Soak: a million requests through deploys, restarts and kills',
+    run: runSoakBenchmark,
+  },
+  { name: 'fuzz', title: 'Fuzz: a million generated FastCGI connections', run: runFuzzBenchmark },
+];
+
+/** Long runs (tens of minutes each): only when BENCH_ONLY names them. */
+const LONG_RUNS: ReadonlySet<string> = new Set(['soak', 'fuzz']);
+
+/**
+ * `BENCH_ONLY=deploy` (or a comma-separated list) runs only those; unless set, all of them but
+ * the long runs.
+ */
 function selected(): ReadonlySet<string> {
   const only = process.env.BENCH_ONLY;
-  if (only === undefined || only === '') return new Set(BENCHMARKS);
+  if (only === undefined || only === '') {
+    return new Set(BENCHMARKS.filter((name) => !LONG_RUNS.has(name)));
+  }
   const names = only.split(',').map((name) => name.trim());
   const unknown = names.filter((name) => !(BENCHMARKS as readonly string[]).includes(name));
   if (unknown.length > 0) {
@@ -26,24 +59,11 @@ async function main(): Promise<void> {
   const run = selected();
   process.stdout.write(`Machine: ${machineSummary()}\n`);
   process.stdout.write(`Command: npm run bench (${new Date().toISOString()})\n\n`);
-  if (run.has('codec')) {
-    process.stdout.write('## FastCGI codec\n\n');
-    process.stdout.write(`${codecTable(runCodecBenchmarks())}\n`);
-  }
-  const dataPlane = run.has('data-plane') ? await runDataPlaneBenchmark() : undefined;
-  if (dataPlane !== undefined) {
-    process.stdout.write('\n## Data plane: nginx → switchyard → php-fpm\n\n');
-    process.stdout.write(`${dataPlane}\n`);
-  }
-  const deploy = run.has('deploy') ? await runDeployBenchmark() : undefined;
-  if (deploy !== undefined) {
-    process.stdout.write('\n## Deploy under load\n\n');
-    process.stdout.write(`${deploy}\n`);
-  }
-  const sessions = run.has('sessions') ? await runSessionsBenchmark() : undefined;
-  if (sessions !== undefined) {
-    process.stdout.write('\n## Session lanes\n\n');
-    process.stdout.write(`${sessions}\n`);
+  for (const section of SECTIONS) {
+    if (!run.has(section.name)) continue;
+    // undefined: the benchmark was skipped, and said why on stderr.
+    const text = await section.run();
+    if (text !== undefined) process.stdout.write(`## ${section.title}\n\n${text}\n\n`);
   }
 }
 

@@ -1,16 +1,17 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { runHttpLoad } from '../test/support/http-load.js';
 import { isFailure } from './deploy-metrics.js';
 import type { DeployStack } from './deploy-stack.js';
+import { positiveKnob } from './env-knobs.js';
 import { type ChartPanel, latencyChart } from './latency-chart.js';
+import { formatLoad } from './load-average.js';
 import { phpStackPrograms } from './php-stack-programs.js';
 import { runAjaxBurst, runGlobalSession, startSession } from './session-load.js';
 import type { SessionsRun } from './sessions-metrics.js';
 import { ajaxTable, globalSessionRoundsTable, globalSessionTable } from './sessions-table.js';
 import { withStacks } from './stack-scope.js';
+import { warmUp } from './warm-up.js';
 
 /** Written by every run, committed with the numbers it shows. */
 export const SESSIONS_CHART = new URL('./results/sessions-latency.svg', import.meta.url).pathname;
@@ -43,14 +44,6 @@ interface Setup {
   readonly url: string;
 }
 
-function positive(name: string, fallback: number): number {
-  const value = Number(process.env[name] ?? fallback);
-  if (!(Number.isInteger(value) && value > 0)) {
-    throw new Error(`${name} must be a positive whole number, got ${process.env[name]}`);
-  }
-  return value;
-}
-
 /**
  * Session lanes under two session-heavy loads, with three setups measured in alternating
  * rounds: (a) nginx → one php-fpm master of 8 workers, (b) nginx → switchyard with lanes off
@@ -64,12 +57,12 @@ export async function runSessionsBenchmark(): Promise<string | undefined> {
   if (programs === undefined) return undefined;
   const { nginx, phpFpm, cli } = programs;
   const settings: Settings = {
-    rounds: positive('BENCH_SESSIONS_ROUNDS', 3),
-    seconds: positive('BENCH_SESSIONS_SECONDS', 10),
-    clients: positive('BENCH_SESSIONS_CLIENTS', 16),
-    holdMs: positive('BENCH_SESSIONS_HOLD_MS', 200),
+    rounds: positiveKnob('BENCH_SESSIONS_ROUNDS', 3),
+    seconds: positiveKnob('BENCH_SESSIONS_SECONDS', 10),
+    clients: positiveKnob('BENCH_SESSIONS_CLIENTS', 16),
+    holdMs: positiveKnob('BENCH_SESSIONS_HOLD_MS', 200),
     plainEveryMs: 100,
-    ajaxRepeats: positive('BENCH_SESSIONS_AJAX_REPEATS', 2),
+    ajaxRepeats: positiveKnob('BENCH_SESSIONS_AJAX_REPEATS', 2),
     ajaxHoldMs: 1000,
     ajaxParallel: 3,
     ajaxOthers: 20,
@@ -82,7 +75,8 @@ export async function runSessionsBenchmark(): Promise<string | undefined> {
       { name: LANES_OFF, url: await startSwitchyard(off, nginx, phpFpm, cli, ['per_session = 0']) },
       { name: LANES_ON, url: await startSwitchyard(on, nginx, phpFpm, cli, []) },
     ];
-    for (const setup of setups) await warmUp(setup.url);
+    for (const setup of setups)
+      await warmUp(setup.url, ['/hello.php', '/session.php?hold=0'], 1000);
     const globalRuns: SessionsRun[] = [];
     const ajaxRuns: SessionsRun[] = [];
     for (let round = 1; round <= settings.rounds; round += 1) {
@@ -175,24 +169,6 @@ async function startSwitchyard(
   return front.url;
 }
 
-/** Both pages first, so opcache is warm and the daemon's JIT has settled; all must succeed. */
-async function warmUp(url: string): Promise<void> {
-  const pages = ['/hello.php', '/session.php?hold=0'];
-  const result = await runHttpLoad({
-    url,
-    requests: 1000,
-    concurrency: 4,
-    pathFor: (i) => pages[i % pages.length] as string,
-    timeoutMs: 60_000,
-  });
-  const failed = result.responses.find(
-    (response) => response.error !== null || response.status !== 200,
-  );
-  if (failed !== undefined) {
-    throw new Error(`warm-up request #${failed.i} failed: ${failed.error ?? failed.status}`);
-  }
-}
-
 /** A new session each time, so no run starts behind another's leftovers. */
 async function globalSession(setup: Setup, settings: Settings) {
   return runGlobalSession({
@@ -243,12 +219,6 @@ function chart(runs: readonly SessionsRun[], settings: Settings): string {
     },
     alwaysInLegend: ['session', 'plain', 'failed'],
   });
-}
-
-function formatLoad(): string {
-  return loadavg()
-    .map((value) => value.toFixed(2))
-    .join(', ');
 }
 
 function progress(text: string): void {
