@@ -47,6 +47,11 @@ export class BackendConnection {
   #connected = false;
   #exchange: Exchange | null = null;
   #error: Error | null = null;
+  /**
+   * Destroyed by switchyard (its client went away, a timeout): a connect still under way is
+   * not the replica refusing, and must not take it out of rotation.
+   */
+  #closedByUs = false;
   #awaitingDrain = false;
   /**
    * END_REQUEST came in the read being decoded: the rest of that read still belongs to the
@@ -119,11 +124,13 @@ export class BackendConnection {
   /** Drops the current request: the connection is destroyed, never reused. */
   abandon(): void {
     this.#exchange = null;
+    this.#closedByUs = true;
     this.#socket.destroy();
   }
 
   /** Closes an idle connection (idle timeout, draining, removal). */
   close(): void {
+    this.#closedByUs = true;
     this.#socket.destroy();
   }
 
@@ -194,7 +201,8 @@ export class BackendConnection {
     const error =
       this.#error ??
       new Error(this.#connected ? 'connection closed by the replica' : 'connection refused');
-    this.#owner.closed(this, wasBusy, !this.#connected, error);
+    const connectFailed = !this.#connected && !this.#closedByUs;
+    this.#owner.closed(this, wasBusy, connectFailed, error);
     // A connect that failed for want of descriptors costs an attempt, unlike a refusal: the
     // replica is not left out of rotation for it, so a free retry could loop.
     exchange?.onBackendFailure(error, !this.#connected && !isDescriptorExhaustion(error));

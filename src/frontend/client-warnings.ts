@@ -10,7 +10,9 @@ export type ClientLimitCode =
   /** A request's params did not end within `limits.params_timeout`: its connection closed. */
   | 'ERR_PARAMS_TIMEOUT'
   /** accept(2) failed (out of file descriptors): those clients were turned away. */
-  | 'ERR_ACCEPT';
+  | 'ERR_ACCEPT'
+  /** A client sent bytes that are not FastCGI: that connection closed. */
+  | 'ERR_FCGI_MALFORMED';
 
 /** The warnings one front shares among its connections, each at most a line per interval. */
 export interface ClientWarnings {
@@ -18,6 +20,7 @@ export interface ClientWarnings {
   readonly overBuffer: RateLimitedWarning;
   readonly paramsTimeout: RateLimitedWarning;
   readonly acceptFailed: RateLimitedWarning;
+  readonly malformed: RateLimitedWarning;
   close(): void;
 }
 
@@ -36,6 +39,10 @@ export function clientWarnings(logger: Logger, front: 'FastCGI' | 'HTTP'): Clien
     paramsTimeout: warning(
       'ERR_PARAMS_TIMEOUT',
       `${front} front: a request's params did not end within limits.params_timeout: connection closed`,
+    ),
+    malformed: warning(
+      'ERR_FCGI_MALFORMED',
+      `${front} front: malformed FastCGI from a client: closing that connection`,
     ),
     acceptFailed: warning(
       'ERR_ACCEPT',

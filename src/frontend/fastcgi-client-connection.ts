@@ -156,17 +156,23 @@ export class FastCgiClientConnection {
     } catch (error) {
       // Whatever went wrong while reading this client's bytes ends this connection only;
       // re-throwing would take down the daemon and every other request with it.
-      const protocol = error instanceof FcgiProtocolError;
-      this.#context.logger.warn(
-        {
-          code: protocol ? error.code : 'ERR_INTERNAL',
-          err: (error as Error).message,
+      if (error instanceof FcgiProtocolError) {
+        // A client can send this at will: one line per interval, with the latest reason.
+        this.#warnings.malformed.note({
+          reason: error.code,
+          err: error.message,
           remote: this.#socket.remoteAddress,
-        },
-        protocol
-          ? 'malformed FastCGI from a client: closing that connection'
-          : 'error while serving a client: closing that connection',
-      );
+        });
+      } else {
+        this.#context.logger.error(
+          {
+            code: 'ERR_INTERNAL',
+            err: (error as Error).message,
+            remote: this.#socket.remoteAddress,
+          },
+          'error while serving a client: closing that connection',
+        );
+      }
       this.#socket.destroy();
     }
   }
