@@ -3,8 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/control-client.js';
-import { demoRelease } from '../support/managed-daemon.js';
-import { repoRoot } from '../support/repo-root.js';
+import { DEMO_APP_REPLICAS, demoRelease } from '../support/managed-daemon.js';
 import {
   freePort,
   type SwitchyardProcess,
@@ -63,12 +62,7 @@ describe('a daemon with a low descriptor limit', () => {
         `http = "127.0.0.1:${port}"`,
         '[release]',
         `symlink = "${join(temp.path, 'current')}"`,
-        '[replicas]',
-        'kind = "command"',
-        'count = 2',
-        'capacity = 2',
-        '[replicas.command]',
-        `argv = [${JSON.stringify(process.execPath)}, ${JSON.stringify(join(repoRoot, 'fixtures/demo-app/app.mjs'))}]`,
+        ...DEMO_APP_REPLICAS(2, 2),
         '[health]',
         'interval = "500ms"',
         '[control]',

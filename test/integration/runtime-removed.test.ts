@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/control-client.js';
 import { fcgiExchange, phpParams } from '../support/fcgi-exchange.js';
-import { demoRelease } from '../support/managed-daemon.js';
-import { repoRoot } from '../support/repo-root.js';
+import { DEMO_APP_REPLICAS, demoRelease } from '../support/managed-daemon.js';
 import { type SwitchyardProcess, startSwitchyard } from '../support/switchyard-process.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait-for.js';
@@ -40,12 +39,7 @@ describe('a deleted runtime directory', () => {
         `fastcgi = "unix:${fastcgi}"`,
         '[release]',
         `symlink = "${join(temp.path, 'current')}"`,
-        '[replicas]',
-        'kind = "command"',
-        'count = 2',
-        'capacity = 2',
-        '[replicas.command]',
-        `argv = [${JSON.stringify(process.execPath)}, ${JSON.stringify(join(repoRoot, 'fixtures/demo-app/app.mjs'))}]`,
+        ...DEMO_APP_REPLICAS(2, 2),
         '[health]',
         'interval = "500ms"',
         '[control]',
