@@ -14,6 +14,7 @@ import { releaseHeaderBytes } from './frontend/release-header.js';
 import { makeReleasePinning } from './frontend/release-pinning.js';
 import { fitToDescriptorLimit, raiseDescriptorLimit } from './net/descriptor-limit.js';
 import { Deployer } from './release/deployer.js';
+import { resolvedTargetOrNull } from './release/flip-symlink.js';
 import { ReleaseHistory } from './release/release-history.js';
 import { SymlinkWatcher } from './release/symlink-watcher.js';
 import { watchRemovals } from './removal-watches.js';
@@ -49,7 +50,7 @@ export async function startDaemon(requested: Config, logger: Logger): Promise<Ru
   const symlinkRelease =
     config.replicas.kind === 'external'
       ? resolveRelease(config.release.symlink)
-      : resolveReleaseOrNull(config.release.symlink);
+      : resolvedTargetOrNull(config.release.symlink);
   let release = symlinkRelease ?? '';
   const listenGid = await preflight(config);
   const replicas = config.replicas;
@@ -419,15 +420,6 @@ function makeDirectory(path: string, mode: number, key: string): void {
   } catch (error) {
     const { code, message } = error as NodeJS.ErrnoException;
     throw new ConfigError(key, `cannot create ${path}: ${code ?? message}`);
-  }
-}
-
-/** Where the symlink points now, or null when it leads nowhere (the history may know better). */
-function resolveReleaseOrNull(symlink: string): string | null {
-  try {
-    return realpathSync(symlink);
-  } catch {
-    return null;
   }
 }
 

@@ -28,7 +28,8 @@ export function watchDirectoryPresence(
   return () => clearInterval(timer);
 }
 
-function isDirectory(path: string): boolean {
+/** A directory now (a symlink to one counts); false for anything else or nothing. */
+export function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();
   } catch {

@@ -1,11 +1,10 @@
-import { realpathSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { CodedError } from '../coded-error.js';
 import type { DeployRecord, DoneEvent, ProgressEvent } from '../control/messages.js';
 import { replicaProgress } from '../control/replica-progress.js';
 import type { ReplicaEvent, Supervisor } from '../supervisor/supervisor.js';
 import { resolveDeployTarget } from './deploy-target.js';
-import { flipSymlink } from './flip-symlink.js';
+import { flipSymlink, resolvedTargetOrNull } from './flip-symlink.js';
 import { lastGoodRelease } from './last-good-release.js';
 import type { ReleaseHistory } from './release-history.js';
 
@@ -146,7 +145,7 @@ export class Deployer {
     if (this.#running !== null) return { handled: false, message: 'a switch is running' };
     // A deploy tool may have flipped the symlink and then removed the old release
     // (`ln -sfn releases/43 current && rm -rf releases/42`): the flip is what to follow.
-    const flipped = resolvedOrNull(this.#options.symlink);
+    const flipped = resolvedTargetOrNull(this.#options.symlink);
     if (flipped !== null && flipped !== removed) {
       this.followSymlink(flipped);
       return {
@@ -229,12 +228,8 @@ export class Deployer {
 
   #followCurrentSymlink(): void {
     if (this.#running !== null || this.#stopped) return;
-    let resolved: string;
-    try {
-      resolved = realpathSync(this.#options.symlink);
-    } catch {
-      return;
-    }
+    const resolved = resolvedTargetOrNull(this.#options.symlink);
+    if (resolved === null) return;
     // A release that just failed is not retried on its own: the next flip or deploy will.
     if (resolved !== this.#lastFailed) this.followSymlink(resolved);
   }
@@ -355,10 +350,7 @@ export class Deployer {
   }
 
   #restoreSymlink(failed: string, previous: string): string {
-    let now: string | null = null;
-    try {
-      now = realpathSync(this.#options.symlink);
-    } catch {}
+    const now = resolvedTargetOrNull(this.#options.symlink);
     if (now !== null && now !== failed) return `the symlink points at ${now}, left as it is`;
     try {
       flipSymlink(this.#options.symlink, previous);
@@ -452,12 +444,4 @@ function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean
     };
     check();
   });
-}
-
-function resolvedOrNull(symlink: string): string | null {
-  try {
-    return realpathSync(symlink);
-  } catch {
-    return null;
-  }
 }

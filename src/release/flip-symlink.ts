@@ -50,6 +50,15 @@ export function flipSymlink(symlink: string, target: string): void {
   syncDirectory(dir);
 }
 
+/** The realpath of the release the symlink leads to now, or null when it leads nowhere. */
+export function resolvedTargetOrNull(symlink: string): string | null {
+  try {
+    return realpathSync(symlink);
+  } catch {
+    return null;
+  }
+}
+
 /** The realpath of the release the symlink leads to now. */
 export function readSymlinkTarget(symlink: string): string {
   try {

@@ -1,9 +1,10 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { describeFsError } from '../config/fs-error.js';
 import type { DeployRecord } from '../control/messages.js';
+import { isDirectory } from '../directory-presence.js';
 import { silentLogger } from '../log.js';
 import { writeFileDurably } from './durable-write.js';
 
@@ -146,12 +147,4 @@ function readRecords(path: string, logger: Logger): readonly DeployRecord[] {
     `the release history ${path} is ${reason}; starting with an empty one (rollback needs a new deploy first)`,
   );
   return [];
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
 }
