@@ -105,7 +105,7 @@ export class WireParams implements RequestParams {
 
   values(names: readonly string[]): Array<string | undefined> {
     const bytes = this.#bytes;
-    const wanted = names.map((name) => Buffer.from(name, 'latin1'));
+    const wanted = names.map(nameBytes);
     const found: Array<string | undefined> = names.map(() => undefined);
     let missing = names.length;
     scanPairs(bytes, (_pairStart, nameStart, valueStart, pairEnd) => {
@@ -122,4 +122,17 @@ export class WireParams implements RequestParams {
     });
     return found;
   }
+}
+
+/** Names asked for are a handful of constants: encoded once, not on every request. */
+const NAME_BYTES = new Map<string, Buffer>();
+const MAX_CACHED_NAMES = 64;
+
+function nameBytes(name: string): Buffer {
+  let bytes = NAME_BYTES.get(name);
+  if (bytes === undefined) {
+    bytes = Buffer.from(name, 'latin1');
+    if (NAME_BYTES.size < MAX_CACHED_NAMES) NAME_BYTES.set(name, bytes);
+  }
+  return bytes;
 }
