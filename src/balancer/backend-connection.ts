@@ -25,7 +25,10 @@ export type BackendConnectionState = 'connecting' | 'idle' | 'busy' | 'closed';
 export interface ConnectionOwner {
   /** The request ended cleanly: the connection can serve the next one. */
   released(connection: BackendConnection): void;
-  /** The connection is gone. `connectFailed`: the replica did not accept it at all. */
+  /**
+   * The connection is gone. `connectFailed`: the replica refused it (not a socket switchyard
+   * closed itself, nor one this process had no descriptor for).
+   */
   closed(
     connection: BackendConnection,
     wasBusy: boolean,
@@ -201,10 +204,11 @@ export class BackendConnection {
     const error =
       this.#error ??
       new Error(this.#connected ? 'connection closed by the replica' : 'connection refused');
-    const connectFailed = !this.#connected && !this.#closedByUs;
-    this.#owner.closed(this, wasBusy, connectFailed, error);
-    // A connect that failed for want of descriptors costs an attempt, unlike a refusal: the
-    // replica is not left out of rotation for it, so a free retry could loop.
-    exchange?.onBackendFailure(error, !this.#connected && !isDescriptorExhaustion(error));
+    // The replica refused: not when switchyard closed the socket itself, nor when this process
+    // had no descriptor for it. Only a refusal takes the replica out of rotation and costs the
+    // request no attempt (out of descriptors, a free retry could loop).
+    const refused = !this.#connected && !this.#closedByUs && !isDescriptorExhaustion(error);
+    this.#owner.closed(this, wasBusy, refused, error);
+    exchange?.onBackendFailure(error, refused);
   }
 }

@@ -1,7 +1,6 @@
 import type { ListenAddress } from '../config/address.js';
 import type { Exchange } from '../frontend/exchange.js';
 import type { ReleasePinning } from '../frontend/release-pinning.js';
-import { isDescriptorExhaustion } from '../net/descriptor-exhaustion.js';
 import { affinitySeed } from './affinity.js';
 import { BackendConnection, type ConnectionOwner } from './backend-connection.js';
 import { BalancerError } from './balancer-error.js';
@@ -141,8 +140,7 @@ export class ReplicaPool implements ConnectionOwner {
     if (idleAt >= 0) this.#idle.splice(idleAt, 1);
     if (!wasBusy) return;
     this.#inFlight -= 1;
-    // Out of descriptors is the daemon's problem: the replica stays in rotation.
-    if (connectFailed && this.#routing === 'active' && !isDescriptorExhaustion(error)) {
+    if (connectFailed && this.#routing === 'active') {
       this.setRouting('unreachable');
       this.#listener.unreachable(this, error ?? new Error('connect failed'));
     }
