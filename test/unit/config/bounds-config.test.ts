@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../src/config/config-error.js';
 import { parseConfig } from '../../../src/config/load-config.js';
 import { isRootAccount } from '../../../src/config/root-account.js';
+import { configRefusal } from '../../support/config-refusal.js';
 import { makeTempDir } from '../../support/temp-dir.js';
 
 // Values a typo or a hostile config makes: each is refused when the config is read, naming
@@ -35,14 +35,7 @@ argv = [${JSON.stringify(process.execPath)}]
 `;
 
 function refusal(text: string): { key: string; reason: string } {
-  try {
-    parseConfig(text, temp.path);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    const { key, reason } = error as ConfigError;
-    return { key, reason };
-  }
-  return expect.unreachable('the config was accepted');
+  return configRefusal(() => parseConfig(text, temp.path));
 }
 
 describe('upper bounds', () => {

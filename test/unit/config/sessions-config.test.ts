@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../src/config/config-error.js';
+import type { ConfigError } from '../../../src/config/config-error.js';
 import { parseConfig } from '../../../src/config/load-config.js';
 import type { SessionsConfig } from '../../../src/config/schema.js';
+import { configRefusal } from '../../support/config-refusal.js';
 
 const BASE = `
 [listen]
@@ -20,14 +21,7 @@ function sessions(table: string, limits = ''): SessionsConfig | null {
 }
 
 function refusal(table: string): { key: string; reason: string } {
-  try {
-    sessions(table);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    const { key, reason } = error as ConfigError;
-    return { key, reason };
-  }
-  return expect.unreachable('the [sessions] table was accepted');
+  return configRefusal(() => sessions(table));
 }
 
 describe('[sessions]', () => {
