@@ -8,6 +8,8 @@ export const SystemTool = {
   nginx: { names: ['nginx'], debianPackage: 'nginx' },
   apache2: { names: ['apache2'], debianPackage: 'apache2' },
   lighttpd: { names: ['lighttpd'], debianPackage: 'lighttpd' },
+  caddy: { names: ['caddy'], debianPackage: 'caddy' },
+  curl: { names: ['curl'], debianPackage: 'curl' },
 } as const;
 export type SystemTool = (typeof SystemTool)[keyof typeof SystemTool];
 
