@@ -354,7 +354,12 @@ function supervisorSettings(config: Config, logger: Logger): SupervisorSettings 
     releaseHeader: config.response.releaseHeader,
     launcher:
       replicas.kind === 'php-fpm'
-        ? new PhpFpmLauncher({ ...common, replicas, health: config.health })
+        ? new PhpFpmLauncher({
+            ...common,
+            replicas,
+            health: config.health,
+            releaseSymlink: config.release.symlink,
+          })
         : new CommandLauncher({ ...common, replicas }),
   };
 }

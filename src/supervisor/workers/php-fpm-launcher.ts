@@ -4,6 +4,7 @@ import type { ListenAddress } from '../../config/address.js';
 import type { HealthConfig, PhpFpmReplicasConfig } from '../../config/schema.js';
 import { OutputLog } from './output-log.js';
 import { phpFpmFiles, renderPhpFpmConfig } from './php-fpm-config.js';
+import { preloadSettings } from './php-fpm-preload.js';
 import { type StopStep, stopGroups } from './process-stop.js';
 import type { Worker, WorkerExit, WorkerLauncher, WorkerSpec, WorkerStopResult } from './worker.js';
 import { describeExit, WorkerError } from './worker-error.js';
@@ -26,6 +27,8 @@ export interface PhpFpmLauncherOptions {
   readonly logger: Logger;
   /** How long launch() waits for the socket to appear; 10 s unless told. */
   readonly startTimeoutMs?: number;
+  /** `release.symlink`: an `opcache.preload` path through it is moved into the pinned release. */
+  readonly releaseSymlink?: string;
 }
 
 /** Graceful (the master lets children finish), then fast (SIGTERM), then the whole group killed. */
@@ -43,7 +46,8 @@ const ORPHAN_STEPS: readonly StopStep[] = [
 /**
  * Starts one php-fpm master per replica incarnation, with a generated config (see
  * renderPhpFpmConfig) and a unix socket of its own in the runtime directory:
- * `<php-fpm> -F -O -y <runtime>/<name>.<incarnation>.conf` (plus `-R` as root), through
+ * `<php-fpm> -F -O -y <runtime>/<name>.<incarnation>.conf` (plus `-d opcache.preload=…` when
+ * the pool file sets it, see preloadSettings, and `-R` as root), through
  * `setpriv --pdeathsig SIGTERM` so it cannot outlive switchyard, in its own process group.
  *
  * The pool gets `spec.capacity + 1` children (see renderPhpFpmConfig). launch() resolves once
@@ -69,6 +73,7 @@ export class PhpFpmLauncher implements WorkerLauncher {
     const files = phpFpmFiles(runtimeDir, spec.name, spec.incarnation);
     const log = logger.child({ replica: spec.name });
     const asRoot = process.getuid?.() === 0;
+    let preload: string[];
     try {
       checkSocketPath(files.socket);
       const pool =
@@ -86,6 +91,12 @@ export class PhpFpmLauncher implements WorkerLauncher {
         runAs: asRoot ? { user: phpFpm.user, group: phpFpm.group } : null,
         pool,
       });
+      preload = preloadSettings({
+        poolDirectives: pool?.directives ?? null,
+        release: spec.release,
+        symlink: this.#options.releaseSymlink ?? null,
+        runAsUser: asRoot ? phpFpm.user : null,
+      });
       mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
       writeFileSync(files.config, text, { mode: 0o600 });
       removeStaleSocket(files.socket);
@@ -98,7 +109,15 @@ export class PhpFpmLauncher implements WorkerLauncher {
     }
 
     const output = new OutputLog({ logger, replica: spec.name });
-    const argv: [string, ...string[]] = [phpFpm.binary, '-F', '-O', '-y', files.config];
+    const argv: [string, ...string[]] = [
+      phpFpm.binary,
+      '-F',
+      '-O',
+      '-y',
+      files.config,
+      // opcache.preload works only here (the master preloads before it reads its pools).
+      ...preload,
+    ];
     // -R lets php-fpm run root workers: only when the config says so in as many words
     // (allow_root_workers); otherwise a root `user` was refused when the config was read.
     if (asRoot && phpFpm.allowRootWorkers) argv.push('-R');
