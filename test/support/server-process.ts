@@ -21,6 +21,8 @@ export interface ServerLaunch {
   readonly name: string;
   readonly binary: string;
   readonly args: readonly string[];
+  /** Variables added to the test's environment (Caddy: HOME and XDG dirs in the temp dir). */
+  readonly env?: Readonly<Record<string, string>>;
   /** The port its config listens on, on 127.0.0.1. */
   readonly port: number;
   /** Body of its `GET /.harness-ready`, so the probe knows it reached this server. */
@@ -82,6 +84,7 @@ export async function launchServer(launch: ServerLaunch): Promise<RunningServer 
   const { name, port, readyToken, logFile } = launch;
   const child = spawn(launch.binary, launch.args, {
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(launch.env === undefined ? {} : { env: { ...process.env, ...launch.env } }),
     // Its own process group, so the group kill reaches whatever it forked.
     detached: launch.forceKill === undefined,
   });
@@ -116,7 +119,8 @@ export async function launchServer(launch: ServerLaunch): Promise<RunningServer 
     ]);
     if (outcome === 'exited') {
       // Another process took the port after we picked it: the caller retries with its output.
-      if (output().includes('Address already in use')) return output();
+      // Go servers (Caddy) say it in lower case.
+      if (/address already in use/i.test(output())) return output();
       throw new Error(`${name} exited ${child.exitCode ?? child.signalCode}: ${output()}`);
     }
   } catch (error) {
