@@ -352,6 +352,7 @@ function supervisorSettings(config: Config, logger: Logger): SupervisorSettings 
     warmup: config.deploy.warmup,
     warmupTimeoutMs: config.deploy.warmupTimeoutMs,
     releaseHeader: config.response.releaseHeader,
+    surgeMarginBytes: replicas.surgeMarginBytes,
     launcher:
       replicas.kind === 'php-fpm'
         ? new PhpFpmLauncher({

@@ -8,6 +8,7 @@ import type {
   ReplicaStatus,
   SessionsStatus,
 } from '../control/messages.js';
+import type { SurgeStatus } from '../supervisor/surge-chooser.js';
 import { escapeControlsByLine, escapeControls as shown } from './escape-controls.js';
 
 // Pure text for `switchyard status`, `restart`, `deploy` and `rollback`: no I/O, no clock
@@ -42,6 +43,7 @@ export function formatStatus(status: DaemonStatus, now?: number): string {
     `queued   ${status.queued}`,
   ];
   if (status.sessions != null) lines.push(`sessions ${formatSessions(status.sessions)}`);
+  if (status.surge != null) lines.push(`surge    ${formatSurgeStatus(status.surge, now)}`);
   lines.push('');
   const header = [
     'REPLICA',
@@ -96,6 +98,17 @@ export function formatSessions(sessions: SessionsStatus): string {
   return `${text} (${lanesSetting}, affinity ${sessions.affinity})`;
 }
 
+/**
+ * `auto; at the last switch (3m12s ago): surge: yes (needs 412 MiB for 2 more replicas …)`, or
+ * `auto; decided when a switch or restart starts` before the first.
+ */
+export function formatSurgeStatus(surge: SurgeStatus, now?: number): string {
+  const setting = typeof surge.setting === 'boolean' ? String(surge.setting) : surge.setting;
+  if (surge.last === null) return `${setting}; decided when a switch or restart starts`;
+  const when = shown(formatWhen(surge.last.decidedAt, now));
+  return `${setting}; at the last ${surge.last.change} (${when}): ${shown(surge.last.message)}`;
+}
+
 function formatSeconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
@@ -140,9 +153,12 @@ export function formatToggle(event: ToggleProgressEvent): string {
   return `${text} (was ${shown(besides(event.previous, event.release))})`;
 }
 
-/** Any progress line before the final one: a replica's step or the cut-over. */
+/** Any progress line before the final one: a replica's step, the surge decision or the cut-over. */
 export function formatEvent(event: Exclude<ProgressEvent, DoneEvent>): string {
-  return event.kind === 'toggle' ? formatToggle(event) : formatProgress(event);
+  if (event.kind === 'toggle') return formatToggle(event);
+  // The daemon's own line; the reason holds nothing from the file system, escaped all the same.
+  if (event.kind === 'surge') return shown(event.message);
+  return formatProgress(event);
 }
 
 /** The last line of a restart: `restart done in 12.3s: …` or `restart failed after 3.1s: …`. */

@@ -15,6 +15,9 @@ import { resolveProgram } from './program.js';
 import { isRootAccount } from './root-account.js';
 import { parseByteSize, parseDuration, parseFileMode } from './units.js';
 
+/** `[replicas] surge`: always, never, or when the memory for the extra replicas is there. */
+export type SurgeSetting = boolean | 'auto';
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -70,8 +73,14 @@ export interface ManagedReplicasBase {
   readonly capacity: number;
   readonly idleTimeoutMs: number;
   readonly connectTimeoutMs: number;
-  /** Start a replacement beside the old replica first, so capacity never drops. */
-  readonly surge: boolean;
+  /**
+   * Start replacements beside the old replicas, so capacity never drops: always (true), never
+   * (false), or "auto": when the memory available covers them (decided as each switch or
+   * restart starts).
+   */
+  readonly surge: SurgeSetting;
+  /** With surge = "auto": memory kept free beyond what the extra replicas take. */
+  readonly surgeMarginBytes: number;
 }
 
 export interface PhpFpmReplicasConfig extends ManagedReplicasBase {
@@ -223,6 +232,8 @@ function table<Shape extends z.ZodRawShape>(shape: Shape) {
     .filter(([, schema]) => !MISPLACED.has(schema))
     .map(([key]) => key)
     .join(', ');
+/** Room "auto" surge leaves beside the extra replicas: the rest of the host, page cache. */
+const DEFAULT_SURGE_MARGIN = 256 * MIB;
   return z.strictObject(shape, {
     error: (issue) =>
       issue.code === 'unrecognized_keys' ? `unknown key; known keys: ${known}` : undefined,
@@ -465,12 +476,16 @@ const managedShape = {
     })
     .max(MAX_REPLICAS, { error: `at most ${MAX_REPLICAS}` })
     .default(2),
+    surge_margin: onlyFor('"php-fpm" or "command"', 'external'),
   capacity: z
     .int()
     .positive()
     .max(MAX_CAPACITY, { error: `at most ${MAX_CAPACITY}` })
     .default(8),
-  surge: z.boolean().default(false),
+  surge: z
+    .union([z.boolean(), z.literal('auto')], { error: expecting('true, false or "auto"') })
+    .default('auto'),
+  surge_margin: byteSize({ positive: false }).default(DEFAULT_SURGE_MARGIN),
   idle_timeout: duration({ positive: true }).default(30_000),
   connect_timeout: duration({ positive: true }).default(2_000),
 };
@@ -504,6 +519,7 @@ function phpFpmTableSchema(baseDir: string) {
     .superRefine((phpFpm, ctx) => {
       if (!phpFpm.allow_root_workers && isRootAccount(phpFpm.user)) {
         ctx.addIssue({
+    surgeMarginBytes: replicas.surge_margin,
           code: 'custom',
           path: ['user'],
           message: `${JSON.stringify(phpFpm.user)} is root: PHP would run with every privilege of the host; use an unprivileged user such as "www-data", or set allow_root_workers = true`,

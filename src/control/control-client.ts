@@ -9,10 +9,13 @@ import {
   type ProgressEvent,
   type ReplicaProgressEvent,
   type RestartRequest,
+  type SurgeProgressEvent,
 } from './messages.js';
 
 /** A progress line before the final `done`: a replica's step, or the cut-over of a deploy. */
 export type OperationProgressEvent = Exclude<ProgressEvent, DoneEvent>;
+/** A progress line of a restart: a replica's step, or whether it surges. */
+export type RestartProgressEvent = ReplicaProgressEvent | SurgeProgressEvent;
 /** The cut-over of a deploy or rollback: from then on new requests go to `release`. */
 export type ToggleProgressEvent = Extract<ProgressEvent, { kind: 'toggle' }>;
 
@@ -55,11 +58,11 @@ export class ControlClient {
    */
   restart(
     request: RestartRequest,
-    onEvent: (event: ReplicaProgressEvent) => void,
+    onEvent: (event: RestartProgressEvent) => void,
   ): Promise<DoneEvent> {
     const body = JSON.stringify(request.replica === undefined ? {} : { replica: request.replica });
     return this.#stream('restart', CONTROL_ROUTES.restart, body, (event) => {
-      if (event.kind !== 'replica') return false;
+      if (event.kind === 'toggle') return false;
       onEvent(event);
       return true;
     });
@@ -265,11 +268,14 @@ export class ControlClient {
   }
 }
 
-/** A replica line or a cut-over line, with the fields the CLI prints. */
+/** A replica, surge or cut-over line, with the fields the CLI prints. */
 function isProgressEvent(value: unknown): value is OperationProgressEvent {
   if (!isObject(value)) return false;
   if (value.kind === 'replica') return typeof value.name === 'string';
   if (value.kind === 'toggle') return typeof value.release === 'string';
+  if (value.kind === 'surge') {
+    return typeof value.surge === 'boolean' && typeof value.message === 'string';
+  }
   return false;
 }
 

@@ -1,6 +1,7 @@
 import type { AffinityMode } from '../config/schema.js';
 import type { LanesSnapshot } from '../sessions/session-lanes.js';
 import type { ReplicaState } from '../supervisor/replica-state.js';
+import type { SurgeStatus } from '../supervisor/surge-chooser.js';
 
 /** Paths on the control socket (JSON over HTTP). Shared by the server and the client. */
 export const CONTROL_ROUTES = {
@@ -55,6 +56,11 @@ export interface DaemonStatus {
   readonly lastDeploy: DeployRecord | null;
   /** Where `switchyard rollback` would go now, or null when there is nowhere to go back to. */
   readonly rollbackTarget: string | null;
+  /**
+   * `[replicas] surge` and what the latest switch or restart decided with it; null for
+   * external replicas, absent from daemons older than `surge = "auto"`.
+   */
+  readonly surge?: SurgeStatus | null;
 }
 
 /** One release switch, as kept in the daemon's history (paths.state/releases.json). */
@@ -99,6 +105,17 @@ export type ProgressEvent =
       readonly state: ReplicaState;
       readonly pid: number | null;
       readonly release: string | null;
+      readonly message: string;
+    }
+  | {
+      /**
+       * Whether the replacements start beside the old replicas, decided as a switch or restart
+       * starts (`[replicas] surge`, "auto": when the memory available covers them).
+       */
+      readonly kind: 'surge';
+      readonly surge: boolean;
+      readonly reason: string;
+      /** The line to show: `surge: yes (…)`, `surge: no (…): half the replicas switch at a time`. */
       readonly message: string;
     }
   | {
@@ -148,6 +165,8 @@ export interface ControlHandler {
 
 /** A progress line about one replica. */
 export type ReplicaProgressEvent = Extract<ProgressEvent, { kind: 'replica' }>;
+/** The progress line saying whether a switch or restart surges. */
+export type SurgeProgressEvent = Extract<ProgressEvent, { kind: 'surge' }>;
 /** The last line of a streamed operation. */
 export type DoneEvent = Extract<ProgressEvent, { kind: 'done' }>;
 

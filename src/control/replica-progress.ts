@@ -1,8 +1,11 @@
-import type { ReplicaEvent } from '../supervisor/supervisor.js';
-import type { ReplicaProgressEvent } from './messages.js';
+import type { SupervisorEvent } from '../supervisor/supervisor.js';
+import type { ReplicaProgressEvent, SurgeProgressEvent } from './messages.js';
 
 /** A supervisor event as the progress line a streamed operation sends to the CLI. */
-export function replicaProgress(event: ReplicaEvent): ReplicaProgressEvent {
+export function replicaProgress(event: SupervisorEvent): ReplicaProgressEvent | SurgeProgressEvent {
+  if (event.kind === 'surge') {
+    return { kind: 'surge', surge: event.surge, reason: event.reason, message: event.message };
+  }
   return {
     kind: 'replica',
     name: event.name,

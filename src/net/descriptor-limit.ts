@@ -53,11 +53,12 @@ export function reservedDescriptors(config: Config): number {
   if (replicas.kind === 'external') {
     return BASE_RESERVE + replicas.addresses.length * (replicas.capacity + 4);
   }
-  // Replicas at once: a stopping one beside its replacement, and with surge a whole second
-  // set during a deploy. Per replica: a connection per slot, the health check and probe, its
-  // socket and files, and output pipes: php-fpm's master has two (its children write through
-  // it), a command replica's capacity + 1 processes two each.
-  const slots = replicas.surge ? replicas.count * 2 + 1 : replicas.count + 1;
+  // Replicas at once: a stopping one beside its replacement, and with surge (true, or "auto"
+  // whenever the memory allows) a whole second set during a deploy. Per replica: a connection
+  // per slot, the health check and probe, its socket and files, and output pipes: php-fpm's
+  // master has two (its children write through it), a command replica's capacity + 1
+  // processes two each.
+  const slots = replicas.surge !== false ? replicas.count * 2 + 1 : replicas.count + 1;
   const perReplica =
     replicas.kind === 'php-fpm' ? replicas.capacity + 8 : 3 * replicas.capacity + 8;
   return BASE_RESERVE + slots * perReplica;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Balancer } from '../balancer/balancer.js';
 import type { ReplicaPool } from '../balancer/replica-pool.js';
-import type { HealthConfig } from '../config/schema.js';
+import type { HealthConfig, SurgeSetting } from '../config/schema.js';
 import { releaseHeaderBytes } from '../frontend/release-header.js';
 import { addKnownRelease, makeReleasePinning } from '../frontend/release-pinning.js';
 import { RateLimitedWarning } from '../rate-limited-warning.js';
@@ -9,6 +9,8 @@ import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from './backoff.js'
 import { checkHealth } from './health-check.js';
 import { type Action, type DesiredState, plan, type ReplicaView } from './plan.js';
 import { type ReplicaState, transition } from './replica-state.js';
+import { type SurgeChoice, SurgeChooser, type SurgeStatus } from './surge-chooser.js';
+import type { SurgeChange } from './surge-decision.js';
 import { warmUp } from './warm-up.js';
 import type { Worker, WorkerLauncher } from './workers/worker.js';
 
@@ -16,7 +18,10 @@ import type { Worker, WorkerLauncher } from './workers/worker.js';
 export interface SupervisorSettings {
   readonly count: number;
   readonly capacity: number;
-  readonly surge: boolean;
+  /** Whether a switch or restart starts replacements beside the old replicas ("auto": if memory allows). */
+  readonly surge: SurgeSetting;
+  /** With surge = "auto": memory left free beyond what the extra replicas take. */
+  readonly surgeMarginBytes: number;
   readonly health: HealthConfig;
   readonly drainTimeoutMs: number;
   readonly launcher: WorkerLauncher;
@@ -47,6 +52,7 @@ export interface SupervisorOptions {
 
 /** A change in one replica, for logs, progress streams and tests. */
 export interface ReplicaEvent {
+  readonly kind: 'replica';
   readonly name: string;
   readonly slot: number;
   readonly state: ReplicaState;
@@ -54,6 +60,16 @@ export interface ReplicaEvent {
   readonly release: string;
   readonly message: string;
 }
+
+/** Whether the switch or restart starting now surges, and why (see SurgeChooser). */
+export interface SurgeEvent extends SurgeChoice {
+  readonly kind: 'surge';
+  /** About no replica: listeners that look for a failed replica's state pass over it. */
+  readonly state: null;
+}
+
+/** What `onEvent` listeners hear: replica steps, and the surge decision of a change. */
+export type SupervisorEvent = ReplicaEvent | SurgeEvent;
 
 /** One slot's record: the only mutable replica state in the daemon. */
 interface Slot {
@@ -115,10 +131,11 @@ export class Supervisor {
   readonly #descriptorAlarm: RateLimitedWarning;
   readonly #backoff: BackoffPolicy;
   readonly #slots = new Map<number, Slot>();
-  readonly #listeners = new Set<(event: ReplicaEvent) => void>();
+  readonly #listeners = new Set<(event: SupervisorEvent) => void>();
   readonly #toggleListeners = new Set<(event: ToggleEvent) => void>();
   /** Every release a replica was pinned to: their paths are rewritten too (see release-pinning). */
   readonly #knownReleases = new Set<string>();
+  readonly #surge = new SurgeChooser();
   #settings: SupervisorSettings;
   #desired: DesiredState;
   #tick: NodeJS.Timeout | null = null;
@@ -157,7 +174,7 @@ export class Supervisor {
     this.#wake();
   }
 
-  onEvent(listener: (event: ReplicaEvent) => void): () => void {
+  onEvent(listener: (event: SupervisorEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -192,27 +209,93 @@ export class Supervisor {
   setRelease(release: string): void {
     this.knowRelease(release);
     if (release === this.#desired.release) return;
+    const underWay = this.#changeUnderWay();
     this.#desired = { ...this.#desired, release };
-    this.#wake();
+    this.#chooseSurge('switch', underWay);
   }
 
   /** Replaces every replica, one at a time (a rolling restart). */
   restartAll(): void {
+    const underWay = this.#changeUnderWay();
     this.#desired = { ...this.#desired, generation: this.#desired.generation + 1 };
-    this.#wake();
+    this.#chooseSurge('restart', underWay);
   }
 
   /** Replaces one replica (slot is 0-based); the planner still keeps count-1 ready. */
   restartSlot(slot: number): void {
+    const underWay = this.#changeUnderWay();
     const record = this.#slots.get(slot);
     if (record !== undefined) record.generation = -1;
-    this.#wake();
+    this.#chooseSurge('restart', underWay);
   }
 
   /** New settings (a reloaded config): every replica is replaced on them, one at a time. */
   reconfigure(settings: SupervisorSettings): void {
+    const underWay = this.#changeUnderWay();
     this.#settings = settings;
-    this.#desired = desiredFrom(settings, this.#desired.release, this.#desired.generation + 1);
+    this.#desired = desiredFrom(
+      settings,
+      this.#desired.release,
+      this.#desired.generation + 1,
+      this.#desired.surge,
+    );
+    this.#chooseSurge('restart', underWay);
+  }
+
+  /** `[replicas] surge` and the decision the latest switch or restart made with it. */
+  get surgeStatus(): SurgeStatus {
+    const last = this.#surge.last;
+    return {
+      setting: this.#settings.surge,
+      last:
+        last === null
+          ? null
+          : {
+              surge: last.surge,
+              reason: last.reason,
+              change: last.change,
+              message: last.message,
+              decidedAt: new Date(last.decidedAt).toISOString(),
+            },
+    };
+  }
+
+  /**
+   * Whether a switch or restart is still being carried out: the balancer serves another
+   * release than the desired one, or a replica is not on the desired release and generation.
+   */
+  #changeUnderWay(): boolean {
+    if (this.#surge.pending) return true;
+    if (this.#balancer.servingRelease !== this.#desired.release) return true;
+    return [...this.#slots.values()].some((record) => !this.#isCurrent(record));
+  }
+
+  /**
+   * Decides whether the change starting now surges (at once for true/false; "auto" measures
+   * the serving replicas and the memory available, and planning waits for the answer), then
+   * tells the listeners and wakes the loop.
+   */
+  #chooseSurge(change: SurgeChange, underWay: boolean): void {
+    const { count, surge, surgeMarginBytes } = this.#settings;
+    const serving = [...this.#slots.values()].filter(
+      (record) => record.slot < count && record.state === 'ready' && record.worker !== null,
+    );
+    this.#surge.choose(
+      {
+        change,
+        setting: surge,
+        marginBytes: surgeMarginBytes,
+        extraReplicas: change === 'switch' ? count : 1,
+        replicas: serving.map((record) => record.worker?.pids ?? []),
+      },
+      underWay,
+      (choice) => {
+        if (this.#closed) return;
+        this.#desired = { ...this.#desired, surge: choice.surge };
+        this.#emitSurge(choice);
+        this.#wake();
+      },
+    );
     this.#wake();
   }
 
@@ -295,6 +378,7 @@ export class Supervisor {
 
   async #stopAll(graceMs: number): Promise<void> {
     this.#closed = true;
+    this.#surge.cancel();
     if (this.#tick !== null) clearInterval(this.#tick);
     this.#tick = null;
     await Promise.all(
@@ -347,7 +431,8 @@ export class Supervisor {
   }
 
   #reconcile(): void {
-    if (this.#closed) return;
+    // While a surge decision is measured: a plan made now would guess it.
+    if (this.#closed || this.#surge.pending) return;
     const now = Date.now();
     const actions = plan(
       this.#desired,
@@ -625,6 +710,7 @@ export class Supervisor {
 
   #emit(record: Slot, message: string): void {
     const event: ReplicaEvent = {
+      kind: 'replica',
       name: record.name,
       slot: record.slot,
       state: record.state,
@@ -636,6 +722,15 @@ export class Supervisor {
       { replica: record.name, state: record.state, pid: event.pid, release: record.release },
       message,
     );
+    this.#tell(event);
+  }
+
+  #emitSurge(choice: SurgeChoice): void {
+    this.#logger.info({ surge: choice.surge, change: choice.change }, choice.message);
+    this.#tell({ ...choice, kind: 'surge', state: null });
+  }
+
+  #tell(event: SupervisorEvent): void {
     for (const listener of this.#listeners) {
       try {
         listener(event);
@@ -653,16 +748,18 @@ export class Supervisor {
   }
 }
 
+/** `surge`: the decision in force, kept when the setting is "auto" (decided per change). */
 function desiredFrom(
   settings: SupervisorSettings,
   release: string,
   generation: number,
+  surge = false,
 ): DesiredState {
   return {
     count: settings.count,
     release,
     generation,
-    surge: settings.surge,
+    surge: settings.surge === 'auto' ? surge : settings.surge,
     drainTimeoutMs: settings.drainTimeoutMs,
     maxHealthFailures: settings.health.failures,
   };

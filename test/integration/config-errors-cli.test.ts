@@ -45,6 +45,18 @@ describe('switchyard daemon refuses a bad managed-replicas config with exit 78',
       'cannot read',
     ],
     [
+      'a surge that is not true, false or "auto"',
+      (lines: string[]) => [...lines.slice(0, 7), 'surge = "sometimes"', ...lines.slice(7)],
+      'replicas.surge',
+      'expected true, false or "auto"',
+    ],
+    [
+      'a surge margin that is not a size',
+      (lines: string[]) => [...lines.slice(0, 7), 'surge_margin = -1', ...lines.slice(7)],
+      'replicas.surge_margin',
+      'not a whole number of bytes',
+    ],
+    [
       'an invalid duration',
       (lines: string[]) => [...lines, '[health]', 'interval = "5x"'],
       'health.interval',

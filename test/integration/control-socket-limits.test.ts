@@ -2,9 +2,9 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { ControlConnectionLimits } from '../../src/control/connection-guard.js';
+import type { RestartProgressEvent } from '../../src/control/control-client.js';
 import { ControlClient } from '../../src/control/control-client.js';
 import { ControlServer } from '../../src/control/control-server.js';
-import type { ReplicaProgressEvent } from '../../src/control/messages.js';
 import { silentLogger } from '../../src/log.js';
 import { daemonStandIn, deferred, progress, ScriptedHandler } from '../support/control-fixtures.js';
 import { runSwitchyard } from '../support/switchyard-process.js';
@@ -140,7 +140,7 @@ describe('control socket under idle and slow clients', () => {
       return { kind: 'done', ok: true, message: 'restarted', durationMs: 1 };
     };
     const { socket, client } = await startServer({ ...SHORT, maxConnections: 4 }, handler);
-    const events: ReplicaProgressEvent[] = [];
+    const events: RestartProgressEvent[] = [];
     const firstEvent = deferred();
     const restart = client.restart({}, (event) => {
       events.push(event);
@@ -160,6 +160,6 @@ describe('control socket under idle and slow clients', () => {
     goOn.resolve();
     const done = await restart;
     expect(done).toMatchObject({ ok: true, message: 'restarted' });
-    expect(events.map((event) => event.state)).toEqual(['draining', 'ready']);
+    expect(events).toMatchObject([{ state: 'draining' }, { state: 'ready' }]);
   });
 });

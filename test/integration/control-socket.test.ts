@@ -8,11 +8,13 @@ import { type Logger, pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CodedError } from '../../src/coded-error.js';
 import { isConfigError } from '../../src/config/config-error.js';
-import type { OperationProgressEvent } from '../../src/control/control-client.js';
+import type {
+  OperationProgressEvent,
+  RestartProgressEvent,
+} from '../../src/control/control-client.js';
 import { ControlClient } from '../../src/control/control-client.js';
 import { ControlError } from '../../src/control/control-error.js';
 import { ControlServer } from '../../src/control/control-server.js';
-import type { ReplicaProgressEvent } from '../../src/control/messages.js';
 import { silentLogger } from '../../src/log.js';
 import {
   deferred,
@@ -131,7 +133,7 @@ describe('control socket: status and restart round trips', () => {
     };
     const { client } = await startServer(handler);
 
-    const received: ReplicaProgressEvent[] = [];
+    const received: RestartProgressEvent[] = [];
     let settled = false;
     const restart = client
       .restart({ replica: 1 }, (event) => received.push(event))
@@ -144,7 +146,7 @@ describe('control socket: status and restart round trips', () => {
     expect(received[0]).toEqual(progress('replica-1', 'draining', 1301, '3 in flight'));
     firstSeen.resolve();
     await waitFor(() => received.length === 2, { timeoutMs: 5_000, what: 'the second event' });
-    expect(received[1]?.state).toBe('ready');
+    expect(received[1]).toMatchObject({ kind: 'replica', state: 'ready' });
     expect(settled).toBe(false);
     secondSeen.resolve();
 
@@ -180,7 +182,7 @@ describe('control socket: status and restart round trips', () => {
       throw new Error('php-fpm would not start');
     };
     const { client } = await startServer(handler);
-    const events: ReplicaProgressEvent[] = [];
+    const events: RestartProgressEvent[] = [];
     const done = await client.restart({}, (event) => events.push(event));
     expect(events).toHaveLength(1);
     expect(done).toMatchObject({ kind: 'done', ok: false });
@@ -362,7 +364,7 @@ describe('control socket: deploy and rollback', () => {
       return { kind: 'done', ok: true, message: '', durationMs: 1 };
     };
     const { client } = await startServer(handler);
-    const events: ReplicaProgressEvent[] = [];
+    const events: RestartProgressEvent[] = [];
     expect((await client.restart({}, (event) => events.push(event))).ok).toBe(true);
     expect(events).toEqual([progress('replica-1', 'ready', 1, '')]);
   });

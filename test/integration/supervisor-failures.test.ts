@@ -34,6 +34,7 @@ function commandReplicas(argv: string[]): CommandReplicasConfig {
     idleTimeoutMs: 30_000,
     connectTimeoutMs: 2_000,
     surge: false,
+    surgeMarginBytes: 0,
     command: { argv, env: {} },
   };
 }
@@ -55,6 +56,7 @@ describe('supervisor failures', () => {
         count: 2,
         capacity: 1,
         surge: false,
+        surgeMarginBytes: 0,
         health: HEALTH,
         drainTimeoutMs: 1_000,
         warmup: [],
@@ -77,7 +79,7 @@ describe('supervisor failures', () => {
     const starts: number[] = [];
     const failures: ReplicaEvent[] = [];
     supervisor.onEvent((event) => {
-      if (event.slot !== 0) return;
+      if (event.kind !== 'replica' || event.slot !== 0) return;
       if (event.state === 'starting') starts.push(Date.now());
       if (event.state === 'failed') failures.push(event);
     });

@@ -30,6 +30,7 @@ function replicas(
     idleTimeoutMs: 30_000,
     connectTimeoutMs: 2_000,
     surge: false,
+    surgeMarginBytes: 0,
     command: { argv, env },
   };
 }

@@ -33,6 +33,7 @@ function replicas(pool: string | null = null): PhpFpmReplicasConfig {
     idleTimeoutMs: 30_000,
     connectTimeoutMs: 2_000,
     surge: false,
+    surgeMarginBytes: 0,
     phpFpm: {
       binary: phpFpm as string,
       pool,

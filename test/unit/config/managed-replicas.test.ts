@@ -112,6 +112,7 @@ kind = "php-fpm"
 capacity = 4
 surge = true
 idle_timeout = "1m"
+surge_margin = "1GiB"
 connect_timeout = "500ms"
 
 [replicas.php_fpm]
@@ -150,6 +151,7 @@ state = "/var/lib/app"
         connectTimeoutMs: 500,
         surge: true,
         phpFpm: {
+        surgeMarginBytes: 1024 ** 3,
           binary: process.execPath,
           pool: join(temp.path, 'pool.conf'),
           user: 'app',
@@ -190,7 +192,8 @@ env = { PHP_FCGI_CHILDREN = "0", SOCKET = "{socket}" }
         capacity: 1,
         idleTimeoutMs: 30_000,
         connectTimeoutMs: 2_000,
-        surge: false,
+        surge: 'auto',
+        surgeMarginBytes: 256 * 1024 ** 2,
         command: {
           argv: [join(bin, 'fake-cgi'), '-b', '{socket}'],
           env: { PHP_FCGI_CHILDREN: '0', SOCKET: '{socket}' },
@@ -208,7 +211,8 @@ env = { PHP_FCGI_CHILDREN = "0", SOCKET = "{socket}" }
         capacity: 8,
         idleTimeoutMs: 30_000,
         connectTimeoutMs: 2_000,
-        surge: false,
+        surge: 'auto',
+        surgeMarginBytes: 256 * 1024 ** 2,
         phpFpm: {
           binary: join(bin, 'php-fpm8.2'),
           pool: null,
@@ -284,6 +288,19 @@ env = { PHP_FCGI_CHILDREN = "0", SOCKET = "{socket}" }
       reason: `"php-cgi7.4" not found on PATH or in sbin (${bin}:/usr/local/sbin:/usr/sbin:/sbin): install it or give its absolute path`,
     },
     {
+    {
+      problem: 'a surge that is neither true, false nor "auto"',
+      text: `${PHP_FPM}surge = "yes"\n`,
+      key: 'replicas.surge',
+      reason: 'expected true, false or "auto", got string "yes"',
+    },
+    {
+      problem: 'a surge margin that is not a size',
+      text: `${PHP_FPM}surge_margin = "lots"\n`,
+      key: 'replicas.surge_margin',
+      reason:
+        '"lots" is not a size: use e.g. 512, 64KiB, 1MiB (KiB, MiB, GiB count in 1024s; KB, MB, GB in 1000s)',
+    },
       problem: 'an empty argv',
       text: COMMAND.replace('["fake-cgi"]', '[]'),
       key: 'replicas.command.argv',
@@ -354,7 +371,7 @@ env = { PHP_FCGI_CHILDREN = "0", SOCKET = "{socket}" }
       text: `${PHP_FPM}conut = 3\n`,
       key: 'replicas.conut',
       reason:
-        'unknown key; known keys: kind, count, capacity, surge, idle_timeout, connect_timeout, php_fpm',
+        'unknown key; known keys: kind, count, capacity, surge, surge_margin, idle_timeout, connect_timeout, php_fpm',
     },
     {
       problem: 'a [replicas.php_fpm] table with kind "command"',
@@ -381,6 +398,12 @@ env = { PHP_FCGI_CHILDREN = "0", SOCKET = "{socket}" }
       reason: 'not used with kind "external": the number of addresses is the count',
     },
     {
+    {
+      problem: 'surge_margin with kind "external"',
+      text: `${HEAD}[replicas]\nkind = "external"\nsurge_margin = "1GiB"\naddresses = ["unix:/a.sock", "unix:/b.sock"]\n`,
+      key: 'replicas.surge_margin',
+      reason: 'only for kind "php-fpm" or "command", not "external"',
+    },
       problem: 'a health path without a leading slash',
       text: `${PHP_FPM}[health]\npath = "fpm-ping"\n`,
       key: 'health.path',

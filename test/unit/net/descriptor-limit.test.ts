@@ -85,10 +85,12 @@ describe('the descriptor limit', () => {
     }
   });
 
-  it('keeps more aside for command replicas than for php-fpm, and for surge', () => {
+  it('keeps more aside for command replicas than for php-fpm, and for surge (also "auto")', () => {
     const command = reservedDescriptors(config());
-    const surge = reservedDescriptors(config('', 'surge = true'));
-    expect(surge).toBeGreaterThan(command);
+    const noSurge = reservedDescriptors(config('', 'surge = false'));
+    expect(reservedDescriptors(config('', 'surge = true'))).toBeGreaterThan(noSurge);
+    // "auto" (the default) surges whenever the memory allows: the descriptors must be there too.
+    expect(command).toBe(reservedDescriptors(config('', 'surge = true')));
     const phpFpm = reservedDescriptors(
       parseConfig(
         `[listen]\nfastcgi = "unix:/a.sock"\n[release]\nsymlink = "/srv/app/current"\n[replicas]\nkind = "php-fpm"\ncount = 2\ncapacity = 4\n[replicas.php_fpm]\nbinary = ${JSON.stringify(process.execPath)}\n`,
