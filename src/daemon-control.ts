@@ -93,6 +93,7 @@ export class DaemonControl implements ControlHandler {
         this.#supervisor === null
           ? null
           : (this.#history?.rollbackTarget(this.#supervisor.desired.release) ?? null),
+      surge: this.#supervisor?.surgeStatus ?? null,
     };
   }
 
