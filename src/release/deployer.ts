@@ -4,9 +4,10 @@ import type { DeployRecord, DoneEvent, ProgressEvent } from '../control/messages
 import { replicaProgress } from '../control/replica-progress.js';
 import type { ReplicaEvent, Supervisor } from '../supervisor/supervisor.js';
 import { resolveDeployTarget } from './deploy-target.js';
-import { flipSymlink, resolvedTargetOrNull } from './flip-symlink.js';
+import { checkSymlinkWritable, flipSymlink, resolvedTargetOrNull } from './flip-symlink.js';
 import { lastGoodRelease } from './last-good-release.js';
 import type { ReleaseHistory } from './release-history.js';
+import { moveSymlinkAtCutOver } from './symlink-at-cut-over.js';
 
 export type DeployerErrorCode = 'ERR_BUSY' | 'ERR_NO_ROLLBACK_TARGET';
 
@@ -27,6 +28,24 @@ export interface DeployerOptions {
 type Trigger = DeployRecord['trigger'];
 type Outcome = { ok: true } | { ok: false; reason: string };
 
+/** What the daemon does about a symlink that now resolves to a release (see followSymlink). */
+export type FollowOutcome =
+  /** A switch to it runs (started now, or already under way). */
+  | { readonly kind: 'following' }
+  /** It is the release the daemon converges on already. */
+  | { readonly kind: 'current' }
+  /** A target `deploy` would refuse (outside release.root, not a directory): not followed. */
+  | { readonly kind: 'refused'; readonly reason: string }
+  | { readonly kind: 'stopping' };
+
+/** A switch that has ended, for whoever waits on a release (`switchyard await`). */
+export interface SwitchEnd {
+  readonly trigger: Trigger;
+  /** The release it switched to, or failed to. */
+  readonly release: string;
+  readonly done: DoneEvent;
+}
+
 /** The switch under way: its target can move (a newer symlink flip) until it ends. */
 interface Switch {
   readonly trigger: Trigger;
@@ -38,20 +57,28 @@ interface Switch {
   retarget: (() => void) | null;
   /** `deploy --force` of the current release: every replica restarts on it, no cut-over. */
   readonly inPlace: boolean;
+  /** The symlink's realpath when the switch began; null when it led nowhere. */
+  readonly symlinkBefore: string | null;
+  /** Why the symlink could not be moved at the cut-over, when it could not. */
+  cutOverFlipError: string | null;
 }
 
 /**
  * Switches the served release: `deploy`, `rollback`, and flips of the symlink made by deploy
  * tools. One switch at a time; a flip during a switch moves its target instead of queueing
- * (the daemon converges on the latest target once). A new release that fails to start, to
- * pass its health check or its warm-up before the cut-over is abandoned: the old release
- * kept serving, the failed replicas come back on it, and the symlink is put back.
+ * (the daemon converges on the latest target once). `deploy`, `rollback` and `recovery` move
+ * the symlink at the cut-over, in the tick the balancer toggles; a deploy tool's flip has
+ * moved it already. A new release that fails to start, to pass its health check or its
+ * warm-up before the cut-over is abandoned: the old release kept serving, the failed replicas
+ * come back on it, and a symlink a deploy tool flipped is put back.
  */
 export class Deployer {
   readonly #options: DeployerOptions;
   #running: Switch | null = null;
   #stopped = false;
-  #lastFailed: string | null = null;
+  /** A release not to follow on its own again: it just failed, or the symlink was left on it. */
+  #notToFollow: string | null = null;
+  readonly #endListeners = new Set<(end: SwitchEnd) => void>();
 
   constructor(options: DeployerOptions) {
     this.#options = options;
@@ -59,6 +86,12 @@ export class Deployer {
 
   get busy(): boolean {
     return this.#running !== null;
+  }
+
+  /** Called with every switch as it ends, ok or not. */
+  onSwitchEnd(listener: (end: SwitchEnd) => void): () => void {
+    this.#endListeners.add(listener);
+    return () => this.#endListeners.delete(listener);
   }
 
   /** `switchyard deploy <target>`: refuses a bad target before anything changes. */
@@ -92,43 +125,61 @@ export class Deployer {
     return this.#switch('rollback', target, onEvent, false);
   }
 
-  /** The symlink now resolves to `resolved` (a deploy tool flipped it): converge on it. */
-  followSymlink(resolved: string): void {
+  /**
+   * The symlink now resolves to `resolved` (a deploy tool flipped it): converge on it, unless
+   * `deploy` would refuse it (then the replicas stay where they are and the reason is logged
+   * and returned, for `switchyard await`).
+   */
+  followSymlink(resolved: string): FollowOutcome {
+    const { supervisor, logger } = this.#options;
     const running = this.#running;
-    if (running !== null) {
-      if (resolved === running.target) return;
-      this.#options.logger.info(
-        { from: running.target, to: resolved },
-        'the symlink moved again during a switch: converging on the latest target',
-      );
-      running.target = resolved;
-      this.#options.supervisor.setRelease(resolved);
-      running.retarget?.();
-      return;
-    }
-    if (this.#stopped || resolved === this.#options.supervisor.desired.release) return;
-    const { logger } = this.#options;
+    if (this.#stopped) return { kind: 'stopping' };
+    const converging = running?.target ?? supervisor.desired.release;
+    if (resolved === converging)
+      return running === null ? { kind: 'current' } : { kind: 'following' };
     try {
       // The same checks as `deploy` (release.root above all); the flip itself is not ours
       // to undo, but the replicas are not moved to a target `deploy` would refuse.
       resolveDeployTarget(resolved, {
         symlink: this.#options.symlink,
         root: this.#options.root,
-        current: this.#options.supervisor.desired.release,
+        current: converging,
         force: false,
       });
     } catch (error) {
+      const reason = `the release symlink was flipped to ${resolved}, which deploy would refuse: ${(error as Error).message}`;
       logger.error(
         { release: resolved, err: (error as Error).message },
-        'the release symlink was flipped to a target deploy would refuse: not following it',
+        `${reason}; not following it`,
       );
-      return;
+      return { kind: 'refused', reason };
+    }
+    if (running !== null) {
+      logger.info(
+        { from: running.target, to: resolved },
+        'the symlink moved again during a switch: converging on the latest target',
+      );
+      running.target = resolved;
+      supervisor.setRelease(resolved);
+      running.retarget?.();
+      return { kind: 'following' };
     }
     logger.info({ release: resolved }, 'the release symlink was flipped: following it');
     this.#switch('symlink', resolved, (event) => this.#logProgress(event), false).catch(
       (error: unknown) =>
         logger.error({ err: (error as Error).message }, 'following the symlink failed'),
     );
+    return { kind: 'following' };
+  }
+
+  /**
+   * Reads the symlink now and follows it, not waiting for the watcher to report the flip:
+   * what `switchyard await` asks first. Null when the symlink leads nowhere.
+   */
+  checkSymlink(): { readonly release: string; readonly outcome: FollowOutcome } | null {
+    const release = resolvedTargetOrNull(this.#options.symlink);
+    if (release === null) return null;
+    return { release, outcome: this.followSymlink(release) };
   }
 
   /**
@@ -202,23 +253,53 @@ export class Deployer {
       onEvent,
       retarget: null,
       inPlace: restartInPlace,
+      symlinkBefore: resolvedTargetOrNull(this.#options.symlink),
+      cutOverFlipError: null,
     };
+    const { symlink } = this.#options;
+    if (trigger !== 'symlink') checkSymlinkWritable(symlink);
+    // A release that already serves has nothing to keep atomic: the symlink is put on it now
+    // (after a flip that failed at a cut-over, this is how it is set right).
+    if (restartInPlace && running.symlinkBefore !== target) flipSymlink(symlink, target);
     this.#running = running;
+    // Before the progress forwarding, so the symlink has moved when the cut-over is reported.
+    const offFlip =
+      trigger === 'symlink' || restartInPlace
+        ? () => {}
+        : moveSymlinkAtCutOver({
+            supervisor,
+            symlink,
+            target: () => running.target,
+            before: running.symlinkBefore,
+            logger,
+            onFailure: (reason) => {
+              running.cutOverFlipError = reason;
+              logger.error(
+                { release: running.target, err: reason },
+                'the release symlink could not be moved at the cut-over: the new release serves, but a restarted daemon would start on the old one',
+              );
+            },
+          });
     const unsubscribe = this.#forwardProgress(running);
     try {
-      // Before the flip: from its first moment, paths into the new release that reach an old
-      // replica are rewritten to the old one's directory, not run from the new one.
+      // Before the start: paths into the new release (a followed flip moves the symlink
+      // first, and nginx's $realpath_root resolves it) that reach an old replica are
+      // rewritten to the old one's directory, not run from the new one.
       supervisor.knowRelease(target);
-      if (trigger !== 'symlink') flipSymlink(this.#options.symlink, target);
       logger.info({ trigger, release: target, previous: running.previous }, 'switching release');
       if (restartInPlace) supervisor.restartAll();
       else supervisor.setRelease(target);
       const outcome = await this.#converge(running);
-      const done = outcome.ok
-        ? this.#finish(running, true, `switched to ${running.target}`)
-        : await this.#abandon(running, outcome.reason);
-      return done;
+      if (!outcome.ok) return await this.#abandon(running, outcome.reason);
+      if (running.cutOverFlipError !== null) {
+        this.#notToFollow = running.symlinkBefore;
+        return this.#finish(running, true, `switched to ${running.target}`, {
+          symlinkError: running.cutOverFlipError,
+        });
+      }
+      return this.#finish(running, true, `switched to ${running.target}`);
     } finally {
+      offFlip();
       unsubscribe();
       this.#running = null;
       // A flip that arrived while this switch was going back is followed now.
@@ -230,19 +311,22 @@ export class Deployer {
     if (this.#running !== null || this.#stopped) return;
     const resolved = resolvedTargetOrNull(this.#options.symlink);
     if (resolved === null) return;
-    // A release that just failed is not retried on its own: the next flip or deploy will.
-    if (resolved !== this.#lastFailed) this.followSymlink(resolved);
+    // A release that just failed is not retried on its own, nor one the symlink was left on
+    // when it could not be moved: the next flip or deploy decides.
+    if (resolved !== this.#notToFollow) this.followSymlink(resolved);
   }
 
   /**
-   * The daemon is stopping. A switch that has not reached its cut-over puts the symlink back
-   * on the serving release, so the next start does not pin every replica to an untried one.
+   * The daemon is stopping. Before the cut-over, a symlink a deploy tool flipped to the
+   * switch's target is put back on the serving release, so the next start does not pin every
+   * replica to an untried one (a `deploy` or `rollback` has not moved it yet).
    */
   stop(): void {
     this.#stopped = true;
     const running = this.#running;
     const serving = this.#options.supervisor.servingRelease;
     if (running === null || serving === null || serving === running.target) return;
+    if (resolvedTargetOrNull(this.#options.symlink) !== running.target) return;
     const restored = this.#restoreSymlink(running.target, serving);
     this.#options.logger.warn(
       { release: running.target, serving },
@@ -317,10 +401,14 @@ export class Deployer {
     }
     if (supervisor.servingRelease === failed) {
       // The cut-over happened: the new release serves; going back would be a rollback.
+      const symlink =
+        running.cutOverFlipError === null
+          ? ''
+          : `; the symlink could not be moved to it: ${running.cutOverFlipError}`;
       return this.#finish(
         running,
         false,
-        `${reason} (after the cut-over: ${failed} serves; run \`switchyard rollback\` to go back)`,
+        `${reason} (after the cut-over: ${failed} serves; run \`switchyard rollback\` to go back)${symlink}`,
       );
     }
     logger.error(
@@ -349,8 +437,13 @@ export class Deployer {
     );
   }
 
+  /**
+   * After a switch to `failed` was abandoned: a symlink flipped to it (by a deploy tool) goes
+   * back to `previous`; one this switch never moved is said to be left on the serving release.
+   */
   #restoreSymlink(failed: string, previous: string): string {
     const now = resolvedTargetOrNull(this.#options.symlink);
+    if (now === previous) return `the symlink was left on ${previous}, the serving release`;
     if (now !== null && now !== failed) return `the symlink points at ${now}, left as it is`;
     try {
       flipSymlink(this.#options.symlink, previous);
@@ -360,9 +453,22 @@ export class Deployer {
     }
   }
 
-  #finish(running: Switch, ok: boolean, message: string): DoneEvent {
+  /**
+   * Records the switch and reports it. `symlinkError`: it served, but the symlink could not be
+   * moved at its cut-over; recorded as having served (it did), reported as not ok.
+   */
+  #finish(
+    running: Switch,
+    ok: boolean,
+    message: string,
+    problem: { readonly symlinkError: string } | null = null,
+  ): DoneEvent {
     const durationMs = Date.now() - running.startedAt;
-    this.#lastFailed = ok ? null : running.target;
+    if (problem === null) this.#notToFollow = ok ? null : running.target;
+    const recordedMessage =
+      problem === null
+        ? message
+        : `${message}, but the symlink could not be moved to it: ${problem.symlinkError}`;
     const recorded = this.#options.history.record({
       trigger: running.trigger,
       release: running.target,
@@ -370,16 +476,28 @@ export class Deployer {
       ok,
       startedAt: new Date(running.startedAt).toISOString(),
       durationMs,
-      message,
+      message: recordedMessage,
     });
-    const done: DoneEvent = recorded.saved
+    let done: DoneEvent = recorded.saved
       ? { kind: 'done', ok, message, durationMs }
       : unrecordedDone(ok, message, durationMs, recorded.reason);
-    this.#options.logger[ok ? 'info' : 'error'](
+    if (problem !== null) done = unmovedSymlinkDone(done, running, problem.symlinkError);
+    const reported = ok && done.ok;
+    this.#options.logger[reported ? 'info' : 'error'](
       { trigger: running.trigger, release: running.target, durationMs },
-      ok ? `release switch done: ${message}` : `release switch failed: ${message}`,
+      reported ? `release switch done: ${done.message}` : `release switch failed: ${done.message}`,
     );
     if (running.trigger === 'symlink') this.#logProgress(done);
+    for (const listener of this.#endListeners) {
+      try {
+        listener({ trigger: running.trigger, release: running.target, done });
+      } catch (error) {
+        this.#options.logger.error(
+          { err: (error as Error).message },
+          'a switch-end listener failed',
+        );
+      }
+    }
     return done;
   }
 
@@ -426,6 +544,23 @@ function unrecordedDone(
     message: `${message}, but ${unsaved}; the daemon keeps it in memory, but after a restart \`switchyard rollback\` will not know this switch`,
     durationMs,
     historyError: reason,
+  };
+}
+
+/**
+ * The end of a switch that serves its release but could not move the symlink to it at the
+ * cut-over: not ok, so whoever deployed learns that a restarted daemon would start on the
+ * release the symlink still names.
+ */
+function unmovedSymlinkDone(done: DoneEvent, running: Switch, reason: string): DoneEvent {
+  const left = running.symlinkBefore ?? 'a release that no longer exists';
+  return {
+    ...done,
+    ok: false,
+    message: [
+      `${done.message}, but the release symlink could not be moved to it at the cut-over: ${reason}`,
+      `${running.target} serves; the symlink still points at ${left}, so a restarted daemon would start on that; point the symlink at ${running.target} once it can be written (or run \`switchyard deploy --force ${running.target}\`)`,
+    ].join('\n'),
   };
 }
 

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import {
+  accessSync,
   closeSync,
+  constants,
   fsyncSync,
   openSync,
   realpathSync,
@@ -48,6 +50,24 @@ export function flipSymlink(symlink: string, target: string): void {
     );
   }
   syncDirectory(dir);
+}
+
+/**
+ * Refuses a switch whose symlink could not be flipped at its cut-over (a read-only or immutable
+ * directory), before any replica moves. The flip at the cut-over can still fail (the directory
+ * changed since); that is reported then.
+ */
+export function checkSymlinkWritable(symlink: string): void {
+  const dir = dirname(symlink);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (error) {
+    throw new ReleaseSymlinkError(
+      symlink,
+      `cannot replace ${symlink}: its directory ${dir} is not writable (${describeFsError(error)})`,
+      { cause: error },
+    );
+  }
 }
 
 /** The realpath of the release the symlink leads to now, or null when it leads nowhere. */

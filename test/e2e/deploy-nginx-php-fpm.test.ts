@@ -124,9 +124,9 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
       expect(status.lastDeploy?.ok).toBe(true);
     });
 
-    it('a release whose PHP dies is caught by the warm-up: old release serves, symlink back, exit 1', async () => {
-      // nginx resolves the symlink itself ($realpath_root): from the flip on it sends paths
-      // into the broken release, which the old replicas must not run.
+    it('a release whose PHP dies is caught by the warm-up: old release serves, symlink left on it, exit 1', async () => {
+      // nginx resolves the symlink itself ($realpath_root). The symlink moves only at a
+      // cut-over, which a broken release never reaches: it stays on the old release throughout.
       const url = await startStack('deploy-broken', [], true);
       const current = daemon as ManagedDaemon;
       const before = realpathSync(current.symlink);

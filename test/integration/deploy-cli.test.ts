@@ -36,7 +36,7 @@ const standIn = (handler?: ScriptedHandler, options?: { listening?: boolean }) =
 const FAILURE_MESSAGE = [
   'replica-1 on /srv/app/releases/43: exited with code 255',
   'PHP Parse error:  syntax error, unexpected end of file in /srv/app/releases/43/index.php on line 3',
-  '/srv/app/releases/42 kept serving throughout; the symlink points at /srv/app/releases/42 again',
+  '/srv/app/releases/42 kept serving throughout; the symlink was left on /srv/app/releases/42, the serving release',
 ].join('\n');
 
 describe('switchyard deploy', () => {
@@ -133,7 +133,7 @@ describe('switchyard deploy', () => {
       [
         'switchyard: deploy failed after 8.1s: replica-1 on /srv/app/releases/43: exited with code 255',
         '  PHP Parse error:  syntax error, unexpected end of file in /srv/app/releases/43/index.php on line 3',
-        '  /srv/app/releases/42 kept serving throughout; the symlink points at /srv/app/releases/42 again',
+        '  /srv/app/releases/42 kept serving throughout; the symlink was left on /srv/app/releases/42, the serving release',
         '',
       ].join('\n'),
     );

@@ -18,9 +18,10 @@ import {
 import { type SwitchyardProcess, startSwitchyard } from '../support/switchyard-process.js';
 import { waitFor } from '../support/wait-for.js';
 
-// A crash in the middle of a broken deploy leaves the symlink on the broken release: the next
-// daemon must not pin every replica to it and take the site down; it serves the last release
-// that worked and puts the symlink back.
+// A crash while a deploy tool's flip to a broken release is being followed leaves the symlink
+// on the broken release (so does a flip made while the daemon was down): the next daemon must
+// not pin every replica to it and take the site down; it serves the last release that worked
+// and puts the symlink back.
 
 let daemon: ManagedDaemon | null = null;
 const restarted: SwitchyardProcess[] = [];

@@ -10,6 +10,7 @@ export const SystemTool = {
   lighttpd: { names: ['lighttpd'], debianPackage: 'lighttpd' },
   caddy: { names: ['caddy'], debianPackage: 'caddy' },
   curl: { names: ['curl'], debianPackage: 'curl' },
+  chattr: { names: ['chattr'], debianPackage: 'e2fsprogs' },
 } as const;
 export type SystemTool = (typeof SystemTool)[keyof typeof SystemTool];
 
