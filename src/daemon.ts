@@ -20,6 +20,7 @@ import { SymlinkWatcher } from './release/symlink-watcher.js';
 import { watchRemovals } from './removal-watches.js';
 import { SessionLanes } from './sessions/session-lanes.js';
 import { startReplicasOrRecover } from './start-replicas.js';
+import { staticFilesFor } from './static/static-files.js';
 import { Supervisor, type SupervisorSettings } from './supervisor/supervisor.js';
 import { CommandLauncher } from './supervisor/workers/command-launcher.js';
 import { PhpFpmLauncher } from './supervisor/workers/php-fpm-launcher.js';
@@ -164,10 +165,14 @@ async function serve(
     }
   };
   const capacity = replicas.capacity * replicaCount;
-  // Fronts → session lanes → admission queue → balancer (see ARCHITECTURE.md).
+  // Fronts → static files → session lanes → admission queue → balancer (see ARCHITECTURE.md).
   const lanes =
     config.sessions === null ? null : new SessionLanes(balancer, { ...config.sessions, logger });
-  const dispatcher = lanes ?? balancer;
+  const serving = () => balancer.servingRelease;
+  const dispatcher =
+    staticFilesFor(config, lanes ?? balancer, serving, managed?.history ?? null, logger) ??
+    lanes ??
+    balancer;
   const fastcgi = await FastCgiFrontend.start(config.listen.fastcgi, config.listen.mode, {
     dispatcher,
     logger,

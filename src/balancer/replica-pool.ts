@@ -106,6 +106,7 @@ export class ReplicaPool implements ConnectionOwner {
     this.#inFlight += 1;
     exchange.replicaId = this.spec.id;
     exchange.responseHeader = this.spec.responseHeader ?? null;
+    exchange.release = this.spec.release;
     let connection = fresh ? undefined : this.#idle.pop();
     if (connection?.idleTimer) clearTimeout(connection.idleTimer);
     if (connection === undefined && this.#inFlight + this.#idle.length > this.spec.capacity) {

@@ -190,6 +190,27 @@ export interface SessionsConfig {
   readonly affinityLoad: number;
 }
 
+export const STATIC_HEADERS = ['x-accel-redirect', 'x-sendfile'] as const;
+export type StaticHeader = (typeof STATIC_HEADERS)[number];
+export const STATIC_RELEASE_MODES = ['serving', 'cookie'] as const;
+export type StaticReleaseMode = (typeof STATIC_RELEASE_MODES)[number];
+
+/** Static files from the release that rendered the page (`[static]`); null when absent. */
+export interface StaticConfig {
+  /** nginx's X-Accel-Redirect, or X-Sendfile (Apache's mod_xsendfile, lighttpd). */
+  readonly header: StaticHeader;
+  /** The document root inside each release, relative and normalised (`public`); '' is the release. */
+  readonly documentRoot: string;
+  /** x-accel-redirect: the prefix of nginx's internal location aliasing release.root; else null. */
+  readonly internalLocation: string | null;
+  /** Which release a static request is served from: the serving one, or the client's cookie's. */
+  readonly release: StaticReleaseMode;
+  /** The cookie naming the release that rendered a page (cookie mode). */
+  readonly cookie: string;
+  /** The FastCGI param the web server sets on the requests it hands over as static. */
+  readonly param: string;
+}
+
 export interface LogConfig {
   readonly level: LogLevel;
 }
@@ -206,6 +227,7 @@ export interface Config {
   readonly response: ResponseConfig;
   readonly limits: LimitsConfig;
   readonly sessions: SessionsConfig | null;
+  readonly static: StaticConfig | null;
   readonly log: LogConfig;
 }
 
@@ -829,6 +851,95 @@ const sessionsSchema = table({
   }
 });
 
+const DEFAULT_INTERNAL_LOCATION = '/_switchyard_releases/';
+
+/** `public`, `web/`, `./public`: a relative path without `..`, normalised; '' for the release itself. */
+function parseDocumentRoot(text: string): string {
+  if (text.startsWith('/')) {
+    throw new Error(`${JSON.stringify(text)} must be relative to each release, e.g. "public"`);
+  }
+  if (/\p{Cc}/u.test(text)) throw new Error('must not contain control characters');
+  const segments = text.split('/').filter((segment) => segment !== '' && segment !== '.');
+  if (segments.includes('..')) {
+    throw new Error(`${JSON.stringify(text)} leads out of the release ("..")`);
+  }
+  return segments.join('/');
+}
+
+/** nginx matches the redirect's URI against it and decodes %XX in it: plain characters only. */
+function parseInternalLocation(text: string): string {
+  if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]+\/$/.test(text) || text.split('/').some(isDotSegment)) {
+    throw new Error(
+      `${JSON.stringify(text)} is not a location prefix: "/", letters, digits and -._~ between, a "/" at the end, e.g. "${DEFAULT_INTERNAL_LOCATION}"`,
+    );
+  }
+  return text;
+}
+
+function isDotSegment(segment: string): boolean {
+  return segment === '.' || segment === '..';
+}
+
+/**
+ * CGI's own params, and HTTP_* (the client's request headers: a client could set it): either
+ * would mark requests as static that the web server's config did not.
+ */
+const NOT_A_STATIC_PARAM =
+  /^(HTTP_.*|AUTH_TYPE|CONTENT_(LENGTH|TYPE)|DOCUMENT_(ROOT|URI)|GATEWAY_INTERFACE|HTTPS|PATH_(INFO|TRANSLATED)|QUERY_STRING|REDIRECT_STATUS|REMOTE_.*|REQUEST_.*|SCRIPT_.*|SERVER_.*)$/i;
+
+function parseStaticParam(text: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(text)) {
+    throw new Error(
+      `${JSON.stringify(text)} is not a FastCGI param name, e.g. "SWITCHYARD_STATIC"`,
+    );
+  }
+  if (NOT_A_STATIC_PARAM.test(text)) {
+    throw new Error(
+      `${JSON.stringify(text)} is a param web servers send on their own (or a client's header): every request would count as static; use another, e.g. "SWITCHYARD_STATIC"`,
+    );
+  }
+  return text;
+}
+
+/** `[static]`: present means on; release.root is required (checked in the whole-file schema). */
+const staticSchema = table({
+  header: z.enum(STATIC_HEADERS),
+  document_root: z.string().transform(parsedWith(parseDocumentRoot)).default(''),
+  internal_location: z.string().transform(parsedWith(parseInternalLocation)).optional(),
+  release: z.enum(STATIC_RELEASE_MODES).default('serving'),
+  cookie: z
+    .string()
+    .refine((text) => COOKIE_NAME.test(text), {
+      error: (issue) =>
+        `${JSON.stringify(issue.input)} is not a cookie name, e.g. "switchyard_release"`,
+    })
+    .default('switchyard_release'),
+  param: z.string().transform(parsedWith(parseStaticParam)).default('SWITCHYARD_STATIC'),
+})
+  .superRefine((table, ctx) => {
+    if (table.header === 'x-sendfile' && table.internal_location !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['internal_location'],
+        message:
+          'only for header = "x-accel-redirect" (nginx); X-Sendfile names the file by its absolute path',
+      });
+    }
+  })
+  .transform(
+    (table): StaticConfig => ({
+      header: table.header,
+      documentRoot: table.document_root,
+      internalLocation:
+        table.header === 'x-accel-redirect'
+          ? (table.internal_location ?? DEFAULT_INTERNAL_LOCATION)
+          : null,
+      release: table.release,
+      cookie: table.cookie,
+      param: table.param,
+    }),
+  );
+
 const logSchema = table({
   level: z.enum(LOG_LEVELS).default('info'),
 });
@@ -847,6 +958,7 @@ export function configSchema(baseDir: string) {
     response: responseSchema.prefault({}),
     limits: limitsSchema.prefault({}),
     sessions: sessionsSchema.optional(),
+    static: staticSchema.optional(),
     log: logSchema.prefault({}),
   })
     .superRefine((config, ctx) => {
@@ -889,6 +1001,14 @@ export function configSchema(baseDir: string) {
           });
         }
       }
+      if (config.static !== undefined && config.release.root === null) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['release', 'root'],
+          message:
+            'is required with [static]: static files are named relative to it (nginx aliases it, X-Sendfile is allowed under it), and only releases under it are served',
+        });
+      }
       if (config.listen.http !== null && formatAddress(config.listen.http) === fastcgi) {
         ctx.addIssue({
           code: 'custom',
@@ -898,9 +1018,10 @@ export function configSchema(baseDir: string) {
       }
     })
     .transform(
-      ({ sessions, ...config }): Config => ({
+      ({ sessions, static: staticFiles, ...config }): Config => ({
         ...config,
         sessions: sessions === undefined ? null : sessionsConfig(sessions, config.limits),
+        static: staticFiles ?? null,
       }),
     );
 }

@@ -33,6 +33,15 @@ export interface BackendAttempt {
   abandon(): void;
 }
 
+/**
+ * A header line per release for the responses a replica of that release answers, beside
+ * `responseHeader`: the static files' release cookie (`Set-Cookie: …`), set by the dispatcher
+ * that wants it, so it costs nothing when off.
+ */
+export interface ReleaseResponseLine {
+  lineFor(release: string): Buffer;
+}
+
 /** What the exchange needs from the balancer. */
 export interface Dispatcher {
   dispatch(exchange: Exchange): void;
@@ -77,6 +86,10 @@ export class Exchange {
    * written before the application's first STDOUT byte, or null.
    */
   responseHeader: Buffer | null = null;
+  /** Set with `replicaId`: the release directory of the latest attempt's replica. */
+  release: string | null = null;
+  /** A line by that release, written after `responseHeader`; null for none. */
+  releaseLine: ReleaseResponseLine | null = null;
   /** The session it belongs to, set by the session lanes before routing; null without one. */
   session: SessionTag | null = null;
 
@@ -128,6 +141,17 @@ export class Exchange {
     this.#finish({ kind: 'generated', error });
   }
 
+  /**
+   * Answered by switchyard itself, no replica involved (a static file's internal redirect):
+   * `response` is the whole CGI response. Only before a backend has the request.
+   */
+  respond(response: Buffer): void {
+    if (this.#state !== 'queued') return;
+    this.#sink.stdout(response);
+    this.#sink.end(0);
+    this.#finish({ kind: 'answered', appStatus: 0 });
+  }
+
   onStdout(content: Buffer): void {
     if (this.#state === 'proxying') {
       this.#moveTo('responding');
@@ -136,6 +160,9 @@ export class Exchange {
       // own record: the application's may already be a full 65535 bytes. The write of
       // `content` answers for both.
       if (this.responseHeader !== null) this.#sink.stdout(this.responseHeader);
+      if (this.releaseLine !== null && this.release !== null) {
+        this.#sink.stdout(this.releaseLine.lineFor(this.release));
+      }
     }
     if (this.#state !== 'responding') return;
     if (!this.#sink.stdout(content)) this.#backPressure();

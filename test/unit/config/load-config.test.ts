@@ -34,9 +34,10 @@ const DEFAULT_TABLES = {
   deploy: { warmup: [], warmupTimeoutMs: 10_000, timeoutMs: 300_000 },
   response: { releaseHeader: null },
   sessions: null,
+  static: null,
 } satisfies Pick<
   Config,
-  'health' | 'drain' | 'control' | 'paths' | 'deploy' | 'response' | 'sessions'
+  'health' | 'drain' | 'control' | 'paths' | 'deploy' | 'response' | 'sessions' | 'static'
 >;
 
 /** The replica addresses of an external-kind config. */
@@ -215,7 +216,7 @@ level = "debug"
       text: `${MINIMAL}[limit]\nqueue = 1\n`,
       key: 'limit',
       reason:
-        'unknown key; known keys: listen, release, replicas, health, drain, control, paths, deploy, response, limits, sessions, log',
+        'unknown key; known keys: listen, release, replicas, health, drain, control, paths, deploy, response, limits, sessions, static, log',
     },
     {
       problem: 'an unknown replicas.kind',

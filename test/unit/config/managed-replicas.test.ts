@@ -88,6 +88,7 @@ const REST: Omit<Config, 'replicas'> = {
   deploy: { warmup: [], warmupTimeoutMs: 10_000, timeoutMs: 300_000 },
   response: { releaseHeader: null },
   sessions: null,
+  static: null,
   limits: {
     queue: 1024,
     queueTimeoutMs: 5_000,
