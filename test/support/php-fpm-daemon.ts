@@ -17,6 +17,8 @@ export interface PhpFpmDaemonOptions {
   readonly warmup: readonly string[];
   readonly count?: number;
   readonly capacity?: number;
+  /** `[replicas.php_fpm] pool`: a file of extra pool directives. */
+  readonly pool?: string;
 }
 
 /**
@@ -34,6 +36,7 @@ export function startPhpFpmDaemon(options: PhpFpmDaemonOptions): Promise<Managed
       `capacity = ${options.capacity ?? 4}`,
       '[replicas.php_fpm]',
       `binary = "${options.phpFpm}"`,
+      ...(options.pool === undefined ? [] : [`pool = "${options.pool}"`]),
     ],
     releaseSource: PHP_R1,
     extra: [
