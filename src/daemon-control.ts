@@ -3,6 +3,7 @@ import type { Balancer } from './balancer/balancer.js';
 import { CodedError } from './coded-error.js';
 import type { Config } from './config/schema.js';
 import type {
+  AwaitRequest,
   ControlHandler,
   DaemonStatus,
   DeployRequest,
@@ -13,6 +14,7 @@ import type {
   RollbackRequest,
 } from './control/messages.js';
 import { replicaProgress } from './control/replica-progress.js';
+import { awaitRelease } from './release/await-release.js';
 import type { Deployer } from './release/deployer.js';
 import type { ReleaseHistory } from './release/release-history.js';
 import type { SessionLanes } from './sessions/session-lanes.js';
@@ -23,7 +25,14 @@ export type ControlRequestErrorCode =
   | 'ERR_BUSY'
   | 'ERR_NO_SUCH_REPLICA'
   | 'ERR_NOT_MANAGED'
-  | 'ERR_RELEASE_GONE';
+  | 'ERR_RELEASE_GONE'
+  | 'ERR_TOO_MANY_AWAITS';
+
+/**
+ * `switchyard await`s held at once. Each holds a control connection for up to its timeout;
+ * the bound leaves the CLI room on the socket (64 connections) whatever a script does.
+ */
+const MAX_AWAITS = 16;
 
 /** A control request the daemon refuses; the control server answers with its code. */
 export class ControlRequestError extends CodedError<ControlRequestErrorCode> {
@@ -44,6 +53,7 @@ export class DaemonControl implements ControlHandler {
   readonly #lanes: SessionLanes | null;
   readonly #startedAt = Date.now();
   #operation: string | null = null;
+  #awaiting = 0;
 
   constructor(
     config: Config,
@@ -107,6 +117,40 @@ export class DaemonControl implements ControlHandler {
   rollback(_request: RollbackRequest, onEvent: (event: ProgressEvent) => void): Promise<DoneEvent> {
     const deployer = this.#requireDeployer('roll back');
     return this.#exclusive('a rollback', () => deployer.rollback(onEvent));
+  }
+
+  /**
+   * Not an exclusive operation: it changes nothing itself (at most it follows the symlink
+   * before the watcher does), so it runs beside a switch, which is what it waits for.
+   */
+  async awaitRelease(
+    request: AwaitRequest,
+    onEvent: (event: ProgressEvent) => void,
+    signal: AbortSignal,
+  ): Promise<DoneEvent> {
+    const deployer = this.#requireDeployer('wait for a release');
+    const supervisor = this.#supervisor as Supervisor;
+    const history = this.#history as ReleaseHistory;
+    if (this.#awaiting >= MAX_AWAITS) {
+      throw new ControlRequestError(
+        'ERR_TOO_MANY_AWAITS',
+        `${MAX_AWAITS} \`switchyard await\`s are waiting already; try again when one has ended`,
+      );
+    }
+    this.#awaiting += 1;
+    try {
+      return await awaitRelease(
+        { deployer, supervisor, history, symlink: this.#config.release.symlink },
+        {
+          release: request.release ?? null,
+          timeoutMs: request.timeoutMs,
+          signal,
+        },
+        onEvent,
+      );
+    } finally {
+      this.#awaiting -= 1;
+    }
   }
 
   #requireDeployer(what: string): Deployer {

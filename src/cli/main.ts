@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { DEFAULT_AWAIT_TIMEOUT, parseAwaitTimeout, runAwaitCommand } from './await-command.js';
 import { runDaemonCommand } from './daemon-command.js';
 import { parseReleaseDir, runDeployCommand } from './deploy-command.js';
 import { ExitCode } from './exit-code.js';
@@ -110,6 +111,51 @@ Ctrl-C stops watching, not the rollback (see \`switchyard status\`).
     )
     .action(async (options: { config: string }) => {
       process.exitCode = await runRollbackCommand(options);
+    });
+
+  program
+    .command('await')
+    .description('wait until every replica serves the release the symlink was flipped to')
+    .option('-c, --config <file>', 'configuration file (names the control socket)', DEFAULT_CONFIG)
+    .option(
+      '--release <dir>',
+      'the release the symlink was flipped to (a relative path is taken from the current directory)',
+      parseReleaseDir,
+    )
+    .option(
+      '--timeout <duration>',
+      'give up after this long (e.g. 90s, 5m; at most 60m)',
+      parseAwaitTimeout,
+      parseAwaitTimeout(DEFAULT_AWAIT_TIMEOUT),
+    )
+    .addHelpText(
+      'after',
+      `
+For deploy tools that flip release.symlink themselves (Deployer's deploy:symlink, Capistrano's
+deploy:symlink:release, ln -sfn): run it right after the flip. The daemon reads the symlink at
+once (it does not wait for its watcher), switches to the release as \`deploy\` would, and the
+command prints the progress. Give --release, the directory the tool flipped to: when the
+switch failed and the daemon put the symlink back before this command connected, the
+symlink no longer names it, but the daemon's history does. Without --release it waits for
+the symlink's target, and reports the daemon's last switch when that was a flip that failed
+and was put back.
+
+Exit status: 0 every replica serves the release; 1 the daemon refused the flip (a target
+outside release.root), abandoned it (the new release failed; the symlink is put back),
+another flip replaced it, the timeout passed, or no daemon; 2 usage; 78 config error.
+Ctrl-C stops watching, not the switch (see \`switchyard status\`).
+
+Examples:
+  ln -sfn /srv/app/releases/43 /srv/app/current && switchyard await --release /srv/app/releases/43
+  switchyard await --timeout 5m
+`,
+    )
+    .action(async (options: { config: string; release?: string; timeout: number }) => {
+      process.exitCode = await runAwaitCommand({
+        config: options.config,
+        timeoutMs: options.timeout,
+        ...(options.release === undefined ? {} : { release: options.release }),
+      });
     });
 
   return program;

@@ -9,8 +9,7 @@ import { formatEvent, formatOutcome, type Operation } from './status-format.js';
 /** 128 + SIGINT, what a shell reports for a command stopped with Ctrl-C. */
 const INTERRUPTED_EXIT_CODE = 130;
 
-export interface StreamedCommand {
-  readonly operation: Operation;
+interface StreamedCommandBase {
   /** The config file naming the control socket. */
   readonly config: string;
   /** Asks the daemon for the operation, passing each progress line on to `onEvent`. */
@@ -28,7 +27,19 @@ export interface StreamedCommand {
    * running) as `<operation> refused: …`; without it they are printed as they are.
    */
   readonly sayRefused?: boolean;
+  /** What goes on in the daemon when Ctrl-C stops watching; "the <operation>" unless told. */
+  readonly goesOn?: string;
 }
+
+/** The last line of a streamed command, from the daemon's `done` and where it went. */
+export type OutcomeFormatter = (done: DoneEvent, release: string | null) => string;
+
+/** restart, deploy and rollback end with status-format's lines; another command brings its own. */
+export type StreamedCommand = StreamedCommandBase &
+  (
+    | { readonly operation: Operation; readonly formatOutcome?: undefined }
+    | { readonly operation: string; readonly formatOutcome: OutcomeFormatter }
+  );
 
 /**
  * What `restart`, `deploy` and `rollback` share: starts the operation, prints each progress
@@ -41,7 +52,7 @@ export async function runStreamedCommand(command: StreamedCommand): Promise<numb
   const { operation } = command;
   const onInterrupt = () => {
     process.stderr.write(
-      `\nswitchyard: stopped watching; the ${operation} goes on in the daemon (see \`switchyard status\`)\n`,
+      `\nswitchyard: stopped watching; ${command.goesOn ?? `the ${operation}`} goes on in the daemon (see \`switchyard status\`)\n`,
     );
     process.exit(INTERRUPTED_EXIT_CODE);
   };
@@ -53,7 +64,10 @@ export async function runStreamedCommand(command: StreamedCommand): Promise<numb
       if (event.kind === 'toggle') release = event.release;
       process.stdout.write(`${formatEvent(event)}\n`);
     });
-    const outcome = formatOutcome(operation, done, release);
+    const outcome =
+      command.formatOutcome === undefined
+        ? formatOutcome(command.operation, done, release)
+        : command.formatOutcome(done, release);
     if (done.ok) {
       process.stdout.write(`${outcome}\n`);
       return ExitCode.ok;

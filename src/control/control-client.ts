@@ -1,6 +1,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { ControlError, connectionError } from './control-error.js';
 import {
+  type AwaitRequest,
   CONTROL_ROUTES,
   type DaemonStatus,
   type DeployRequest,
@@ -96,6 +97,26 @@ export class ControlClient {
    */
   rollback(onEvent: (event: OperationProgressEvent) => void): Promise<DoneEvent> {
     return this.#stream('rollback', CONTROL_ROUTES.rollback, '{}', (event) => {
+      onEvent(event);
+      return true;
+    });
+  }
+
+  /**
+   * Waits until every replica serves `request.release` (or the symlink's target), streaming
+   * the switch's progress like deploy; resolves with the final `done` event, ok or not. The
+   * daemon ends the wait after `request.timeoutMs`.
+   */
+  awaitRelease(
+    request: AwaitRequest,
+    onEvent: (event: OperationProgressEvent) => void,
+  ): Promise<DoneEvent> {
+    const body = JSON.stringify(
+      request.release === undefined
+        ? { timeoutMs: request.timeoutMs }
+        : { release: request.release, timeoutMs: request.timeoutMs },
+    );
+    return this.#stream('await', CONTROL_ROUTES.await, body, (event) => {
       onEvent(event);
       return true;
     });

@@ -16,11 +16,13 @@ import {
 import { ControlClient } from './control-client.js';
 import { ControlError } from './control-error.js';
 import {
+  type AwaitRequest,
   CONTROL_ROUTES,
   type ControlErrorBody,
   type ControlHandler,
   type DeployRequest,
   type DoneEvent,
+  MAX_AWAIT_TIMEOUT_MS,
   NDJSON_CONTENT_TYPE,
   type ProgressEvent,
   REFUSAL_STATUS,
@@ -29,7 +31,7 @@ import {
 } from './messages.js';
 
 /** The streamed operations, as they are named in log lines and failed `done` messages. */
-type StreamedOperation = 'restart' | 'deploy' | 'rollback';
+type StreamedOperation = 'restart' | 'deploy' | 'rollback' | 'await';
 
 /** A request is `{}`, `{"replica": 2}` or `{"target": "/srv/…"}`: anything near this size is not one. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -250,6 +252,13 @@ export class ControlServer {
         await this.#stream('rollback', response, (onEvent) =>
           this.#handler.rollback(body, onEvent),
         );
+      } else if (route === CONTROL_ROUTES.await) {
+        allowMethod(request, 'POST');
+        const body = parseAwaitRequest(await readBody(request));
+        guarded.serving();
+        await this.#stream('await', response, (onEvent, signal) =>
+          this.#handler.awaitRelease(body, onEvent, signal),
+        );
       } else {
         throw new ControlError('ERR_CONTROL_NOT_FOUND', `no such route: ${route}`, {
           status: 404,
@@ -264,13 +273,15 @@ export class ControlServer {
    * Streams the handler's progress as NDJSON. The status line waits for the first event, so
    * a refusal (a CodedError thrown before any event) is still an HTTP error with its code.
    * A client that leaves does not stop the operation: the daemon finishes what it started.
+   * `signal` tells it the client left (an `await` then stops waiting).
    */
   async #stream(
     operation: StreamedOperation,
     response: ServerResponse,
-    run: (onEvent: (event: ProgressEvent) => void) => Promise<DoneEvent>,
+    run: (onEvent: (event: ProgressEvent) => void, signal: AbortSignal) => Promise<DoneEvent>,
   ): Promise<void> {
     const started = Date.now();
+    const left = new AbortController();
     let streaming = false;
     const write = (event: ProgressEvent): void => {
       if (response.destroyed || response.writableEnded) return;
@@ -285,6 +296,8 @@ export class ControlServer {
     };
     response.once('close', () => {
       if (!response.writableFinished) {
+        left.abort();
+        if (operation === 'await') return;
         this.#logger.info(
           { operation },
           `control client left during a ${operation}; the ${operation} goes on`,
@@ -309,7 +322,7 @@ export class ControlServer {
 
     let done: DoneEvent;
     try {
-      done = await run(onEvent);
+      done = await run(onEvent, left.signal);
     } catch (error) {
       if (!streaming) throw error;
       this.#logger.error({ err: error, operation }, `${operation} failed after it started`);
@@ -415,6 +428,33 @@ export function parseDeployRequest(text: string): DeployRequest {
     throw badRequest(`force must be true or false, got ${JSON.stringify(force)}`);
   }
   return force === undefined ? { target } : { target, force };
+}
+
+/**
+ * Validates an await request body: `{"timeoutMs": 120000}`, optionally with
+ * `"release": "/srv/app/releases/43"` (absolute). The timeout is bounded: a waiting client
+ * holds a control connection.
+ */
+export function parseAwaitRequest(text: string): AwaitRequest {
+  const example = '{"timeoutMs": 120000, "release": "/srv/app/releases/43"}';
+  if (text.trim() === '') throw badRequest(`an await needs a body such as ${example}`);
+  const { release, timeoutMs } = parseObject(text, ['release', 'timeoutMs'], example);
+  if (
+    typeof timeoutMs !== 'number' ||
+    !Number.isSafeInteger(timeoutMs) ||
+    timeoutMs < 1 ||
+    timeoutMs > MAX_AWAIT_TIMEOUT_MS
+  ) {
+    throw badRequest(
+      `timeoutMs must be a whole number of milliseconds from 1 to ${MAX_AWAIT_TIMEOUT_MS}, got ${JSON.stringify(timeoutMs)}`,
+    );
+  }
+  if (release === undefined) return { timeoutMs };
+  if (typeof release !== 'string' || !isAbsolute(release)) {
+    throw badRequest(`release must be an absolute path, got ${JSON.stringify(release)}`);
+  }
+  if (release.includes('\0')) throw badRequest('release must not contain a NUL byte');
+  return { release, timeoutMs };
 }
 
 /** Validates a rollback request body: empty or `{}` (it has no options yet). */

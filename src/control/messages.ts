@@ -9,6 +9,7 @@ export const CONTROL_ROUTES = {
   restart: '/v1/restart',
   deploy: '/v1/deploy',
   rollback: '/v1/rollback',
+  await: '/v1/await',
 } as const;
 
 export interface ReplicaStatus {
@@ -92,6 +93,20 @@ export interface DeployRequest {
 
 export type RollbackRequest = Record<string, never>;
 
+/** `switchyard await`: wait until every replica serves the release the symlink was flipped to. */
+export interface AwaitRequest {
+  /**
+   * The release directory a deploy tool flipped the symlink to (absolute); without it, the
+   * symlink's target when the daemon reads the request.
+   */
+  readonly release?: string;
+  /** How long to wait, at most MAX_AWAIT_TIMEOUT_MS. */
+  readonly timeoutMs: number;
+}
+
+/** The longest `switchyard await` a daemon holds a control connection for. */
+export const MAX_AWAIT_TIMEOUT_MS = 3_600_000;
+
 export interface RestartRequest {
   /** 1-based replica number; omitted for all of them, one at a time. */
   readonly replica?: number;
@@ -161,6 +176,15 @@ export interface ControlHandler {
     request: RollbackRequest,
     onEvent: (event: ProgressEvent) => void,
   ): Promise<ProgressEvent & { kind: 'done' }>;
+  /**
+   * Streams the progress of the switch to the awaited release; `signal` aborts when the client
+   * leaves (the wait ends, the switch goes on).
+   */
+  awaitRelease(
+    request: AwaitRequest,
+    onEvent: (event: ProgressEvent) => void,
+    signal: AbortSignal,
+  ): Promise<ProgressEvent & { kind: 'done' }>;
 }
 
 /** A progress line about one replica. */
@@ -203,7 +227,9 @@ export type ControlRefusalCode =
   /** `rollback` with no earlier release in the history (409). */
   | 'ERR_NO_ROLLBACK_TARGET'
   /** `restart` while the serving release's directory no longer exists (409). */
-  | 'ERR_RELEASE_GONE';
+  | 'ERR_RELEASE_GONE'
+  /** More `await`s at once than the daemon holds (409). */
+  | 'ERR_TOO_MANY_AWAITS';
 
 /** HTTP statuses of refusals that are not a plain conflict (409). */
 export const REFUSAL_STATUS: Readonly<Partial<Record<string, number>>> = {

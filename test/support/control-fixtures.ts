@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { CodedError } from '../../src/coded-error.js';
 import { ControlServer } from '../../src/control/control-server.js';
 import type {
+  AwaitRequest,
   ControlHandler,
   DaemonStatus,
   DeployRecord,
@@ -117,6 +118,12 @@ export type DeployScript = (
 
 export type RollbackScript = (onEvent: (event: ProgressEvent) => void) => Promise<DoneEvent>;
 
+export type AwaitScript = (
+  request: AwaitRequest,
+  onEvent: (event: ProgressEvent) => void,
+  signal: AbortSignal,
+) => Promise<DoneEvent>;
+
 /**
  * A ControlHandler whose restart, deploy and rollback run their scripts, refusing (as the
  * daemon will) an operation while another runs, a replica number beyond its two replicas,
@@ -146,6 +153,14 @@ export class ScriptedHandler implements ControlHandler {
     onEvent(toggle(target));
     return { kind: 'done', ok: true, message: `switched to ${target}`, durationMs: 1 };
   };
+  readonly awaitRequests: AwaitRequest[] = [];
+  /** By default: the release (or `/srv/app/releases/43`) serves already. */
+  awaitScript: AwaitScript = async (request) => ({
+    kind: 'done',
+    ok: true,
+    message: `every replica serves ${request.release ?? '/srv/app/releases/43'}`,
+    durationMs: 1,
+  });
   #running: 'restart' | 'deploy' | 'rollback' | null = null;
 
   status(): DaemonStatus {
@@ -186,6 +201,16 @@ export class ScriptedHandler implements ControlHandler {
       throw new CodedError('ERR_NO_ROLLBACK_TARGET', 'there is no earlier release to roll back to');
     }
     return this.#run('rollback', () => this.rollbackScript(onEvent));
+  }
+
+  /** Not refused while another operation runs: a wait changes nothing. */
+  awaitRelease(
+    request: AwaitRequest,
+    onEvent: (event: ProgressEvent) => void,
+    signal: AbortSignal,
+  ): Promise<DoneEvent> {
+    this.awaitRequests.push(request);
+    return this.awaitScript(request, onEvent, signal);
   }
 
   #refuseWhileBusy(): void {
