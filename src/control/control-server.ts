@@ -305,8 +305,8 @@ export class ControlServer {
       }
     });
     const onEvent = (event: ProgressEvent): void => {
-      // A restart has no cut-over: a client (an older CLI too) expects only replica lines.
-      if (event.kind === 'done' || (operation === 'restart' && event.kind !== 'replica')) {
+      // A restart has no cut-over: a client expects only replica and surge lines.
+      if (event.kind === 'done' || (operation === 'restart' && event.kind === 'toggle')) {
         this.#logger.warn(
           { operation, event },
           `${operation} handler passed a ${event.kind} event to onEvent; ignored`,
