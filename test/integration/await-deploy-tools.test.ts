@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ManagedDaemon, startManagedDaemon } from '../support/managed-daemon.js';
 import { repoRoot } from '../support/repo-root.js';
+import { switchyardCommand } from '../support/switchyard-process.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -19,6 +20,7 @@ import { waitFor } from '../support/wait-for.js';
 //     mv {{deploy_to}}/releases/current {{deploy_to}}
 
 const phpFpm = requireSystemTool(SystemTool.phpFpm);
+const php = requireSystemTool(SystemTool.php);
 const run = promisify(execFile);
 const R1 = join(repoRoot, 'fixtures/php/releases/r1');
 const R2 = join(repoRoot, 'fixtures/php/releases/r2');
@@ -74,6 +76,34 @@ async function capistranoFlip(name: string): Promise<string> {
   await run('ln', ['-s', releasePath, `${deployTo}/releases/current`]);
   await run('mv', [`${deployTo}/releases/current`, deployTo]);
   return releasePath;
+}
+
+/**
+ * The shipped Deployer recipe, run around Deployer 7's own deploy:release link and
+ * deploy:symlink commands by fixtures/deployer/run-recipe.php (Deployer is not packaged for
+ * Debian): exit 1 with switchyard's reason is the deploy failing.
+ */
+async function deployerRecipe(name: string) {
+  const bin = switchyardCommand.map((part) => `'${part.replaceAll("'", "'\\''")}'`).join(' ');
+  return run(
+    php as string,
+    [
+      join(repoRoot, 'fixtures/deployer/run-recipe.php'),
+      join(repoRoot, 'deploy/deployer/switchyard.php'),
+      daemon.dir,
+      name,
+      bin,
+      daemon.switchyard.configPath,
+    ],
+    { encoding: 'utf8' },
+  ).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (error: { code: number; stdout: string; stderr: string }) => ({
+      code: error.code,
+      stdout: error.stdout,
+      stderr: error.stderr,
+    }),
+  );
 }
 
 /** A copy of R2 whose page dies: it fails the warm-up. */
@@ -181,6 +211,30 @@ describe.skipIf(phpFpm === undefined)(
       expect(later.stdout).toMatch(/replica-\d+ +ready +pid \d+ +slow/);
       expect(later.stdout).toContain('cut-over  new requests now go to');
       expect((await daemon.status()).servingRelease).toBe(slow);
+    });
+  },
+);
+
+describe.skipIf(phpFpm === undefined || php === undefined)(
+  'the Deployer recipe',
+  {
+    timeout: 120_000,
+  },
+  () => {
+    it('after deploy:symlink runs switchyard await: a good release deploys, a broken one fails the deploy', async () => {
+      const good = daemon.addRelease('recipe-good', R1);
+      const deployed = await deployerRecipe('recipe-good');
+      expect(deployed.code, deployed.stderr).toBe(0);
+      expect(deployed.stdout).toContain(`every replica serves ${good}`);
+      expect((await daemon.status()).servingRelease).toBe(good);
+
+      brokenRelease('recipe-broken');
+      const failed = await deployerRecipe('recipe-broken');
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).toContain('await failed');
+      expect(failed.stderr).toContain('undefined_function_of_a_broken_release');
+      expect(realpathSync(daemon.symlink)).toBe(good);
+      expect((await daemon.status()).servingRelease).toBe(good);
     });
   },
 );

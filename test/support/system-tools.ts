@@ -11,6 +11,7 @@ export const SystemTool = {
   caddy: { names: ['caddy'], debianPackage: 'caddy' },
   curl: { names: ['curl'], debianPackage: 'curl' },
   chattr: { names: ['chattr'], debianPackage: 'e2fsprogs' },
+  php: { names: ['php8.2', 'php'], debianPackage: 'php8.2-cli' },
 } as const;
 export type SystemTool = (typeof SystemTool)[keyof typeof SystemTool];
 
