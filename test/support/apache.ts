@@ -22,6 +22,10 @@ export interface ApacheOptions {
   /** Unix socket path of switchyard's FastCGI listener. */
   readonly fastcgiAddress: string;
   readonly documentRoot: string;
+  /** Modules beside the ones the snippet needs (`xsendfile`, `env`), from the same directory. */
+  readonly extraModules?: readonly string[];
+  /** Config text included in the virtual host after the snippet (another shipped snippet). */
+  readonly extraSnippet?: string;
 }
 
 /**
@@ -50,7 +54,14 @@ export function apacheConfig(
   options: Omit<ApacheOptions, 'binary'> & { port: number; readyToken: string; user?: string },
 ): string {
   const { dir } = options;
-  const modules = ['mpm_event', 'authz_core', 'dir', 'proxy', 'proxy_fcgi'];
+  const modules = [
+    'mpm_event',
+    'authz_core',
+    'dir',
+    'proxy',
+    'proxy_fcgi',
+    ...(options.extraModules ?? []),
+  ];
   return [
     `ServerRoot ${dir}`,
     `DefaultRuntimeDir ${dir}`,
@@ -78,6 +89,7 @@ export function apacheConfig(
     ...apacheSnippet(options.fastcgiAddress, options.documentRoot)
       .split('\n')
       .map((line) => (line === '' ? '' : `    ${line}`)),
+    ...(options.extraSnippet ?? '').split('\n').map((line) => (line === '' ? '' : `    ${line}`)),
     // Answers the readiness probe from the config alone: no file the child user must read.
     '    <Location "/.harness-ready">',
     '        Require all denied',

@@ -17,6 +17,8 @@ export interface LighttpdOptions {
   /** Unix socket path of switchyard's FastCGI listener. */
   readonly fastcgiAddress: string;
   readonly documentRoot: string;
+  /** Config text after the snippet (another shipped snippet), given the site's host. */
+  readonly extraSnippet?: (host: string) => string;
 }
 
 /**
@@ -67,6 +69,7 @@ export function lighttpdConfig(
     'server.modules = ("mod_alias")',
     `alias.url = ("/.harness-ready" => "${options.readyFile}")`,
     lighttpdSnippet(options.fastcgiAddress, options.documentRoot, `127.0.0.1:${options.port}`),
+    options.extraSnippet?.(`127.0.0.1:${options.port}`) ?? '',
   ].join('\n');
 }
 

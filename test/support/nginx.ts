@@ -19,6 +19,8 @@ export interface NginxOptions {
   readonly upstreamKeepalive?: number;
   /** Extra directives for the `http` block, one per line. */
   readonly extraHttp?: readonly string[];
+  /** Extra directives for the `server` block (a shipped snippet's locations), one per line. */
+  readonly extraServer?: readonly string[];
   /**
    * `$realpath_root` instead of `$document_root` in SCRIPT_FILENAME and DOCUMENT_ROOT: nginx
    * resolves the release symlink itself, as many symlink-deploy guides recommend.
@@ -119,6 +121,7 @@ export function nginxConfig(options: NginxConfigOptions): string {
     '    location = /fpm-ping {',
     ...fastcgi,
     '    }',
+    ...(options.extraServer ?? []).map((line) => `    ${line}`),
     ...(options.readyToken === undefined
       ? []
       : ['    location = /.harness-ready {', `      return 200 '${options.readyToken}';`, '    }']),
