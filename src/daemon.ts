@@ -278,6 +278,7 @@ async function serve(
           release: config.release,
           limits: config.limits,
           sessions: config.sessions,
+          static: config.static,
           control: config.control,
           paths: config.paths,
         });
@@ -393,7 +394,16 @@ function reloadRefusal(current: Config, next: Config): string | null {
 
 /** Tables read only at start: a reload logs them instead of applying them. */
 function changedKeysNeedingRestart(current: Config, next: Config): string[] {
-  const keys = ['listen', 'release', 'limits', 'sessions', 'control', 'paths', 'log'] as const;
+  const keys = [
+    'listen',
+    'release',
+    'limits',
+    'sessions',
+    'static',
+    'control',
+    'paths',
+    'log',
+  ] as const;
   return keys.filter((key) => JSON.stringify(current[key]) !== JSON.stringify(next[key]));
 }
 
