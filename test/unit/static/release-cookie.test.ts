@@ -25,7 +25,7 @@ describe('ReleaseCookie', () => {
     );
     expect(cookie.releaseOf(undefined)).toBeNull();
     expect(cookie.releaseOf('switchyard_release=ffffffffffff')).toBeNull();
-    expect(cookie.releaseOf('other_release=' + id)).toBeNull();
+    expect(cookie.releaseOf(`other_release=${id}`)).toBeNull();
   });
 
   it('knows the releases it is given from the start (the history), before any response', () => {
