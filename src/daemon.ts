@@ -353,12 +353,12 @@ function supervisorSettings(config: Config, logger: Logger): SupervisorSettings 
     count: replicas.count,
     capacity: replicas.capacity,
     surge: replicas.surge,
+    surgeMarginBytes: replicas.surgeMarginBytes,
     health: config.health,
     drainTimeoutMs: config.drain.timeoutMs,
     warmup: config.deploy.warmup,
     warmupTimeoutMs: config.deploy.warmupTimeoutMs,
     releaseHeader: config.response.releaseHeader,
-    surgeMarginBytes: replicas.surgeMarginBytes,
     launcher:
       replicas.kind === 'php-fpm'
         ? new PhpFpmLauncher({

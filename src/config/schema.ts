@@ -232,6 +232,8 @@ export interface Config {
 }
 
 const MIB = 1024 * 1024;
+/** Room "auto" surge leaves beside the extra replicas: the rest of the host, page cache. */
+const DEFAULT_SURGE_MARGIN = 256 * MIB;
 /** Room past one whole request's params and body: answers and records in flight. */
 const CONNECTION_BUFFER_SLACK = MIB;
 
@@ -254,8 +256,6 @@ function table<Shape extends z.ZodRawShape>(shape: Shape) {
     .filter(([, schema]) => !MISPLACED.has(schema))
     .map(([key]) => key)
     .join(', ');
-/** Room "auto" surge leaves beside the extra replicas: the rest of the host, page cache. */
-const DEFAULT_SURGE_MARGIN = 256 * MIB;
   return z.strictObject(shape, {
     error: (issue) =>
       issue.code === 'unrecognized_keys' ? `unknown key; known keys: ${known}` : undefined,
@@ -476,6 +476,7 @@ function externalReplicasSchema(baseDir: string) {
     connect_timeout: duration({ positive: true }).default(2_000),
     count: misplaced('not used with kind "external": the number of addresses is the count'),
     surge: onlyFor('"php-fpm" or "command"', 'external'),
+    surge_margin: onlyFor('"php-fpm" or "command"', 'external'),
     php_fpm: onlyFor('"php-fpm"', 'external'),
     command: onlyFor('"command"', 'external'),
   }).transform(
@@ -498,7 +499,6 @@ const managedShape = {
     })
     .max(MAX_REPLICAS, { error: `at most ${MAX_REPLICAS}` })
     .default(2),
-    surge_margin: onlyFor('"php-fpm" or "command"', 'external'),
   capacity: z
     .int()
     .positive()
@@ -519,6 +519,7 @@ function managedBase(replicas: z.output<z.ZodObject<typeof managedShape>>): Mana
     idleTimeoutMs: replicas.idle_timeout,
     connectTimeoutMs: replicas.connect_timeout,
     surge: replicas.surge,
+    surgeMarginBytes: replicas.surge_margin,
   };
 }
 
@@ -541,7 +542,6 @@ function phpFpmTableSchema(baseDir: string) {
     .superRefine((phpFpm, ctx) => {
       if (!phpFpm.allow_root_workers && isRootAccount(phpFpm.user)) {
         ctx.addIssue({
-    surgeMarginBytes: replicas.surge_margin,
           code: 'custom',
           path: ['user'],
           message: `${JSON.stringify(phpFpm.user)} is root: PHP would run with every privilege of the host; use an unprivileged user such as "www-data", or set allow_root_workers = true`,

@@ -112,8 +112,8 @@ count = 3
 kind = "php-fpm"
 capacity = 4
 surge = true
-idle_timeout = "1m"
 surge_margin = "1GiB"
+idle_timeout = "1m"
 connect_timeout = "500ms"
 
 [replicas.php_fpm]
@@ -151,8 +151,8 @@ state = "/var/lib/app"
         idleTimeoutMs: 60_000,
         connectTimeoutMs: 500,
         surge: true,
-        phpFpm: {
         surgeMarginBytes: 1024 ** 3,
+        phpFpm: {
           binary: process.execPath,
           pool: join(temp.path, 'pool.conf'),
           user: 'app',
@@ -289,7 +289,6 @@ env = { PHP_FCGI_CHILDREN = "0", SOCKET = "{socket}" }
       reason: `"php-cgi7.4" not found on PATH or in sbin (${bin}:/usr/local/sbin:/usr/sbin:/sbin): install it or give its absolute path`,
     },
     {
-    {
       problem: 'a surge that is neither true, false nor "auto"',
       text: `${PHP_FPM}surge = "yes"\n`,
       key: 'replicas.surge',
@@ -302,6 +301,7 @@ env = { PHP_FCGI_CHILDREN = "0", SOCKET = "{socket}" }
       reason:
         '"lots" is not a size: use e.g. 512, 64KiB, 1MiB (KiB, MiB, GiB count in 1024s; KB, MB, GB in 1000s)',
     },
+    {
       problem: 'an empty argv',
       text: COMMAND.replace('["fake-cgi"]', '[]'),
       key: 'replicas.command.argv',
@@ -399,12 +399,12 @@ env = { PHP_FCGI_CHILDREN = "0", SOCKET = "{socket}" }
       reason: 'not used with kind "external": the number of addresses is the count',
     },
     {
-    {
       problem: 'surge_margin with kind "external"',
       text: `${HEAD}[replicas]\nkind = "external"\nsurge_margin = "1GiB"\naddresses = ["unix:/a.sock", "unix:/b.sock"]\n`,
       key: 'replicas.surge_margin',
       reason: 'only for kind "php-fpm" or "command", not "external"',
     },
+    {
       problem: 'a health path without a leading slash',
       text: `${PHP_FPM}[health]\npath = "fpm-ping"\n`,
       key: 'health.path',
