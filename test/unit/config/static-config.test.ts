@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load-config.js';
 import type { StaticConfig } from '../../../src/config/schema.js';
 import { configRefusal } from '../../support/config-refusal.js';
+import { repoRoot } from '../../support/repo-root.js';
 
 const BASE = `
 [listen]
@@ -116,5 +119,23 @@ describe('[static]', () => {
 
   it('refuses a cookie name that is not a token', () => {
     expect(refusal('header = "x-sendfile"\ncookie = "a b"').key).toBe('static.cookie');
+  });
+
+  it('is what deploy/switchyard.toml documents, commented out there, once uncommented', () => {
+    const shipped = readFileSync(join(repoRoot, 'deploy/switchyard.toml'), 'utf8');
+    const table = shipped
+      .slice(shipped.indexOf('# [static]'))
+      .split('\n')
+      .filter((line) => /^# ([a-z_]+ = .*)$/.test(line))
+      .map((line) => line.slice(2));
+    expect(table[0]).toBe('header = "x-accel-redirect"');
+    expect(staticTable(table.join('\n'))).toEqual<StaticConfig>({
+      header: 'x-accel-redirect',
+      documentRoot: 'public',
+      internalLocation: '/_switchyard_releases/',
+      release: 'serving',
+      cookie: 'switchyard_release',
+      param: 'SWITCHYARD_STATIC',
+    });
   });
 });
