@@ -14,8 +14,8 @@ import { staticRequestPath } from './request-path.js';
 
 /**
  * The static files' dispatcher in front of `next` when `[static]` is on, else null. Releases
- * the history names are known to cookies from the start, so a page rendered before a daemon
- * restart still gets its own assets.
+ * the history says served are known to cookies from the start, so a page rendered before a
+ * daemon restart still gets its own assets; a release that never served is never picked.
  */
 export function staticFilesFor(
   config: Config,
@@ -30,7 +30,10 @@ export function staticFilesFor(
     releaseRoot: config.release.root,
     servingRelease,
     releaseHeader: config.response.releaseHeader,
-    knownReleases: (history?.entries() ?? []).flatMap((entry) => [entry.previous, entry.release]),
+    // Releases that served: a switch's previous one, and its target when it succeeded.
+    knownReleases: (history?.entries() ?? []).flatMap((entry) =>
+      entry.ok ? [entry.previous, entry.release] : [entry.previous],
+    ),
     logger,
   });
 }
