@@ -115,6 +115,7 @@ export interface SlotSnapshot {
 }
 
 const POLL_MS = 100;
+const NO_ANSWER_YET = 'no health check answered yet';
 const MAX_KNOWN_RELEASES = 32;
 
 /**
@@ -521,12 +522,14 @@ export class Supervisor {
 
     const { health } = this.#settings;
     const deadline = Date.now() + health.startTimeoutMs;
-    let lastReason = 'no health check answered yet';
+    let lastReason = NO_ANSWER_YET;
     while (stillStarting()) {
+      const remainingMs = deadline - Date.now();
+      const timeoutMs = Math.min(health.timeoutMs, Math.max(1, remainingMs));
       const result = await checkHealth(worker.address, {
         path: health.path,
         expect: health.expect,
-        timeoutMs: Math.min(health.timeoutMs, Math.max(1, deadline - Date.now())),
+        timeoutMs,
         release: record.release,
       });
       if (!stillStarting()) return;
@@ -542,7 +545,12 @@ export class Supervisor {
         else this.#becomeReady(record, worker);
         return;
       }
-      lastReason = result.reason;
+      // A check the deadline cut short says only that time ran out: the reason worth
+      // reporting is the last full check's (a 503, the worker's error page).
+      const cutShort = timeoutMs < health.timeoutMs && lastReason !== NO_ANSWER_YET;
+      if (!cutShort) lastReason = result.reason;
+      await delay(Math.min(POLL_MS, Math.max(0, deadline - Date.now())));
+      if (!stillStarting()) return;
       if (Date.now() >= deadline) {
         this.#fail(
           record,
@@ -551,7 +559,6 @@ export class Supervisor {
         );
         return;
       }
-      await delay(POLL_MS);
     }
   }
 
