@@ -271,6 +271,7 @@ export class Deployer {
             symlink,
             target: () => running.target,
             before: running.symlinkBefore,
+            active: () => !this.#stopped,
             logger,
             onFailure: (reason) => {
               running.cutOverFlipError = reason;

@@ -9,6 +9,12 @@ export interface SymlinkAtCutOverOptions {
   readonly target: () => string;
   /** The symlink's realpath when the switch began (null: it led nowhere). */
   readonly before: string | null;
+  /**
+   * False once the daemon is stopping: a switch cut short is not done, and the next start must
+   * find the symlink on the release that served before it (the supervisor may still toggle
+   * while in-flight requests finish).
+   */
+  readonly active: () => boolean;
   readonly logger: Logger;
   /** The flip failed: the new release serves, but the symlink still names the old one. */
   readonly onFailure: (reason: string) => void;
@@ -27,7 +33,7 @@ export interface SymlinkAtCutOverOptions {
 export function moveSymlinkAtCutOver(options: SymlinkAtCutOverOptions): () => void {
   const { supervisor, symlink, logger } = options;
   return supervisor.onToggle((event) => {
-    if (event.release !== options.target()) return;
+    if (event.release !== options.target() || !options.active()) return;
     const now = resolvedTargetOrNull(symlink);
     if (now === event.release) return;
     if (now !== null && now !== options.before) {

@@ -161,3 +161,36 @@ describe('the release symlink moves at the cut-over', () => {
     },
   );
 });
+
+describe('a daemon stopped during a switch, before its cut-over', () => {
+  it('leaves a deploy’s symlink on the serving release and puts a followed flip’s back', {
+    timeout: 90_000,
+  }, async () => {
+    for (const how of ['deploy', 'flip'] as const) {
+      const current = await start(`cutover-stop-${how}`);
+      const d0 = current.release;
+      const d1 = current.addRelease('d1', demoRelease('v2'));
+      if (how === 'deploy') cli(current, ['deploy', d1]);
+      else spawnSync('ln', ['-sfn', d1, current.symlink]);
+      // A replica of d1 is warming up (1.5 s): the switch has not reached its cut-over.
+      await waitFor(
+        async () =>
+          (await current.status()).replicas.some(
+            (replica) => replica.release === d1 && replica.state === 'starting',
+          ),
+        { timeoutMs: 20_000, what: `a replica to start on d1 (${how})` },
+      );
+      expect((await current.status()).servingRelease).toBe(d0);
+      current.switchyard.child.kill('SIGTERM');
+      await current.switchyard.exited;
+      expect(linkTarget(current), how).toBe(d0);
+      if (how === 'flip') {
+        expect(current.switchyard.stdout()).toContain(
+          `stopping during a switch before its cut-over: the symlink points at ${d0} again`,
+        );
+      }
+      await current.cleanup();
+      daemon = null;
+    }
+  });
+});
