@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_AWAIT_TIMEOUT, parseAwaitTimeout, runAwaitCommand } from './await-command.js';
 import { runDaemonCommand } from './daemon-command.js';
 import { parseReleaseDir, runDeployCommand } from './deploy-command.js';
@@ -122,11 +122,10 @@ Ctrl-C stops watching, not the rollback (see \`switchyard status\`).
       'the release the symlink was flipped to (a relative path is taken from the current directory)',
       parseReleaseDir,
     )
-    .option(
-      '--timeout <duration>',
-      'give up after this long (e.g. 90s, 5m; at most 60m)',
-      parseAwaitTimeout,
-      parseAwaitTimeout(DEFAULT_AWAIT_TIMEOUT),
+    .addOption(
+      new Option('--timeout <duration>', 'give up after this long (e.g. 90s, 5m; at most 60m)')
+        .argParser(parseAwaitTimeout)
+        .default(parseAwaitTimeout(DEFAULT_AWAIT_TIMEOUT), DEFAULT_AWAIT_TIMEOUT),
     )
     .addHelpText(
       'after',
