@@ -1,5 +1,6 @@
 import { cpus } from 'node:os';
 import { formatRate } from './measure.js';
+import { median } from './median.js';
 import type { WrkResult } from './wrk.js';
 
 /** CPU time (user + system) over the measured rounds, by process kind. */
@@ -26,13 +27,6 @@ export interface CellResult {
   readonly connections: number;
   readonly direct: SetupResult;
   readonly switchyard: SetupResult;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  if (sorted.length % 2 === 1) return sorted[middle] as number;
-  return ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 function summary(setup: SetupResult) {

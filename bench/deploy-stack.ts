@@ -22,6 +22,14 @@ import { childPids } from './proc-stats.js';
 
 const RELEASES = new URL('../fixtures/php/releases/', import.meta.url).pathname;
 
+/** The two releases a stack starts with, copied as `releases/r1` (served first) and `releases/r2`. */
+export interface ReleaseSources {
+  readonly r1: string;
+  readonly r2: string;
+}
+
+const PHP_RELEASES: ReleaseSources = { r1: join(RELEASES, 'r1'), r2: join(RELEASES, 'r2') };
+
 /**
  * fixtures' sleep.php, but a signal does not cut the wait short: php-fpm's reload sends
  * SIGQUIT to every worker, and usleep() returns early at it, so a sleeping request "finishes"
@@ -52,12 +60,16 @@ export interface SwitchyardDaemon {
   output(): string;
 }
 
-/** 2 php-fpm replicas of `capacity` workers, warmed up with /index.php at every start. */
+/** 2 php-fpm replicas of `capacity` workers, warmed up with /index.php at every start unless told. */
 interface PhpFpmReplicas {
   readonly phpFpm: string;
   readonly capacity: number;
   /** A file of extra pool directives for every replica (`[replicas.php_fpm] pool`). */
   readonly pool?: string;
+  /** More `[replicas]` keys (`surge = false`). */
+  readonly replicasExtra?: readonly string[];
+  /** `[deploy] warmup`: paths relative to the release directory; `/index.php` unless told. */
+  readonly warmup?: readonly string[];
 }
 
 /** Replicas of another kind (command replicas of the demo app): their own `[replicas]` table. */
@@ -74,6 +86,10 @@ export type SwitchyardOptions = {
   readonly sessions?: readonly string[];
   /** Where to append everything the daemon writes, beside the 64 KiB kept in memory. */
   readonly logFile?: string;
+  /** `[release] root` = the stack's `releases` directory (`[static]` requires it). */
+  readonly releaseRoot?: boolean;
+  /** Whole tables appended to the config (`[static]` and its keys). */
+  readonly extra?: readonly string[];
 } & (PhpFpmReplicas | TableReplicas);
 
 /**
@@ -96,7 +112,8 @@ export class DeployStack {
   #closing: Promise<void> | null = null;
   readonly #killOnExit = () => this.#killNow();
 
-  constructor(label: string) {
+  /** `sources`: the two releases to copy (fixtures/php/releases' r1 and r2 unless told). */
+  constructor(label: string, sources: ReleaseSources = PHP_RELEASES) {
     const temp = makeTempDir(label);
     this.dir = temp.path;
     this.#removeDir = temp.remove;
@@ -106,8 +123,8 @@ export class DeployStack {
     chmodSync(this.dir, 0o755);
     const r1 = join(this.dir, 'releases', 'r1');
     const r2 = join(this.dir, 'releases', 'r2');
-    cpSync(join(RELEASES, 'r1'), r1, { recursive: true });
-    cpSync(join(RELEASES, 'r2'), r2, { recursive: true });
+    cpSync(sources.r1, r1, { recursive: true });
+    cpSync(sources.r2, r2, { recursive: true });
     for (const [name, release] of [
       ['r1', r1],
       ['r2', r2],
@@ -119,6 +136,13 @@ export class DeployStack {
     this.releases = { r1, r2 };
     this.symlink = join(this.dir, 'current');
     symlinkSync(r1, this.symlink);
+  }
+
+  /** Copies `source` to `releases/<name>` (a fresh release for a deploy); returns its path. */
+  addRelease(name: string, source: string): string {
+    const release = join(this.dir, 'releases', name);
+    cpSync(source, release, { recursive: true });
+    return release;
   }
 
   /** One php-fpm master, `pm = static` with `children` workers, reloaded gracefully. */
@@ -160,6 +184,7 @@ export class DeployStack {
         'mode = "0666"',
         '[release]',
         `symlink = "${this.symlink}"`,
+        ...(options.releaseRoot === true ? [`root = "${join(this.dir, 'releases')}"`] : []),
         ...('replicas' in options
           ? options.replicas
           : [
@@ -167,6 +192,7 @@ export class DeployStack {
               'kind = "php-fpm"',
               'count = 2',
               `capacity = ${options.capacity}`,
+              ...(options.replicasExtra ?? []),
               '[replicas.php_fpm]',
               `binary = "${options.phpFpm}"`,
               ...(options.pool === undefined ? [] : [`pool = "${options.pool}"`]),
@@ -177,7 +203,7 @@ export class DeployStack {
         // php-fpm's process_control_timeout in the other setup.
         'timeout = "10s"',
         '[deploy]',
-        `warmup = ${JSON.stringify('replicas' in options ? options.warmup : ['/index.php'])}`,
+        `warmup = ${JSON.stringify('replicas' in options ? options.warmup : (options.warmup ?? ['/index.php']))}`,
         'timeout = "60s"',
         '[response]',
         `release_header = "${options.releaseHeader}"`,
@@ -189,6 +215,7 @@ export class DeployStack {
         '[log]',
         'level = "info"',
         ...(options.sessions === undefined ? [] : ['[sessions]', ...options.sessions]),
+        ...(options.extra ?? []),
         '',
       ].join('\n'),
     );
@@ -247,11 +274,19 @@ export class DeployStack {
    * nginx in front of `socket` with the tests' config, `fastcgi_keep_conn` as told, and
    * with `realpathRoot` SCRIPT_FILENAME and DOCUMENT_ROOT taken from `$realpath_root`
    * instead of `$document_root` (the usual advice for symlink deploys straight to php-fpm).
+   * Its root is the symlink unless `documentRoot` names another (`current/public`); `extraHttp`
+   * and `extraServer` are directives for its http and server blocks.
    */
   async startNginx(
     binary: string,
     socket: string,
-    options: { readonly keepConn: boolean; readonly realpathRoot: boolean },
+    options: {
+      readonly keepConn: boolean;
+      readonly realpathRoot: boolean;
+      readonly documentRoot?: string;
+      readonly extraHttp?: readonly string[];
+      readonly extraServer?: readonly string[];
+    },
   ): Promise<RunningServer> {
     const dir = join(this.dir, 'nginx');
     mkdirSync(dir);
@@ -264,8 +299,10 @@ export class DeployStack {
         readyToken,
         ...user,
         fastcgiPass: `unix:${socket}`,
-        documentRoot: this.symlink,
+        documentRoot: options.documentRoot ?? this.symlink,
         keepConn: options.keepConn,
+        ...(options.extraHttp === undefined ? {} : { extraHttp: options.extraHttp }),
+        ...(options.extraServer === undefined ? {} : { extraServer: options.extraServer }),
       });
       writeFileSync(
         configPath,

@@ -33,6 +33,8 @@ export interface PacedLoadOptions {
   readonly ratePerSecond: number;
   /** Every n-th request is `<slowPage>?ms=<slowMs>`, the rest `/index.php`. */
   readonly slowEvery: number;
+  /** The other way round: every n-th request is `/index.php`, the rest slow (replaces slowEvery). */
+  readonly fastEvery?: number;
   readonly slowPage: string;
   readonly slowMs: number;
   /** Header to record (lower or mixed case); none unless told. */
@@ -69,7 +71,10 @@ export function startPacedLoad(options: PacedLoadOptions): PacedLoad {
       const wait = due - performance.now();
       if (wait > 0) await delay(wait);
       if (stopped) return;
-      const slow = sent % options.slowEvery === options.slowEvery - 1;
+      const slow =
+        options.fastEvery === undefined
+          ? sent % options.slowEvery === options.slowEvery - 1
+          : sent % options.fastEvery !== options.fastEvery - 1;
       sent += 1;
       const path = slow ? `${options.slowPage}?ms=${options.slowMs}` : '/index.php';
       records.push(await send(path, slow ? options.slowMs : 0));

@@ -5,8 +5,19 @@ import { runFuzzBenchmark } from './fuzz.js';
 import { machineSummary } from './measure.js';
 import { runSessionsBenchmark } from './sessions.js';
 import { runSoakBenchmark } from './soak.js';
+import { runStaticBenchmark } from './static.js';
+import { runSurgeBenchmark } from './surge.js';
 
-const BENCHMARKS = ['codec', 'data-plane', 'deploy', 'sessions', 'soak', 'fuzz'] as const;
+const BENCHMARKS = [
+  'codec',
+  'data-plane',
+  'deploy',
+  'static',
+  'surge',
+  'sessions',
+  'soak',
+  'fuzz',
+] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 
 /** Each benchmark's section of the Markdown printed, in the order they run. */
@@ -22,6 +33,16 @@ const SECTIONS: ReadonlyArray<{
     run: runDataPlaneBenchmark,
   },
   { name: 'deploy', title: 'Deploy under load', run: runDeployBenchmark },
+  {
+    name: 'static',
+    title: 'Static files during deploys: page/stylesheet pairs, and the cost of [static]',
+    run: runStaticBenchmark,
+  },
+  {
+    name: 'surge',
+    title: 'Capacity during a switch: the longest stall with and without surge',
+    run: runSurgeBenchmark,
+  },
   { name: 'sessions', title: 'Session lanes', run: runSessionsBenchmark },
   {
     name: 'soak',

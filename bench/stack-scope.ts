@@ -1,14 +1,16 @@
-import { DeployStack } from './deploy-stack.js';
+import { DeployStack, type ReleaseSources } from './deploy-stack.js';
 
 /**
  * Runs `body` with one stack per label, all closed afterwards whatever happens. A ^C or
  * SIGTERM closes them too (php-fpm masters run in their own process groups); the handler
  * stays while closing: tsx relays the signal, and a second one would kill us. Several stacks
- * at once let a benchmark alternate its setups round by round.
+ * at once let a benchmark alternate its setups round by round. Each starts with `sources`
+ * (the PHP fixtures' r1 and r2 unless told).
  */
 export async function withStacks<const Labels extends readonly string[], T>(
   labels: Labels,
   body: (stacks: { readonly [K in keyof Labels]: DeployStack }) => Promise<T>,
+  sources?: ReleaseSources,
 ): Promise<T> {
   const stacks: DeployStack[] = [];
   const closeAll = async () => {
@@ -23,7 +25,7 @@ export async function withStacks<const Labels extends readonly string[], T>(
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    for (const label of labels) stacks.push(new DeployStack(label));
+    for (const label of labels) stacks.push(new DeployStack(label, sources));
     // One stack per label, in order: the tuple type the caller destructures.
     return await body(stacks as unknown as { readonly [K in keyof Labels]: DeployStack });
   } finally {
