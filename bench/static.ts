@@ -3,9 +3,10 @@ import { STATIC_R1, STATIC_R2 } from '../test/support/static-site.js';
 import { type AssetSetup, startReloadSetup, startSwitchyardSetup } from './asset-pair-setups.js';
 import { type AssetRound, measureAssetRound } from './asset-pairs.js';
 import { assetFailures, assetRoundsTable, assetTable } from './asset-pairs-table.js';
+import type { DeployStack } from './deploy-stack.js';
 import { positiveKnob } from './env-knobs.js';
 import { formatLoad } from './load-average.js';
-import { phpStackPrograms } from './php-stack-programs.js';
+import { type PhpStackPrograms, phpStackPrograms } from './php-stack-programs.js';
 import { findProgram } from './proc-stats.js';
 import { withStacks } from './stack-scope.js';
 import { measureStaticCost, staticCostTable } from './static-cost.js';
@@ -15,7 +16,40 @@ const RELOAD = '(a) php-fpm reload, static from current';
 const DEPLOY = '(b) switchyard deploy, static from current';
 const SERVING = '(c) [static] serving release';
 const COOKIE = '(d) [static] cookie';
-const SETUPS = [RELOAD, DEPLOY, SERVING, COOKIE] as const;
+
+type Start = (stack: DeployStack, programs: PhpStackPrograms) => Promise<AssetSetup>;
+
+/** The setups by letter, in the order of the tables. */
+const SETUPS: ReadonlyArray<{
+  readonly key: string;
+  readonly name: string;
+  readonly start: Start;
+}> = [
+  { key: 'a', name: RELOAD, start: (stack, p) => startReloadSetup(RELOAD, stack, p) },
+  {
+    key: 'b',
+    name: DEPLOY,
+    start: (stack, p) => startSwitchyardSetup(DEPLOY, stack, p, 'symlink'),
+  },
+  {
+    key: 'c',
+    name: SERVING,
+    start: (stack, p) => startSwitchyardSetup(SERVING, stack, p, 'serving'),
+  },
+  { key: 'd', name: COOKIE, start: (stack, p) => startSwitchyardSetup(COOKIE, stack, p, 'cookie') },
+];
+
+/** `BENCH_STATIC_SETUPS=a,b`: only those (an older build has no [static]); all unless set. */
+function selectedSetups(): typeof SETUPS {
+  const only = process.env.BENCH_STATIC_SETUPS;
+  if (only === undefined || only === '') return SETUPS;
+  const keys = only.split(',').map((key) => key.trim());
+  const unknown = keys.filter((key) => !SETUPS.some((setup) => setup.key === key));
+  if (unknown.length > 0) {
+    throw new Error(`BENCH_STATIC_SETUPS: unknown ${unknown.join(', ')}; known: a, b, c, d`);
+  }
+  return SETUPS.filter((setup) => keys.includes(setup.key));
+}
 
 /** The small file of the cost measure: 71 bytes of CSS. */
 const STATIC_FILE = '/style.css';
@@ -44,18 +78,15 @@ export async function runStaticBenchmark(): Promise<string | undefined> {
     wrkSeconds: positiveKnob('BENCH_STATIC_WRK_SECONDS', 5),
     wrkConnections: positiveKnob('BENCH_STATIC_WRK_CONNECTIONS', 16),
   };
+  const chosen = selectedSetups();
   const loadBefore = formatLoad();
   return withStacks(
-    ['static-reload', 'static-deploy', 'static-serving', 'static-cookie'],
-    async ([reload, deploy, serving, cookie]) => {
-      const fromCurrent = await startSwitchyardSetup(DEPLOY, deploy, programs, 'symlink');
-      const redirected = await startSwitchyardSetup(SERVING, serving, programs, 'serving');
-      const setups: AssetSetup[] = [
-        await startReloadSetup(RELOAD, reload, programs),
-        fromCurrent,
-        redirected,
-        await startSwitchyardSetup(COOKIE, cookie, programs, 'cookie'),
-      ];
+    chosen.map((setup) => `static-${setup.key}`),
+    async (stacks) => {
+      const setups: AssetSetup[] = [];
+      for (const [k, setup] of chosen.entries()) {
+        setups.push(await setup.start(stacks[k] as DeployStack, programs));
+      }
       for (const setup of setups) await warmUp(setup.url, ['/index.php', STATIC_FILE], 1000);
       const rounds: AssetRound[] = [];
       for (let round = 1; round <= settings.rounds; round += 1) {
@@ -77,8 +108,10 @@ export async function runStaticBenchmark(): Promise<string | undefined> {
         }
       }
       const surgeLine = rounds.find((round) => round.setup === DEPLOY)?.deploys[0]?.firstLine;
+      const fromCurrent = setups.find((setup) => setup.name === DEPLOY);
+      const redirected = setups.find((setup) => setup.name === SERVING);
       const cost =
-        wrk === undefined
+        wrk === undefined || fromCurrent === undefined || redirected?.daemonPid === undefined
           ? undefined
           : await measureStaticCost(
               [
@@ -104,14 +137,15 @@ export async function runStaticBenchmark(): Promise<string | undefined> {
               },
               progress,
             );
+      const names = chosen.map((setup) => setup.name);
       return [
         `Load average before the run: ${loadBefore}.`,
         '',
         `### Mismatched page/stylesheet pairs: ${settings.clients} clients, ${settings.rounds} rounds of ${settings.deploys} deploys per setup, setups alternated`,
         '',
-        assetTable(SETUPS, rounds),
+        assetTable(names, rounds),
         '',
-        ...assetFailures(SETUPS, rounds),
+        ...assetFailures(names, rounds),
         ...(surgeLine === undefined
           ? []
           : [`switchyard's first deploy said: \`${surgeLine}\``, '']),
@@ -120,7 +154,7 @@ export async function runStaticBenchmark(): Promise<string | undefined> {
         assetRoundsTable(rounds),
         '',
         ...(cost === undefined
-          ? ['(The cost per static request was not measured: wrk is missing.)']
+          ? ['(The cost per static request was not measured: it needs wrk and setups b and c.)']
           : [
               `### Cost per static request: wrk -t2 -c${settings.wrkConnections} on ${STATIC_FILE}, ${settings.wrkRounds} rounds × ${settings.wrkSeconds} s, setups alternated`,
               '',
