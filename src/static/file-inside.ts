@@ -25,16 +25,29 @@ export function fileInside(
     root = resolved(documentRoot);
     if (root === null) return 'gone';
   }
-  // The file first (the usual case: one call); then its directories, deepest first.
-  for (let depth = segments.length; depth >= 0; depth -= 1) {
-    const target = resolved(join(documentRoot, ...segments.slice(0, depth)));
-    if (target === null) continue;
-    if (target === UNRESOLVABLE) return 'inside';
-    return target === root || target.startsWith(root.endsWith(sep) ? root : `${root}${sep}`)
-      ? 'inside'
-      : 'outside';
+  // The file first (the usual case: one call). A missing one: its deepest existing directory,
+  // found by bisection since every shorter prefix of an existing one exists too; one call per
+  // directory let a 4 KiB path of 2,000 of them hold the event loop for a tenth of a second.
+  let target = resolved(join(documentRoot, ...segments));
+  if (target === null) {
+    let low = 0;
+    let high = segments.length - 1;
+    while (low <= high) {
+      const depth = (low + high) >>> 1;
+      const found = resolved(join(documentRoot, ...segments.slice(0, depth)));
+      if (found === null) {
+        high = depth - 1;
+      } else {
+        target = found;
+        low = depth + 1;
+      }
+    }
   }
-  return 'gone';
+  if (target === null) return 'gone';
+  if (target === UNRESOLVABLE) return 'inside';
+  return target === root || target.startsWith(root.endsWith(sep) ? root : `${root}${sep}`)
+    ? 'inside'
+    : 'outside';
 }
 
 /** A realpath that failed for another reason than a missing path; no path holds a NUL. */

@@ -40,6 +40,20 @@ describe('fileInside', () => {
     expect(fileInside(docroot, null, ['escape', 'not-there.txt'])).toBe('outside');
   });
 
+  it('checks a deep missing path in a few lookups, not one per directory (the event loop waits)', () => {
+    // 2,000 directories fit in the 4 KiB a path may have; one lookup each took ~170 ms here.
+    const deep = [...Array.from({ length: 2000 }, () => 'css'), 'x.css'];
+    const deepOut = ['escape', ...deep];
+    let fastest = Number.POSITIVE_INFINITY;
+    for (let run = 0; run < 3; run += 1) {
+      const started = performance.now();
+      expect(fileInside(docroot, null, deep)).toBe('inside');
+      expect(fileInside(docroot, null, deepOut)).toBe('outside');
+      fastest = Math.min(fastest, performance.now() - started);
+    }
+    expect(fastest).toBeLessThan(20);
+  });
+
   it('says gone when the document root itself no longer exists (a removed release)', () => {
     const other = join(temp.path, 'releases', '2', 'public');
     mkdirSync(other, { recursive: true });
