@@ -22,8 +22,8 @@ export interface DeployOutcome {
   readonly target: string;
   readonly startedAt: number;
   readonly doneAt: number;
-  /** switchyard's first progress line (`surge: yes (…)`), if it printed one. */
-  readonly firstLine?: string;
+  /** switchyard's surge decision (`surge: yes (…)`), if it printed one (builds before "auto" do not). */
+  readonly surgeLine?: string;
 }
 
 /** One way of serving fixtures/static-site: a URL for the page clients, and how it deploys. */
@@ -141,8 +141,8 @@ export async function startSwitchyardSetup(
       if (result.code !== 0) {
         throw new Error(`${name}: switchyard deploy ${k} exited ${result.code}:\n${result.output}`);
       }
-      const firstLine = result.output.split('\n')[0];
-      return { target, startedAt, doneAt, ...(firstLine === undefined ? {} : { firstLine }) };
+      const surgeLine = result.output.split('\n').find((line) => line.startsWith('surge:'));
+      return { target, startedAt, doneAt, ...(surgeLine === undefined ? {} : { surgeLine }) };
     },
   };
 }

@@ -107,7 +107,7 @@ export async function runStaticBenchmark(): Promise<string | undefined> {
           await delay(1000);
         }
       }
-      const surgeLine = rounds.find((round) => round.setup === DEPLOY)?.deploys[0]?.firstLine;
+      const surgeLine = rounds.find((round) => round.setup === DEPLOY)?.deploys[0]?.surgeLine;
       const fromCurrent = setups.find((setup) => setup.name === DEPLOY);
       const redirected = setups.find((setup) => setup.name === SERVING);
       const cost =
