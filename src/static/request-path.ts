@@ -12,8 +12,19 @@ const ENCODED_SEPARATOR = /%(2e|2f|5c|00)/i;
 /** Bytes that would end or split a header line, or that no file name of a site holds. */
 const CONTROL = /[\p{Cc}]/u;
 
-/** The application's source: never handed over as a file, whatever the web server's config. */
-const PHP_SOURCE = /\.(php\d*|phtml|phar)$/i;
+/**
+ * The application's source: never handed over as a file, whatever the web server's config.
+ * `.phps` is PHP's name for a source listing, `.inc` the classic name of an included file
+ * (database passwords) that web servers serve as text.
+ */
+const PHP_SOURCE = /\.(php\d*|phtml|phar|phps|inc)$/i;
+
+/**
+ * A hidden file or directory (`.env`, `.git`, `.htpasswd`) other than the `.well-known` that
+ * sites publish: a release holds them, no page links them, and a web server's own rule against
+ * them (nginx's `location ~ /\.`) does not see the path the redirect names.
+ */
+const HIDDEN = /^\.(?!well-known$)/;
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -24,8 +35,8 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
  * requested as `/a%2520b.css`); what a web server never sends is refused instead of repaired,
  * since it comes from a client talking FastCGI to switchyard directly, or from a web server
  * config that passes the raw URI: `..` segments, encoded dots and slashes (`%2e%2e`, `%2f`),
- * NUL and other control bytes, bytes that are not UTF-8, `.php` sources. Values are the
- * params' bytes as latin1 strings.
+ * NUL and other control bytes, bytes that are not UTF-8; and what no page links: hidden files
+ * and PHP sources. Values are the params' bytes as latin1 strings.
  */
 export function staticRequestPath(
   scriptName: string | undefined,
@@ -46,6 +57,9 @@ export function staticRequestPath(
   const segments = path.split('/').filter((segment) => segment !== '' && segment !== '.');
   if (segments.includes('..')) return refused('a ".." segment');
   if (segments.length === 0) return refused('no file named');
+  if (segments.some((segment) => HIDDEN.test(segment))) {
+    return refused('a hidden file or directory (.env, .git)');
+  }
   if (PHP_SOURCE.test(segments[segments.length - 1] as string)) return refused('a PHP source file');
   return { ok: true, segments };
 }

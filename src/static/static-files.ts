@@ -97,7 +97,7 @@ export class StaticFiles implements Dispatcher {
     this.#refused = new RateLimitedWarning(
       options.logger,
       'ERR_STATIC_REFUSED',
-      'static request refused with 404: its path leads out of the release or is one no web server sends',
+      'static request refused with 404: its path leads out of the release, names a hidden file or PHP source, or is one no web server sends',
     );
     this.#unservable = new RateLimitedWarning(
       options.logger,

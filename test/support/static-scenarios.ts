@@ -130,8 +130,9 @@ export async function expectTraversalRefused(daemon: ManagedDaemon, url: string)
       expect(answer.body, path).not.toContain(SECRET.trim());
       expect(answer.body, path).not.toContain('release=');
     }
-    // Symlinks in the release: only switchyard's check stands between these and the files.
-    for (const path of ['/leak.css', '/escape/r1/public/style.css']) {
+    // Symlinks and hidden files in the release: only switchyard's check stands between these
+    // and the files.
+    for (const path of ['/leak.css', '/escape/r1/public/style.css', '/.build/secret.css']) {
       expect((await client.get(path)).body, path).toContain('no such file');
     }
   } finally {

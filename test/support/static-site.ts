@@ -158,6 +158,8 @@ export const TRAVERSAL_PARAMS: ReadonlyArray<Readonly<Record<string, string>>> =
   { SCRIPT_NAME: '/leak.css' },
   { SCRIPT_NAME: '/escape/r1/public/style.css' },
   { SCRIPT_NAME: '/index.php' },
+  { SCRIPT_NAME: '/.env' },
+  { SCRIPT_NAME: '/.git', PATH_INFO: '/config' },
 ];
 
 /** One static request straight to switchyard's FastCGI socket. */

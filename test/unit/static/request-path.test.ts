@@ -46,10 +46,24 @@ describe('staticRequestPath', () => {
     ['/index.php', 'PHP source'],
     ['/admin/config.PHP7', 'PHP source'],
     ['/lib.phar', 'PHP source'],
+    ['/index.phps', 'PHP source'],
+    ['/includes/db.inc', 'PHP source'],
+    ['/.env', 'hidden'],
+    ['/.git/config', 'hidden'],
+    ['/.htpasswd', 'hidden'],
+    ['/assets/.cache/app.js', 'hidden'],
+    ['/.well-known/.secret', 'hidden'],
   ])('refuses %j (%s)', (path, reason) => {
     const result = staticRequestPath(path, undefined);
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.reason).toContain(reason);
+  });
+
+  it('serves .well-known, the one hidden directory sites publish', () => {
+    expect(staticRequestPath('/.well-known/security.txt', undefined)).toEqual({
+      ok: true,
+      segments: ['.well-known', 'security.txt'],
+    });
   });
 
   it('refuses ".." arriving in PATH_INFO', () => {
