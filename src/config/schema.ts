@@ -901,6 +901,9 @@ function parseStaticParam(text: string): string {
   return text;
 }
 
+/** PHP's default session.name. */
+const PHP_SESSION_COOKIE = 'PHPSESSID';
+
 /** `[static]`: present means on; release.root is required (checked in the whole-file schema). */
 const staticSchema = table({
   header: z.enum(STATIC_HEADERS),
@@ -912,6 +915,9 @@ const staticSchema = table({
     .refine((text) => COOKIE_NAME.test(text), {
       error: (issue) =>
         `${JSON.stringify(issue.input)} is not a cookie name, e.g. "switchyard_release"`,
+    })
+    .refine((text) => text !== PHP_SESSION_COOKIE, {
+      error: `"${PHP_SESSION_COOKIE}" is PHP's session cookie: every answer would replace the client's session id; use another, e.g. "switchyard_release"`,
     })
     .default('switchyard_release'),
   param: z.string().transform(parsedWith(parseStaticParam)).default('SWITCHYARD_STATIC'),
@@ -1007,6 +1013,13 @@ export function configSchema(baseDir: string) {
           path: ['release', 'root'],
           message:
             'is required with [static]: static files are named relative to it (nginx aliases it, X-Sendfile is allowed under it), and only releases under it are served',
+        });
+      }
+      if (config.static !== undefined && config.sessions?.cookies.includes(config.static.cookie)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['static', 'cookie'],
+          message: `${JSON.stringify(config.static.cookie)} is a session cookie of [sessions]: every answer would replace the client's session id; use another, e.g. "switchyard_release"`,
         });
       }
       if (config.listen.http !== null && formatAddress(config.listen.http) === fastcgi) {

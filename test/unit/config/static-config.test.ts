@@ -121,6 +121,22 @@ describe('[static]', () => {
     expect(refusal('header = "x-sendfile"\ncookie = "a b"').key).toBe('static.cookie');
   });
 
+  it("refuses a cookie name that is the application's session cookie: every answer would replace it", () => {
+    expect(
+      refusal('header = "x-sendfile"\nrelease = "cookie"\ncookie = "PHPSESSID"'),
+    ).toMatchObject({
+      key: 'static.cookie',
+      reason: expect.stringContaining('session'),
+    });
+    const withSessions = `${RELEASE}\n[sessions]\ncookies = ["SID", "LEGACYSID"]\n`;
+    expect(
+      refusal('header = "x-sendfile"\nrelease = "cookie"\ncookie = "LEGACYSID"', withSessions),
+    ).toMatchObject({ key: 'static.cookie', reason: expect.stringContaining('[sessions]') });
+    expect(staticTable('header = "x-sendfile"\nrelease = "cookie"', withSessions)?.cookie).toBe(
+      'switchyard_release',
+    );
+  });
+
   it('is what deploy/switchyard.toml documents, commented out there, once uncommented', () => {
     const shipped = readFileSync(join(repoRoot, 'deploy/switchyard.toml'), 'utf8');
     const table = shipped
