@@ -139,9 +139,13 @@ export class StaticFiles implements Dispatcher {
     const serving = this.#options.servingRelease();
     const chosen = this.#cookie?.releaseOf(cookie) ?? null;
     if (chosen !== null && chosen !== serving) {
-      const answer = this.#redirect(chosen, path.segments, requested);
+      const answer =
+        this.#siteOf(chosen).relative === null
+          ? null
+          : this.#redirect(chosen, path.segments, requested);
       if (answer !== null) return answer;
-      // The cookie's release was removed: its id names nothing now; the serving one answers.
+      // The cookie's release was removed, or is outside release.root (the history of a daemon
+      // with another one): its id names nothing now; the serving one answers.
       this.#cookie?.forget(chosen);
     }
     if (serving === null) return generatedResponse(503, 'no release is serving yet', 1);

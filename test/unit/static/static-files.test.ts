@@ -205,5 +205,20 @@ describe('StaticFiles', () => {
       rmSync(r1, { recursive: true });
       expect(send(files, asStatic('/style.css', cookie)).output()).toContain('/_releases/r2/');
     });
+
+    it('serves the serving release for a cookie naming a release outside release.root', () => {
+      // Known from the history of a daemon that had another release.root.
+      const moved = join(temp.path, 'old-root', 'r0');
+      mkdirSync(join(moved, 'public'), { recursive: true });
+      writeFileSync(join(moved, 'public', 'style.css'), moved);
+      const files = staticFiles(new Next(), { release: 'cookie' }, { knownReleases: [moved] });
+      serving = r2;
+      const cookie: Array<[string, string]> = [
+        ['HTTP_COOKIE', `switchyard_release=${releaseId(moved)}`],
+      ];
+      expect(send(files, asStatic('/style.css', cookie)).output()).toBe(
+        'X-Accel-Redirect: /_releases/r2/public/style.css\r\n\r\n',
+      );
+    });
   });
 });
