@@ -78,6 +78,11 @@ export class Deployer {
   #stopped = false;
   /** A release not to follow on its own again: it just failed, or the symlink was left on it. */
   #notToFollow: string | null = null;
+  /**
+   * Where this daemon last moved the symlink itself, until the symlink is seen elsewhere: the
+   * watcher reports that flip too, late, and by then another switch may run (see followSymlink).
+   */
+  #placed: string | null = null;
   readonly #endListeners = new Set<(end: SwitchEnd) => void>();
 
   constructor(options: DeployerOptions) {
@@ -134,8 +139,13 @@ export class Deployer {
     const { supervisor, logger } = this.#options;
     const running = this.#running;
     if (this.#stopped) return { kind: 'stopping' };
+    // Where this daemon put the symlink and nobody moved it since: no deploy tool's flip, but
+    // the watcher's late report of ours (a deploy that ended just now), arriving while the next
+    // switch has yet to reach its cut-over. Following it would turn that switch back.
+    const ours = resolved === this.#placed;
+    if (!ours) this.#placed = null;
     const converging = running?.target ?? supervisor.desired.release;
-    if (resolved === converging)
+    if (resolved === converging || ours)
       return running === null ? { kind: 'current' } : { kind: 'following' };
     try {
       // The same checks as `deploy` (release.root above all); the flip itself is not ours
@@ -260,7 +270,7 @@ export class Deployer {
     if (trigger !== 'symlink') checkSymlinkWritable(symlink);
     // A release that already serves has nothing to keep atomic: the symlink is put on it now
     // (after a flip that failed at a cut-over, this is how it is set right).
-    if (restartInPlace && running.symlinkBefore !== target) flipSymlink(symlink, target);
+    if (restartInPlace && running.symlinkBefore !== target) this.#moveSymlink(target);
     this.#running = running;
     // Before the progress forwarding, so the symlink has moved when the cut-over is reported.
     const offFlip =
@@ -273,6 +283,9 @@ export class Deployer {
             before: running.symlinkBefore,
             active: () => !this.#stopped,
             logger,
+            onMoved: (release) => {
+              this.#placed = release;
+            },
             onFailure: (reason) => {
               running.cutOverFlipError = reason;
               logger.error(
@@ -447,11 +460,16 @@ export class Deployer {
     if (now === previous) return `the symlink was left on ${previous}, the serving release`;
     if (now !== null && now !== failed) return `the symlink points at ${now}, left as it is`;
     try {
-      flipSymlink(this.#options.symlink, previous);
+      this.#moveSymlink(previous);
       return `the symlink points at ${previous} again`;
     } catch (error) {
       return `the symlink could not be put back: ${(error as Error).message}`;
     }
+  }
+
+  #moveSymlink(release: string): void {
+    flipSymlink(this.#options.symlink, release);
+    this.#placed = release;
   }
 
   /**

@@ -16,6 +16,8 @@ export interface SymlinkAtCutOverOptions {
    */
   readonly active: () => boolean;
   readonly logger: Logger;
+  /** The symlink was moved to `release`. */
+  readonly onMoved: (release: string) => void;
   /** The flip failed: the new release serves, but the symlink still names the old one. */
   readonly onFailure: (reason: string) => void;
 }
@@ -47,6 +49,8 @@ export function moveSymlinkAtCutOver(options: SymlinkAtCutOverOptions): () => vo
       flipSymlink(symlink, event.release);
     } catch (error) {
       options.onFailure((error as Error).message);
+      return;
     }
+    options.onMoved(event.release);
   });
 }
