@@ -51,6 +51,12 @@ export function cgroupLimitBytes(memoryMax: string): number | null {
   return Number(text);
 }
 
+/** `inactive_file` of a cgroup's memory.stat, in bytes; 0 when the text has none. */
+export function inactiveFileBytes(memoryStat: string): number {
+  const match = /^inactive_file (\d+)$/m.exec(memoryStat);
+  return match === null ? 0 : Number(match[1]);
+}
+
 /**
  * The directories of this process's cgroup and of each ancestor up to the mount point: a
  * limit on any of them (a systemd slice, a container) bounds what the replicas may take.
@@ -71,7 +77,12 @@ export function cgroupDirectories(mount: CgroupMount, path: string): string[] {
   return directories;
 }
 
-/** The tightest cgroup headroom (memory.max − memory.current) above this process, or null. */
+/**
+ * The tightest cgroup headroom above this process, or null: memory.max less what the cgroup
+ * holds (memory.current) but for its inactive page cache, which the kernel reclaims before it
+ * refuses memory (a release read once, logs written); memory.current alone counts it, and a
+ * long-running service's cgroup sits near its limit with it.
+ */
 async function cgroupHeadroom(proc: string): Promise<number | null> {
   let mount: CgroupMount | null;
   let path: string | null;
@@ -94,7 +105,13 @@ async function cgroupHeadroom(proc: string): Promise<number | null> {
       continue; // no memory controller here (the root cgroup has neither file)
     }
     if (!Number.isFinite(current)) continue;
-    const headroom = Math.max(0, limit - current);
+    let reclaimable = 0;
+    try {
+      reclaimable = inactiveFileBytes(await readFile(join(directory, 'memory.stat'), 'utf8'));
+    } catch {
+      // Without memory.stat, memory.current as it is: less than could be had, never more.
+    }
+    const headroom = Math.max(0, limit - Math.max(0, current - reclaimable));
     if (tightest === null || headroom < tightest) tightest = headroom;
   }
   return tightest;

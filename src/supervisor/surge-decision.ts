@@ -13,7 +13,7 @@ export interface SurgeDecision {
 /** Memory the extra replicas could take: the host's, or less when a cgroup limit is closer. */
 export interface AvailableMemory {
   readonly bytes: number;
-  /** `host`: MemAvailable; `cgroup`: a cgroup's memory.max less its memory.current. */
+  /** `host`: MemAvailable; `cgroup`: a cgroup's memory.max less what it holds but inactive page cache. */
   readonly limitedBy: 'host' | 'cgroup';
 }
 

@@ -79,7 +79,10 @@ describe('readAvailableMemory over a /proc and cgroup tree', () => {
   afterAll(() => temp.remove());
 
   /** A /proc with meminfo and self/, and a cgroup2 mount whose files are `cgroups`. */
-  function tree(name: string, cgroups: Record<string, { max?: string; current?: string }>) {
+  function tree(
+    name: string,
+    cgroups: Record<string, { max?: string; current?: string; stat?: string }>,
+  ) {
     const proc = join(temp.path, name, 'proc');
     const mountPoint = join(temp.path, name, 'cgroup');
     mkdirSync(join(proc, 'self'), { recursive: true });
@@ -91,6 +94,7 @@ describe('readAvailableMemory over a /proc and cgroup tree', () => {
       mkdirSync(dir, { recursive: true });
       if (files.max !== undefined) writeFileSync(join(dir, 'memory.max'), files.max);
       if (files.current !== undefined) writeFileSync(join(dir, 'memory.current'), files.current);
+      if (files.stat !== undefined) writeFileSync(join(dir, 'memory.stat'), files.stat);
     }
     return proc;
   }
@@ -116,6 +120,28 @@ describe('readAvailableMemory over a /proc and cgroup tree', () => {
     });
     expect(await readAvailableMemory(proc)).toEqual({
       bytes: 180 * 1024 ** 2,
+      limitedBy: 'cgroup',
+    });
+  });
+
+  it('counts the cgroup’s inactive page cache as available: the kernel reclaims it first', async () => {
+    // 2 GiB limit, 1.9 GiB charged, 1.2 GiB of it inactive file pages (releases read once,
+    // logs written): what new replicas can take is 1.3 GiB, not 100 MiB.
+    const proc = tree('cached', {
+      'system.slice/switchyard.service': {
+        max: `${2 * 1024 ** 3}\n`,
+        current: `${1946 * 1024 ** 2}\n`,
+        stat: [
+          `anon ${600 * 1024 ** 2}`,
+          `file ${1300 * 1024 ** 2}`,
+          `active_file ${100 * 1024 ** 2}`,
+          `inactive_file ${1228 * 1024 ** 2}`,
+          '',
+        ].join('\n'),
+      },
+    });
+    expect(await readAvailableMemory(proc)).toEqual({
+      bytes: (2048 - 1946 + 1228) * 1024 ** 2,
       limitedBy: 'cgroup',
     });
   });
