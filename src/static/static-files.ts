@@ -65,6 +65,10 @@ const MAX_SITES = 64;
 const SCRIPT_NAME = 'SCRIPT_NAME';
 const PATH_INFO = 'PATH_INFO';
 const COOKIE = 'HTTP_COOKIE';
+/** What the browser will do with the answer (Fetch Metadata); absent from older clients. */
+const FETCH_DEST = 'HTTP_SEC_FETCH_DEST';
+/** Answers that are pages, whose assets follow: only they name the cookie's release. */
+const PAGE_DESTS: ReadonlySet<string> = new Set(['document', 'iframe', 'frame']);
 
 /**
  * `[static]`, a Dispatcher in front of the session lanes: a request the web server marks as
@@ -72,7 +76,8 @@ const COOKIE = 'HTTP_COOKIE';
  * the internal-redirect header naming the file inside the release picked for it; the web
  * server then serves the file itself. Which release: the serving one at admission, or in
  * cookie mode the one that rendered the client's page while its directory exists. Every other
- * request goes on unchanged (in cookie mode tagged so that its response sets the cookie).
+ * request goes on unchanged (in cookie mode, a page is tagged so that its answer sets the
+ * cookie).
  * A path that leads out of the release is answered 404 and logged, once per interval.
  */
 export class StaticFiles implements Dispatcher {
@@ -88,7 +93,7 @@ export class StaticFiles implements Dispatcher {
   constructor(next: Dispatcher, options: StaticFilesOptions) {
     this.#next = next;
     this.#options = options;
-    this.#names = [options.config.param, SCRIPT_NAME, PATH_INFO, COOKIE];
+    this.#names = [options.config.param, SCRIPT_NAME, PATH_INFO, COOKIE, FETCH_DEST];
     this.#cookie =
       options.config.release === 'cookie'
         ? new ReleaseCookie(options.config.cookie, options.knownReleases)
@@ -107,9 +112,11 @@ export class StaticFiles implements Dispatcher {
   }
 
   dispatch(exchange: Exchange): void {
-    const [flag, scriptName, pathInfo, cookie] = exchange.params.values(this.#names);
+    const [flag, scriptName, pathInfo, cookie, dest] = exchange.params.values(this.#names);
     if (flag === undefined || flag === '') {
-      exchange.releaseLine = this.#cookie;
+      // A fetch() or a script of an old page reaching the new release after the cut-over must
+      // not move the page's later assets (a lazily loaded chunk) to that release.
+      exchange.releaseLine = dest === undefined || PAGE_DESTS.has(dest) ? this.#cookie : null;
       this.#next.dispatch(exchange);
       return;
     }

@@ -40,9 +40,9 @@ export class PageClient {
     this.#timeoutMs = options.timeoutMs ?? 10_000;
   }
 
-  /** GET the page; remembers the stylesheet it links. */
+  /** GET the page, as a browser's navigation; remembers the stylesheet it links. */
   async page(path = '/index.php'): Promise<Fetched> {
-    const fetched = await this.get(path);
+    const fetched = await this.get(path, 'document');
     this.stylesheet = STYLESHEET_LINK.exec(fetched.body)?.[1] ?? null;
     return fetched;
   }
@@ -61,9 +61,13 @@ export class PageClient {
     return [...this.#jar].map(([name, value]) => `${name}=${value}`).join('; ');
   }
 
-  get(path: string): Promise<Fetched> {
+  /** GET `path`; `dest` is the Sec-Fetch-Dest a browser would send (`empty` for a fetch()). */
+  get(path: string, dest?: string): Promise<Fetched> {
     return new Promise((resolve) => {
       const cookie = this.cookieHeader;
+      const headers: Record<string, string> = {};
+      if (cookie !== '') headers.cookie = cookie;
+      if (dest !== undefined) headers['sec-fetch-dest'] = dest;
       const req = request(
         {
           host: this.#base.hostname,
@@ -71,7 +75,7 @@ export class PageClient {
           path,
           agent: this.#agent,
           timeout: this.#timeoutMs,
-          headers: cookie === '' ? {} : { cookie },
+          headers,
         },
         (res) => {
           if (this.#cookies) this.#keep(res.headers['set-cookie'] ?? []);

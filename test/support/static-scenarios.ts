@@ -64,7 +64,10 @@ export interface AcrossCutOver {
   readonly newClientOldScriptStatus: number | null;
 }
 
-/** One client loads a page, deploy `k` runs, then it and a new client load assets. */
+/**
+ * One client loads a page, deploy `k` runs, the page fetches data (from the new release), then
+ * it and a new client load assets.
+ */
 export async function acrossCutOver(
   daemon: ManagedDaemon,
   url: string,
@@ -75,6 +78,8 @@ export async function acrossCutOver(
   try {
     const oldPage = await old.page();
     await deployAlternating(daemon, k);
+    // The old page fetches data: the new release answers it.
+    await old.get('/index.php', 'empty');
     const newPage = await fresh.page();
     const oldScript = `/assets/${oldPage.release}/app.js`;
     const newStylesheet = await fresh.asset();

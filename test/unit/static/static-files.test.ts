@@ -187,6 +187,27 @@ describe('StaticFiles', () => {
       );
     });
 
+    it("leaves the cookie alone on a page's fetch or script: only a page names its assets' release", () => {
+      // After a cut-over an old page's fetch() reaches the new release; were the cookie set on
+      // that answer, the old page's later assets (a lazily loaded chunk) would come from it.
+      const files = staticFiles(new Next(), { release: 'cookie' });
+      const answered = (dest: string | null) => {
+        const sent = send(files, [
+          ['SCRIPT_NAME', '/index.php'],
+          ...(dest === null ? [] : ([['HTTP_SEC_FETCH_DEST', dest]] as Array<[string, string]>)),
+        ]);
+        sent.exchange.release = r2;
+        sent.exchange.onStdout(Buffer.from('Content-Type: application/json\r\n\r\n{}'));
+        return sent.output();
+      };
+      for (const dest of ['empty', 'script', 'image', 'style', 'font']) {
+        expect(answered(dest), dest).not.toContain('Set-Cookie');
+      }
+      for (const dest of [null, 'document', 'iframe']) {
+        expect(answered(dest), String(dest)).toContain(`switchyard_release=${releaseId(r2)}`);
+      }
+    });
+
     it("serves the cookie's release, then the serving one once its directory is gone", () => {
       const next = new Next();
       const files = staticFiles(next, { release: 'cookie' }, { knownReleases: [r1] });
