@@ -61,6 +61,8 @@ interface Switch {
   readonly symlinkBefore: string | null;
   /** Why the symlink could not be moved at the cut-over, when it could not. */
   cutOverFlipError: string | null;
+  /** Abandoned: its replicas go back to the serving release; a newer flip waits for its end. */
+  goingBack: boolean;
 }
 
 /**
@@ -164,6 +166,14 @@ export class Deployer {
       );
       return { kind: 'refused', reason };
     }
+    if (running?.goingBack === true) {
+      // Retargeting now would move the replicas with no switch to record, check or put back.
+      logger.info(
+        { release: resolved },
+        'the symlink moved while a failed switch goes back: following it once that has ended',
+      );
+      return { kind: 'following' };
+    }
     if (running !== null) {
       logger.info(
         { from: running.target, to: resolved },
@@ -265,6 +275,7 @@ export class Deployer {
       inPlace: restartInPlace,
       symlinkBefore: resolvedTargetOrNull(this.#options.symlink),
       cutOverFlipError: null,
+      goingBack: false,
     };
     const { symlink } = this.#options;
     if (trigger !== 'symlink') checkSymlinkWritable(symlink);
@@ -431,6 +442,7 @@ export class Deployer {
     );
     // Back to what serves now: after a retarget that is not always where this switch began.
     const back = supervisor.servingRelease ?? running.previous;
+    running.goingBack = true;
     supervisor.setRelease(back);
     const restored = this.#restoreSymlink(failed, back);
     running.target = back;
