@@ -583,7 +583,10 @@ export class Supervisor {
     record.lastError = null;
     record.pool = this.#balancer.add({
       id: `${record.name}.${record.incarnation}`,
-      slot: record.name,
+      // A surge spare (slot count and up) stands in for the slot it mirrors: the replica a
+      // rolling restart replaces first, or its twin across a deploy's cut-over. So a spare
+      // takes over the sessions of the replica it replaces, not a share of everyone's.
+      slot: slotName(record.slot % this.#desired.count),
       address: worker.address,
       capacity: this.#settings.capacity,
       release: record.release,
@@ -772,10 +775,15 @@ function desiredFrom(
   };
 }
 
+/** A slot's name, as status, logs and the replica's environment show it: `replica-1`. */
+function slotName(slot: number): string {
+  return `replica-${slot + 1}`;
+}
+
 function newSlot(slot: number, release: string): Slot {
   return {
     slot,
-    name: `replica-${slot + 1}`,
+    name: slotName(slot),
     state: 'starting',
     release,
     generation: 0,
