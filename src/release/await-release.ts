@@ -1,12 +1,9 @@
 import type { DeployRecord, DoneEvent, ProgressEvent } from '../control/messages.js';
-import { replicaProgress } from '../control/replica-progress.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { Deployer, SwitchEnd } from './deployer.js';
 import { resolvedTargetOrNull } from './flip-symlink.js';
 import type { ReleaseHistory } from './release-history.js';
-
-/** How often the state is looked at besides the events (a replica coming back after a crash). */
-const CHECK_INTERVAL_MS = 100;
+import { forwardSwitchProgress } from './switch-progress.js';
 
 export interface AwaitReleaseParts {
   readonly deployer: Deployer;
@@ -63,34 +60,50 @@ export function awaitRelease(
 
   return new Promise<DoneEvent>((resolve) => {
     let settled = false;
+    let checkQueued = false;
     const finish = (done: DoneEvent) => {
       if (settled) return;
       settled = true;
-      clearInterval(poll);
       clearTimeout(timer);
-      offReplica();
-      offToggle();
+      offProgress();
       offEnd();
+      offSeen();
       request.signal.removeEventListener('abort', onAbort);
       resolve(done);
     };
-    const offReplica = supervisor.onEvent((event) => onEvent(replicaProgress(event)));
-    const offToggle = supervisor.onToggle((event) =>
-      onEvent({
-        kind: 'toggle',
-        release: event.release,
-        previous: event.previous,
-        message: `cut-over: new requests go to ${event.release}`,
-      }),
-    );
+    // Looked at again after whatever can change the answer: a replica's step, the cut-over, a
+    // switch's end, the symlink seen elsewhere. Once per turn of the event loop, after the
+    // change has settled (a switch that just ended is no longer busy), and never from inside
+    // the supervisor's or deployer's own calls, which it may call back (following the flip).
+    const check = () => {
+      if (settled) return;
+      const outcome = whereItStands(parts, target);
+      if (outcome !== null) finish(ended(outcome.ok, outcome.message));
+    };
+    const recheck = () => {
+      if (checkQueued || settled) return;
+      checkQueued = true;
+      setImmediate(() => {
+        checkQueued = false;
+        check();
+      });
+    };
+    const offProgress = forwardSwitchProgress(supervisor, (event) => {
+      onEvent(event);
+      recheck();
+    });
     const offEnd = deployer.onSwitchEnd((end: SwitchEnd) => {
-      if (end.release !== target) return;
+      if (end.release !== target) {
+        recheck();
+        return;
+      }
       finish(
         end.done.ok
           ? ended(true, `every replica serves ${target}`)
           : ended(false, end.done.message),
       );
     });
+    const offSeen = deployer.onSymlinkSeen(recheck);
     const onAbort = () => finish(ended(false, 'the client left'));
     request.signal.addEventListener('abort', onAbort);
     const timer = setTimeout(() => {
@@ -101,11 +114,6 @@ export function awaitRelease(
         ),
       );
     }, request.timeoutMs);
-    const check = () => {
-      const outcome = whereItStands(parts, target);
-      if (outcome !== null) finish(ended(outcome.ok, outcome.message));
-    };
-    const poll = setInterval(check, CHECK_INTERVAL_MS);
     check();
   });
 }
@@ -123,7 +131,7 @@ function whereItStands(
   // Its end (the switch-end listener) says how it went.
   if (deployer.busy) return null;
   if (supervisor.desired.release === target) {
-    return supervisor.isConverged()
+    return servedEverywhere(supervisor, target)
       ? { ok: true, message: `every replica serves ${target}` }
       : null;
   }
@@ -156,6 +164,22 @@ function whereItStands(
     ok: false,
     message: `${target} served, but the daemon has moved on to ${supervisor.desired.release}; ${now}`,
   };
+}
+
+/**
+ * The balancer serves `target`, as does a full set of ready replicas, and no replica runs
+ * another release. Unlike `isConverged`, a spare of the same release that has yet to be
+ * removed (after a rolling restart with surge, which no replica event reports) or a restart
+ * still replacing replicas of it does not hold the answer back: they serve it too.
+ */
+function servedEverywhere(supervisor: Supervisor, target: string): boolean {
+  if (supervisor.servingRelease !== target) return false;
+  const slots = supervisor.snapshot();
+  const ready = slots.filter((slot) => slot.state === 'ready' && slot.release === target);
+  return (
+    ready.length >= supervisor.desired.count &&
+    slots.every((slot) => slot.release === target || slot.state === 'stopped')
+  );
 }
 
 /**

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import { CodedError } from '../coded-error.js';
 import type { DeployRecord, DoneEvent, ProgressEvent } from '../control/messages.js';
-import { replicaProgress } from '../control/replica-progress.js';
 import type { ReplicaEvent, Supervisor } from '../supervisor/supervisor.js';
 import { resolveDeployTarget } from './deploy-target.js';
 import { checkSymlinkWritable, flipSymlink, resolvedTargetOrNull } from './flip-symlink.js';
 import { lastGoodRelease } from './last-good-release.js';
 import type { ReleaseHistory } from './release-history.js';
+import { forwardSwitchProgress } from './switch-progress.js';
 import { moveSymlinkAtCutOver } from './symlink-at-cut-over.js';
 
 export type DeployerErrorCode = 'ERR_BUSY' | 'ERR_NO_ROLLBACK_TARGET';
@@ -86,6 +86,7 @@ export class Deployer {
    */
   #placed: string | null = null;
   readonly #endListeners = new Set<(end: SwitchEnd) => void>();
+  readonly #seenListeners = new Set<(release: string, outcome: FollowOutcome) => void>();
 
   constructor(options: DeployerOptions) {
     this.#options = options;
@@ -99,6 +100,12 @@ export class Deployer {
   onSwitchEnd(listener: (end: SwitchEnd) => void): () => void {
     this.#endListeners.add(listener);
     return () => this.#endListeners.delete(listener);
+  }
+
+  /** Called after each followSymlink: the release the symlink was seen on, and what was done. */
+  onSymlinkSeen(listener: (release: string, outcome: FollowOutcome) => void): () => void {
+    this.#seenListeners.add(listener);
+    return () => this.#seenListeners.delete(listener);
   }
 
   /** `switchyard deploy <target>`: refuses a bad target before anything changes. */
@@ -138,6 +145,18 @@ export class Deployer {
    * and returned, for `switchyard await`).
    */
   followSymlink(resolved: string): FollowOutcome {
+    const outcome = this.#follow(resolved);
+    for (const listener of this.#seenListeners) {
+      try {
+        listener(resolved, outcome);
+      } catch (error) {
+        this.#options.logger.error({ err: (error as Error).message }, 'a symlink listener failed');
+      }
+    }
+    return outcome;
+  }
+
+  #follow(resolved: string): FollowOutcome {
     const { supervisor, logger } = this.#options;
     const running = this.#running;
     if (this.#stopped) return { kind: 'stopping' };
@@ -305,7 +324,7 @@ export class Deployer {
               );
             },
           });
-    const unsubscribe = this.#forwardProgress(running);
+    const unsubscribe = forwardSwitchProgress(supervisor, (event) => running.onEvent(event));
     try {
       // Before the start: paths into the new release (a followed flip moves the symlink
       // first, and nginx's $realpath_root resolves it) that reach an old replica are
@@ -530,23 +549,6 @@ export class Deployer {
       }
     }
     return done;
-  }
-
-  #forwardProgress(running: Switch): () => void {
-    const { supervisor } = this.#options;
-    const offReplica = supervisor.onEvent((event) => running.onEvent(replicaProgress(event)));
-    const offToggle = supervisor.onToggle((event) =>
-      running.onEvent({
-        kind: 'toggle',
-        release: event.release,
-        previous: event.previous,
-        message: `cut-over: new requests go to ${event.release}`,
-      }),
-    );
-    return () => {
-      offReplica();
-      offToggle();
-    };
   }
 
   /** A switch nobody streams (a followed symlink flip): its progress goes to the log. */
