@@ -212,16 +212,6 @@ export class Deployer {
   }
 
   /**
-   * Reads the symlink now and follows it, not waiting for the watcher to report the flip:
-   * what `switchyard await` asks first. Null when the symlink leads nowhere.
-   */
-  checkSymlink(): { readonly release: string; readonly outcome: FollowOutcome } | null {
-    const release = resolvedTargetOrNull(this.#options.symlink);
-    if (release === null) return null;
-    return { release, outcome: this.followSymlink(release) };
-  }
-
-  /**
    * The serving release's directory is gone (removed by hand, or by a deploy tool's cleanup):
    * every request would be a 404. Goes back to the last good release the history knows, as a
    * `recovery` switch that also moves the symlink; when there is none, says so. Returns what
