@@ -1,8 +1,8 @@
 import type { ListenAddress } from '../config/address.js';
+import { BackendConnection, type ConnectionOwner } from '../fastcgi-client/backend-connection.js';
 import type { Exchange } from '../frontend/exchange.js';
 import type { ReleasePinning } from '../frontend/release-pinning.js';
 import { affinitySeed } from './affinity.js';
-import { BackendConnection, type ConnectionOwner } from './backend-connection.js';
 import { BalancerError } from './balancer-error.js';
 import { canTransition, type ReplicaRouting } from './replica-routing.js';
 

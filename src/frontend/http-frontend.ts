@@ -13,11 +13,16 @@ import type { Logger } from 'pino';
 import type { ListenAddress } from '../config/address.js';
 import { formatAddress } from '../config/address.js';
 import {
+  type CgiSite,
+  cgiParamsFor,
+  HttpRequestError,
+  headerPairs,
+} from '../protocol/cgi-params.js';
+import {
   type CgiResponseHead,
   MAX_CGI_HEAD_BYTES,
   parseCgiResponseHead,
 } from '../protocol/cgi-response.js';
-import { type CgiSite, cgiParamsFor, HttpRequestError, headerPairs } from './cgi-params.js';
 import { clientWarnings } from './client-warnings.js';
 import { ConnectionTable, type TableEntry } from './connection-table.js';
 import { type Dispatcher, Exchange, type ExchangeOutcome } from './exchange.js';

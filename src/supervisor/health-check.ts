@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ListenAddress } from '../config/address.js';
+import { requestParamsFor, sendFastCgiRequest } from '../fastcgi-client/one-shot-request.js';
 import { isDescriptorExhaustion } from '../net/descriptor-exhaustion.js';
-import { requestParamsFor, sendFastCgiRequest } from './fastcgi-request.js';
 
 export interface HealthCheckOptions {
   /** Request path, query allowed: php-fpm's ping.path, or any page of the application. */

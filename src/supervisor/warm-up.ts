@@ -1,5 +1,5 @@
 import type { ListenAddress } from '../config/address.js';
-import { requestParamsFor, sendFastCgiRequest } from './fastcgi-request.js';
+import { requestParamsFor, sendFastCgiRequest } from '../fastcgi-client/one-shot-request.js';
 
 /**
  * Sends each warm-up path to a new replica before it takes traffic (opcache, autoloaders,

@@ -4,7 +4,7 @@ import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ListenAddress } from '../../src/config/address.js';
-import { requestParamsFor, sendFastCgiRequest } from '../../src/supervisor/fastcgi-request.js';
+import { requestParamsFor, sendFastCgiRequest } from '../../src/fastcgi-client/one-shot-request.js';
 import { checkHealth } from '../../src/supervisor/health-check.js';
 import { killAllDemoApps, startDemoApp, stopDemoApp } from '../support/demo-app.js';
 import { type RunningPhpFpm, startPhpFpm } from '../support/php-fpm.js';

@@ -1,6 +1,6 @@
 import { CodedError } from '../coded-error.js';
-import type { NameValuePair } from '../protocol/name-value-pairs.js';
-import { utf8AsLatin1 } from '../protocol/name-value-pairs.js';
+import type { NameValuePair } from './name-value-pairs.js';
+import { utf8AsLatin1 } from './name-value-pairs.js';
 
 /** The parts of an HTTP request that CGI params are made of; strings as node gives them (latin1). */
 export interface CgiHttpRequest {

@@ -5,7 +5,7 @@ import {
   cgiParamsFor,
   HttpRequestError,
   headerPairs,
-} from '../../../src/frontend/cgi-params.js';
+} from '../../../src/protocol/cgi-params.js';
 import type { NameValuePair } from '../../../src/protocol/name-value-pairs.js';
 
 const connection = {

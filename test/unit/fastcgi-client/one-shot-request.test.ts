@@ -6,6 +6,11 @@ import { join } from 'node:path';
 import { setImmediate as immediate } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ListenAddress } from '../../../src/config/address.js';
+import {
+  FastCgiRequestError,
+  requestParamsFor,
+  sendFastCgiRequest,
+} from '../../../src/fastcgi-client/one-shot-request.js';
 import { ProtocolStatus, RecordType } from '../../../src/protocol/constants.js';
 import {
   decodeNameValuePairs,
@@ -17,11 +22,6 @@ import {
 } from '../../../src/protocol/record-bodies.js';
 import { RecordDecoder } from '../../../src/protocol/record-decoder.js';
 import { encodeRecord, encodeStream } from '../../../src/protocol/record-encoder.js';
-import {
-  FastCgiRequestError,
-  requestParamsFor,
-  sendFastCgiRequest,
-} from '../../../src/supervisor/fastcgi-request.js';
 import { makeTempDir } from '../../support/temp-dir.js';
 import { waitFor } from '../../support/wait-for.js';
 
