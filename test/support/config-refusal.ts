@@ -1,14 +1,19 @@
 import { expect } from 'vitest';
 import { ConfigError } from '../../src/config/config-error.js';
 
-/** The key and reason of the ConfigError `load` throws; fails the test when it accepts. */
-export function configRefusal(load: () => unknown): { key: string; reason: string } {
+/** The ConfigError `load` throws; fails the test when it accepts or throws anything else. */
+export function configErrorOf(load: () => unknown): ConfigError {
   try {
     load();
   } catch (error) {
     expect(error).toBeInstanceOf(ConfigError);
-    const { key, reason } = error as ConfigError;
-    return { key, reason };
+    return error as ConfigError;
   }
   return expect.unreachable('the config was accepted');
+}
+
+/** The key and reason of the ConfigError `load` throws; fails the test when it accepts. */
+export function configRefusal(load: () => unknown): { key: string; reason: string } {
+  const { key, reason } = configErrorOf(load);
+  return { key, reason };
 }

@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load-config.js';
 import { isRootAccount } from '../../../src/config/root-account.js';
 import { configRefusal } from '../../support/config-refusal.js';
+import { MINIMAL_CONFIG } from '../../support/minimal-config.js';
 import { makeTempDir } from '../../support/temp-dir.js';
 
 // Values a typo or a hostile config makes: each is refused when the config is read, naming
@@ -11,16 +12,6 @@ import { makeTempDir } from '../../support/temp-dir.js';
 
 const temp = makeTempDir('bounds');
 afterAll(() => temp.remove());
-
-const EXTERNAL = `
-[listen]
-fastcgi = "unix:/run/switchyard/app.sock"
-[release]
-symlink = "/srv/app/current"
-[replicas]
-kind = "external"
-addresses = ["unix:/run/php/a.sock", "unix:/run/php/b.sock"]
-`;
 
 /** kind = "command" needs no php-fpm on this machine; its argv[0] is this node. */
 const COMMAND = `
@@ -48,23 +39,26 @@ describe('upper bounds', () => {
       text: COMMAND.replace('kind = "command"', 'kind = "command"\ncapacity = 10000000'),
       key: 'replicas.capacity',
     },
-    { text: `${EXTERNAL}capacity = 10000000\n`, key: 'replicas.capacity' },
-    { text: `${EXTERNAL}[limits]\nqueue = 1000000000\n`, key: 'limits.queue' },
-    { text: `${EXTERNAL}[limits]\nmax_params = "1GiB"\n`, key: 'limits.max_params' },
-    { text: `${EXTERNAL}[limits]\nretry_body = "10GiB"\n`, key: 'limits.retry_body' },
-    { text: `${EXTERNAL}[limits]\nmax_connections = 0\n`, key: 'limits.max_connections' },
+    { text: `${MINIMAL_CONFIG}capacity = 10000000\n`, key: 'replicas.capacity' },
+    { text: `${MINIMAL_CONFIG}[limits]\nqueue = 1000000000\n`, key: 'limits.queue' },
+    { text: `${MINIMAL_CONFIG}[limits]\nmax_params = "1GiB"\n`, key: 'limits.max_params' },
+    { text: `${MINIMAL_CONFIG}[limits]\nretry_body = "10GiB"\n`, key: 'limits.retry_body' },
+    { text: `${MINIMAL_CONFIG}[limits]\nmax_connections = 0\n`, key: 'limits.max_connections' },
     {
-      text: `${EXTERNAL}[limits]\nrequests_per_connection = 100000\n`,
+      text: `${MINIMAL_CONFIG}[limits]\nrequests_per_connection = 100000\n`,
       key: 'limits.requests_per_connection',
     },
-    { text: `${EXTERNAL}[limits]\nparams_timeout = "0"\n`, key: 'limits.params_timeout' },
-    { text: `${EXTERNAL}[limits]\nclient_idle_timeout = "0"\n`, key: 'limits.client_idle_timeout' },
+    { text: `${MINIMAL_CONFIG}[limits]\nparams_timeout = "0"\n`, key: 'limits.params_timeout' },
+    {
+      text: `${MINIMAL_CONFIG}[limits]\nclient_idle_timeout = "0"\n`,
+      key: 'limits.client_idle_timeout',
+    },
   ])('refuses $key out of range', ({ text, key }) => {
     expect(refusal(text).key).toBe(key);
   });
 
   it('says what the bound is', () => {
-    expect(refusal(`${EXTERNAL}[limits]\nmax_params = "1GiB"\n`).reason).toBe(
+    expect(refusal(`${MINIMAL_CONFIG}[limits]\nmax_params = "1GiB"\n`).reason).toBe(
       '"1GiB" is too large: at most 16MiB',
     );
     expect(
@@ -73,12 +67,15 @@ describe('upper bounds', () => {
   });
 
   it('refuses a connection buffer that cannot hold one whole request', () => {
-    expect(refusal(`${EXTERNAL}[limits]\nconnection_buffer = "1MiB"\n`)).toEqual({
+    expect(refusal(`${MINIMAL_CONFIG}[limits]\nconnection_buffer = "1MiB"\n`)).toEqual({
       key: 'limits.connection_buffer',
       reason:
         'must hold one whole request: at least max_params + retry_body + 1MiB (3145728 bytes)',
     });
-    const config = parseConfig(`${EXTERNAL}[limits]\nconnection_buffer = "8MiB"\n`, temp.path);
+    const config = parseConfig(
+      `${MINIMAL_CONFIG}[limits]\nconnection_buffer = "8MiB"\n`,
+      temp.path,
+    );
     expect(config.limits.connectionBufferBytes).toBe(8 * 1024 * 1024);
   });
 });
@@ -90,13 +87,13 @@ describe('paths switchyard creates', () => {
     { table: '[paths]\nruntime = "/proc"', key: 'paths.runtime' },
     { table: '[control]\nsocket = "/proc/self/control.sock"', key: 'control.socket' },
   ])('refuses $key under /proc or /sys', ({ table, key }) => {
-    const found = refusal(`${EXTERNAL}${table}\n`);
+    const found = refusal(`${MINIMAL_CONFIG}${table}\n`);
     expect(found.key).toBe(key);
     expect(found.reason).toMatch(/is under \/(proc|sys), where nothing can be created$/);
   });
 
   it('refuses a path that leads into /proc through a symlink', () => {
-    const found = refusal(`${EXTERNAL}[paths]\nruntime = "/dev/fd/switchyard/run"\n`);
+    const found = refusal(`${MINIMAL_CONFIG}[paths]\nruntime = "/dev/fd/switchyard/run"\n`);
     expect(found.key).toBe('paths.runtime');
     expect(found.reason).toMatch(
       /^"\/dev\/fd\/switchyard\/run" is under \/proc \(through \/proc\/\d+\/fd\/switchyard\/run\), where nothing can be created$/,
@@ -105,9 +102,9 @@ describe('paths switchyard creates', () => {
 
   it('refuses a FastCGI socket under /proc, and takes /processes as an ordinary path', () => {
     expect(
-      refusal(EXTERNAL.replace('unix:/run/switchyard/app.sock', 'unix:/proc/app.sock')).key,
+      refusal(MINIMAL_CONFIG.replace('unix:/run/switchyard/app.sock', 'unix:/proc/app.sock')).key,
     ).toBe('listen.fastcgi');
-    const config = parseConfig(`${EXTERNAL}[paths]\nruntime = "/processes/run"\n`, temp.path);
+    const config = parseConfig(`${MINIMAL_CONFIG}[paths]\nruntime = "/processes/run"\n`, temp.path);
     expect(config.paths.runtime).toBe('/processes/run');
   });
 });

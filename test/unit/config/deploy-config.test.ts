@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../src/config/config-error.js';
+import type { ConfigError } from '../../../src/config/config-error.js';
 import { parseConfig } from '../../../src/config/load-config.js';
 import type { Config } from '../../../src/config/schema.js';
+import { configErrorOf } from '../../support/config-refusal.js';
 
 const BASE_DIR = '/etc/switchyard';
 
@@ -30,15 +31,9 @@ function parse(text: string): Config {
   return parseConfig(text, BASE_DIR);
 }
 
-/** The error parseConfig throws for `text`, which must be a ConfigError. */
+/** The ConfigError parseConfig throws for `text`. */
 function configError(text: string): ConfigError {
-  try {
-    parse(text);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  return expect.unreachable('parseConfig accepted the text');
+  return configErrorOf(() => parse(text));
 }
 
 describe('release.root, [deploy] and [response]', () => {

@@ -3,21 +3,11 @@ import type { ConfigError } from '../../../src/config/config-error.js';
 import { parseConfig } from '../../../src/config/load-config.js';
 import type { SessionsConfig } from '../../../src/config/schema.js';
 import { configRefusal } from '../../support/config-refusal.js';
-
-const BASE = `
-[listen]
-fastcgi = "unix:/run/switchyard/app.sock"
-
-[release]
-symlink = "/srv/app/current"
-
-[replicas]
-kind = "external"
-addresses = ["unix:/run/php/a.sock", "unix:/run/php/b.sock"]
-`;
+import { MINIMAL_CONFIG } from '../../support/minimal-config.js';
 
 function sessions(table: string, limits = ''): SessionsConfig | null {
-  return parseConfig(`${BASE}${limits}\n[sessions]\n${table}\n`, '/etc/switchyard').sessions;
+  return parseConfig(`${MINIMAL_CONFIG}${limits}\n[sessions]\n${table}\n`, '/etc/switchyard')
+    .sessions;
 }
 
 function refusal(table: string): { key: string; reason: string } {
@@ -26,7 +16,7 @@ function refusal(table: string): { key: string; reason: string } {
 
 describe('[sessions]', () => {
   it('is off without the table', () => {
-    expect(parseConfig(BASE, '/etc/switchyard').sessions).toBeNull();
+    expect(parseConfig(MINIMAL_CONFIG, '/etc/switchyard').sessions).toBeNull();
   });
 
   it('turns lanes on with PHP defaults when the table is present, even empty', () => {
