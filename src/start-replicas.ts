@@ -1,4 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { flipSymlink } from './release/flip-symlink.js';
@@ -103,26 +102,26 @@ export async function bringUpReplicas(
   logger: Logger,
 ): Promise<void> {
   supervisor.start();
-  const deadline = Date.now() + config.health.startTimeoutMs + 5_000;
-  for (;;) {
-    const slots = supervisor.snapshot();
-    const ready = slots.filter((slot) => slot.state === 'ready').length;
-    if (supervisor.isConverged()) return;
-    const allFailed = slots.length > 0 && slots.every((slot) => slot.lastError !== null);
-    if (ready === 0 && (allFailed || Date.now() >= deadline)) {
-      await supervisor.shutdown(0);
-      const errors = slots
-        .map((slot) => `${slot.name}: ${slot.lastError ?? slot.state}`)
-        .join('\n');
-      throw new Error(`no replica became ready on ${supervisor.desired.release}:\n${errors}`);
-    }
-    if (ready > 0 && Date.now() >= deadline) {
-      logger.warn(
-        { replicas: slots.map((slot) => `${slot.name}: ${slot.state}`) },
-        'serving with fewer replicas than configured; the others keep restarting',
-      );
-      return;
-    }
-    await delay(50);
+  const outcome = await supervisor.until<'converged' | 'failed' | 'late'>(
+    () => {
+      if (supervisor.isConverged()) return 'converged';
+      const slots = supervisor.snapshot();
+      const allFailed = slots.length > 0 && slots.every((slot) => slot.lastError !== null);
+      return allFailed && !slots.some((slot) => slot.state === 'ready') ? 'failed' : undefined;
+    },
+    config.health.startTimeoutMs + 5_000,
+    () => 'late',
+  );
+  if (outcome === 'converged') return;
+  const slots = supervisor.snapshot();
+  if (slots.some((slot) => slot.state === 'ready')) {
+    logger.warn(
+      { replicas: slots.map((slot) => `${slot.name}: ${slot.state}`) },
+      'serving with fewer replicas than configured; the others keep restarting',
+    );
+    return;
   }
+  await supervisor.shutdown(0);
+  const errors = slots.map((slot) => `${slot.name}: ${slot.lastError ?? slot.state}`).join('\n');
+  throw new Error(`no replica became ready on ${supervisor.desired.release}:\n${errors}`);
 }

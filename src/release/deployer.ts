@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { CodedError } from '../coded-error.js';
 import type { DeployRecord, DoneEvent, ProgressEvent } from '../control/messages.js';
+import { BusyError, type OperationClaim, OperationLock } from '../control/operation-lock.js';
 import type { ReplicaEvent, Supervisor } from '../supervisor/supervisor.js';
 import { resolveDeployTarget } from './deploy-target.js';
 import { checkSymlinkWritable, flipSymlink, resolvedTargetOrNull } from './flip-symlink.js';
@@ -9,7 +10,7 @@ import type { ReleaseHistory } from './release-history.js';
 import { forwardSwitchProgress } from './switch-progress.js';
 import { moveSymlinkAtCutOver } from './symlink-at-cut-over.js';
 
-export type DeployerErrorCode = 'ERR_BUSY' | 'ERR_NO_ROLLBACK_TARGET';
+export type DeployerErrorCode = 'ERR_NO_ROLLBACK_TARGET';
 
 export class DeployerError extends CodedError<DeployerErrorCode> {
   override readonly name = 'DeployerError';
@@ -23,6 +24,11 @@ export interface DeployerOptions {
   /** Bound on one whole switch (both halves, or the way back after a failure). */
   readonly timeoutMs: number;
   readonly logger: Logger;
+  /**
+   * The lock deploy, rollback and restart share (a restart takes it on the control side); a
+   * deployer on its own has one of its own.
+   */
+  readonly lock?: OperationLock;
 }
 
 type Trigger = DeployRecord['trigger'];
@@ -76,6 +82,7 @@ interface Switch {
  */
 export class Deployer {
   readonly #options: DeployerOptions;
+  readonly #lock: OperationLock;
   #running: Switch | null = null;
   #stopped = false;
   /** A release not to follow on its own again: it just failed, or the symlink was left on it. */
@@ -90,6 +97,7 @@ export class Deployer {
 
   constructor(options: DeployerOptions) {
     this.#options = options;
+    this.#lock = options.lock ?? new OperationLock();
   }
 
   get busy(): boolean {
@@ -114,29 +122,35 @@ export class Deployer {
     force: boolean,
     onEvent: (event: ProgressEvent) => void,
   ): Promise<DoneEvent> {
-    this.#refuseWhileBusy('deploy');
-    const current = this.#options.supervisor.desired.release;
-    const resolved = resolveDeployTarget(target, {
-      symlink: this.#options.symlink,
-      root: this.#options.root,
-      current,
-      force,
-    });
-    return this.#switch('deploy', resolved, onEvent, force && resolved === current);
+    const claim = this.#claim('deploy', `a deploy of ${target}`);
+    try {
+      const current = this.#options.supervisor.desired.release;
+      const resolved = resolveDeployTarget(target, {
+        symlink: this.#options.symlink,
+        root: this.#options.root,
+        current,
+        force,
+      });
+      return this.#switch('deploy', resolved, onEvent, force && resolved === current, claim);
+    } catch (error) {
+      claim.release();
+      throw error;
+    }
   }
 
   /** `switchyard rollback`: back to the release served before the last switch. */
   rollback(onEvent: (event: ProgressEvent) => void): Promise<DoneEvent> {
-    this.#refuseWhileBusy('rollback');
+    const claim = this.#claim('rollback', 'a rollback');
     const current = this.#options.supervisor.desired.release;
     const target = this.#options.history.rollbackTarget(current);
     if (target === null) {
+      claim.release();
       throw new DeployerError(
         'ERR_NO_ROLLBACK_TARGET',
         `nothing to roll back to: no earlier release of ${current} is in the history (or its directory is gone)`,
       );
     }
-    return this.#switch('rollback', target, onEvent, false);
+    return this.#switch('rollback', target, onEvent, false, claim);
   }
 
   /**
@@ -256,18 +270,35 @@ export class Deployer {
     };
   }
 
-  #refuseWhileBusy(what: string): void {
-    if (this.#stopped)
-      throw new DeployerError('ERR_BUSY', `the daemon is stopping; ${what} refused`);
-    if (this.#running !== null) {
-      throw new DeployerError(
-        'ERR_BUSY',
-        `a ${this.#running.trigger} to ${this.#running.target} is running; ${what} again when it has finished`,
-      );
+  /** The operation lock for a deploy or rollback; refused while another runs, or once stopping. */
+  #claim(what: string, holder: string): OperationClaim {
+    const claim = this.#lock.claim(holder);
+    if (this.#stopped) {
+      claim.release();
+      throw new BusyError(`the daemon is stopping; ${what} refused`);
+    }
+    return claim;
+  }
+
+  /**
+   * Runs a switch holding the operation lock: the claim of a deploy or rollback, or a hold of
+   * its own for a followed flip or a recovery (not refused: the daemon must follow them).
+   */
+  async #switch(
+    trigger: Trigger,
+    target: string,
+    onEvent: (event: ProgressEvent) => void,
+    restartInPlace: boolean,
+    claim: OperationClaim = this.#lock.hold('a release switch'),
+  ): Promise<DoneEvent> {
+    try {
+      return await this.#runSwitch(trigger, target, onEvent, restartInPlace);
+    } finally {
+      claim.release();
     }
   }
 
-  async #switch(
+  async #runSwitch(
     trigger: Trigger,
     target: string,
     onEvent: (event: ProgressEvent) => void,
@@ -378,46 +409,41 @@ export class Deployer {
     const deadline = running.startedAt + timeoutMs;
     for (;;) {
       const target = running.target;
-      const outcome = await new Promise<Outcome | 'retarget'>((resolve) => {
-        let settled = false;
-        const finish = (result: Outcome | 'retarget') => {
-          if (settled) return;
-          settled = true;
-          clearInterval(poll);
-          clearTimeout(timer);
+      let failure: Outcome | undefined;
+      const unsubscribe = supervisor.onEvent((event) => {
+        // Before the cut-over (or in a forced restart in place, which has none), a replica of
+        // the target that fails ends the wait; after it, crash recovery takes over.
+        if (
+          event.state === 'failed' &&
+          event.release === target &&
+          (running.inPlace || supervisor.servingRelease !== target)
+        ) {
+          failure ??= {
+            ok: false,
+            reason: `${event.name} on ${target}: ${failureText(event, supervisor)}`,
+          };
+        }
+      });
+      const retargeted = new AbortController();
+      running.retarget = () => retargeted.abort('retarget');
+      const outcome = await supervisor
+        .until<Outcome | 'retarget'>(
+          () =>
+            failure ??
+            (supervisor.isConverged() && supervisor.desired.release === target
+              ? { ok: true }
+              : undefined),
+          deadline - Date.now(),
+          () => ({
+            ok: false,
+            reason: `not every replica served ${target} within ${timeoutMs} ms`,
+          }),
+          retargeted.signal,
+        )
+        .finally(() => {
           unsubscribe();
           running.retarget = null;
-          resolve(result);
-        };
-        running.retarget = () => finish('retarget');
-        const unsubscribe = supervisor.onEvent((event) => {
-          // Before the cut-over (or in a forced restart in place, which has none), a replica of
-          // the target that fails ends the wait; after it, crash recovery takes over.
-          if (
-            event.state === 'failed' &&
-            event.release === target &&
-            (running.inPlace || supervisor.servingRelease !== target)
-          ) {
-            finish({
-              ok: false,
-              reason: `${event.name} on ${target}: ${failureText(event, supervisor)}`,
-            });
-          }
         });
-        const poll = setInterval(() => {
-          if (supervisor.isConverged() && supervisor.desired.release === target) {
-            finish({ ok: true });
-          }
-        }, 50);
-        const timer = setTimeout(
-          () =>
-            finish({
-              ok: false,
-              reason: `not every replica served ${target} within ${timeoutMs} ms`,
-            }),
-          Math.max(0, deadline - Date.now()),
-        );
-      });
       if (outcome !== 'retarget') return outcome;
     }
   }
@@ -457,10 +483,13 @@ export class Deployer {
     running.target = back;
     // The old release served throughout; wait (bounded) until nothing runs the failed one,
     // not for every replica to be back: one that cannot start at all keeps backing off.
-    const gone = await waitUntil(
+    const gone = await supervisor.until(
       () =>
-        supervisor.snapshot().every((slot) => slot.release !== failed || slot.state === 'stopped'),
+        supervisor.snapshot().every((slot) => slot.release !== failed || slot.state === 'stopped')
+          ? true
+          : undefined,
       10_000,
+      () => false,
     );
     const replicas = gone
       ? 'the replicas that ran it are coming back on it'
@@ -590,16 +619,4 @@ function unmovedSymlinkDone(done: DoneEvent, running: Switch, reason: string): D
 function failureText(event: ReplicaEvent, supervisor: Supervisor): string {
   const slot = supervisor.snapshot().find((candidate) => candidate.name === event.name);
   return slot?.lastError ?? event.message;
-}
-
-function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const deadline = Date.now() + timeoutMs;
-    const check = () => {
-      if (condition()) resolve(true);
-      else if (Date.now() >= deadline) resolve(false);
-      else setTimeout(check, 50);
-    };
-    check();
-  });
 }

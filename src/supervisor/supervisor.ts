@@ -11,6 +11,7 @@ import { type Action, type DesiredState, plan, type ReplicaView } from './plan.j
 import { type ReplicaState, transition } from './replica-state.js';
 import { type SurgeChoice, SurgeChooser, type SurgeStatus } from './surge-chooser.js';
 import type { SurgeChange } from './surge-decision.js';
+import { type ChangeSource, waitForState } from './wait-for-state.js';
 import { warmUp } from './warm-up.js';
 import type { Worker, WorkerLauncher } from './workers/worker.js';
 
@@ -134,6 +135,7 @@ export class Supervisor {
   readonly #slots = new Map<number, Slot>();
   readonly #listeners = new Set<(event: SupervisorEvent) => void>();
   readonly #toggleListeners = new Set<(event: ToggleEvent) => void>();
+  readonly #changeListeners = new Set<() => void>();
   /** Every release a replica was pinned to: their paths are rewritten too (see release-pinning). */
   readonly #knownReleases = new Set<string>();
   readonly #surge = new SurgeChooser();
@@ -178,6 +180,28 @@ export class Supervisor {
   onEvent(listener: (event: SupervisorEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Fires after every reconcile and every replica step or cut-over: whatever `isConverged`,
+   * `snapshot` and `servingRelease` report may have changed. What `until` waits on.
+   */
+  readonly onChange: ChangeSource = (listener) => {
+    this.#changeListeners.add(listener);
+    return () => this.#changeListeners.delete(listener);
+  };
+
+  /**
+   * Waits, without polling, until `judge` answers (asked now and after every change), or
+   * `timeoutMs` passes (then `onTimeout()`), or `signal` aborts (then its reason).
+   */
+  until<T>(
+    judge: () => T | undefined,
+    timeoutMs: number,
+    onTimeout: () => T,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    return waitForState({ changes: this.onChange, judge, timeoutMs, onTimeout, signal });
   }
 
   onToggle(listener: (event: ToggleEvent) => void): () => void {
@@ -325,27 +349,15 @@ export class Supervisor {
     timeoutMs: number,
     failFast = false,
   ): Promise<{ ok: true } | { ok: false; reason: string }> {
-    return new Promise((resolve) => {
-      const finish = (result: { ok: true } | { ok: false; reason: string }) => {
-        clearInterval(poll);
-        clearTimeout(timer);
-        unsubscribe();
-        resolve(result);
-      };
-      const check = () => {
-        if (this.isConverged()) finish({ ok: true });
-      };
-      const unsubscribe = this.onEvent((event) => {
-        if (failFast && event.state === 'failed') finish({ ok: false, reason: event.message });
-        else check();
-      });
-      const poll = setInterval(check, POLL_MS);
-      const timer = setTimeout(
-        () => finish({ ok: false, reason: `not converged within ${timeoutMs} ms` }),
-        timeoutMs,
-      );
-      check();
+    let failure: { ok: false; reason: string } | undefined;
+    const unsubscribe = this.onEvent((event) => {
+      if (failFast && event.state === 'failed') failure ??= { ok: false, reason: event.message };
     });
+    return this.until<{ ok: true } | { ok: false; reason: string }>(
+      () => failure ?? (this.isConverged() ? { ok: true } : undefined),
+      timeoutMs,
+      () => ({ ok: false, reason: `not converged within ${timeoutMs} ms` }),
+    ).finally(unsubscribe);
   }
 
   snapshot(): SlotSnapshot[] {
@@ -442,6 +454,7 @@ export class Supervisor {
       this.#balancer.servingRelease,
     );
     for (const action of actions) this.#apply(action, now);
+    this.#changed();
   }
 
   #apply(action: Action, now: number): void {
@@ -573,6 +586,7 @@ export class Supervisor {
         this.#logger.error({ err: (error as Error).message }, 'a cut-over listener failed');
       }
     }
+    this.#changed();
     this.#wake();
   }
 
@@ -740,12 +754,24 @@ export class Supervisor {
     this.#tell({ ...choice, kind: 'surge', state: null });
   }
 
+  /** Listeners first, then the change: a waiter judging on a step has heard the step. */
   #tell(event: SupervisorEvent): void {
     for (const listener of this.#listeners) {
       try {
         listener(event);
       } catch (error) {
         this.#logger.error({ err: (error as Error).message }, 'a replica event listener failed');
+      }
+    }
+    this.#changed();
+  }
+
+  #changed(): void {
+    for (const listener of this.#changeListeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.#logger.error({ err: (error as Error).message }, 'a change listener failed');
       }
     }
   }
