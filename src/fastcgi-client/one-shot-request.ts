@@ -4,7 +4,7 @@ import { formatAddress, type ListenAddress } from '../config/address.js';
 import { connectTo } from '../net/connect-to.js';
 import { MAX_CGI_HEAD_BYTES, parseCgiResponseHead } from '../protocol/cgi-response.js';
 import { ProtocolStatus, RecordType } from '../protocol/constants.js';
-import { type NameValuePair, utf8AsLatin1 } from '../protocol/name-value-pairs.js';
+import type { NameValuePair } from '../protocol/name-value-pairs.js';
 import { parseEndRequestBody } from '../protocol/record-bodies.js';
 import { RecordDecoder } from '../protocol/record-decoder.js';
 import { encodeRequest } from '../protocol/request-encoder.js';
@@ -31,7 +31,7 @@ export class FastCgiRequestError extends CodedError<FastCgiRequestErrorCode> {
 /**
  * Names and values are byte strings in the codec's latin1 convention (see name-value-pairs.ts):
  * pass text through utf8AsLatin1 first if it may hold non-ASCII characters, as
- * requestParamsFor does.
+ * requestParamsFor (get-request-params.ts) does.
  */
 export type FastCgiParams = ReadonlyArray<NameValuePair> | Readonly<Record<string, string>>;
 
@@ -340,68 +340,17 @@ function paramsWithContentLength(
   params: FastCgiParams,
   body: Buffer | undefined,
 ): readonly NameValuePair[] {
-  const pairs: readonly NameValuePair[] = isPairList(params) ? params : Object.entries(params);
+  const pairs = pairsOf(params);
   if (body === undefined || body.length === 0) return pairs;
   if (pairs.some(([name]) => name === 'CONTENT_LENGTH')) return pairs;
   return [...pairs, ['CONTENT_LENGTH', String(body.length)]];
 }
 
+/** The params as a list of pairs, in order. */
+export function pairsOf(params: FastCgiParams): ReadonlyArray<NameValuePair> {
+  return isPairList(params) ? params : Object.entries(params);
+}
+
 function isPairList(params: FastCgiParams): params is ReadonlyArray<NameValuePair> {
   return Array.isArray(params);
-}
-
-/**
- * The params a web server (nginx with its fastcgi_params) sends for `GET path` against the
- * document root `release`. `path` starts with `/` and may carry a query string.
- *
- * php-fpm answers its `ping.path` and `pm.status_path` by comparing them with SCRIPT_NAME (the
- * request_uri php-fpm derives from it), never with REQUEST_URI, and only when SCRIPT_FILENAME
- * is present: so SCRIPT_NAME is the path without the query, which also serves a PHP page.
- */
-export function requestParamsFor(
-  release: string,
-  path: string,
-  extra: FastCgiParams = {},
-): NameValuePair[] {
-  if (!path.startsWith('/')) {
-    throw new RangeError(`request path ${JSON.stringify(path)} must start with /`);
-  }
-  const question = path.indexOf('?');
-  const rawScript = question === -1 ? path : path.slice(0, question);
-  const query = question === -1 ? '' : path.slice(question + 1);
-  // nginx's $fastcgi_script_name is the decoded URI path.
-  const script = utf8AsLatin1(decodePath(rawScript));
-  const root = utf8AsLatin1(release.replace(/\/+$/, ''));
-  const params = new Map<string, string>([
-    ['GATEWAY_INTERFACE', 'CGI/1.1'],
-    ['SERVER_SOFTWARE', 'switchyard'],
-    ['SERVER_PROTOCOL', 'HTTP/1.1'],
-    ['REQUEST_METHOD', 'GET'],
-    ['REQUEST_URI', utf8AsLatin1(path)],
-    ['DOCUMENT_URI', script],
-    ['SCRIPT_NAME', script],
-    ['SCRIPT_FILENAME', `${root}${script}`],
-    ['DOCUMENT_ROOT', root === '' ? '/' : root],
-    ['QUERY_STRING', utf8AsLatin1(query)],
-    ['REMOTE_ADDR', '127.0.0.1'],
-    ['SERVER_ADDR', '127.0.0.1'],
-    ['SERVER_PORT', '80'],
-    ['SERVER_NAME', 'localhost'],
-    // php-cgi refuses to run without it (cgi.force_redirect); nginx's fastcgi_params sends it.
-    ['REDIRECT_STATUS', '200'],
-    ['HTTP_HOST', 'localhost'],
-    ['HTTP_USER_AGENT', 'switchyard-health'],
-  ]);
-  for (const [name, value] of isPairList(extra) ? extra : Object.entries(extra)) {
-    params.set(name, value);
-  }
-  return [...params];
-}
-
-function decodePath(path: string): string {
-  try {
-    return decodeURIComponent(path);
-  } catch {
-    return path; // not valid percent-encoded UTF-8: pass it as written
-  }
 }

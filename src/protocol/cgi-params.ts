@@ -20,7 +20,8 @@ export interface CgiHttpRequest {
 
 export interface CgiConnection {
   readonly remoteAddress: string;
-  readonly remotePort: number;
+  /** Absent for a request switchyard makes itself (no client, no port): no REMOTE_PORT. */
+  readonly remotePort?: number;
   readonly localAddress: string;
   readonly localPort: number;
 }
@@ -29,8 +30,11 @@ export interface CgiConnection {
 export interface CgiSite {
   /** The release symlink path, e.g. /srv/app/current (text; sent as its UTF-8 bytes). */
   readonly documentRoot: string;
-  /** The front controller every non-`.php` path runs, e.g. `index.php`. */
-  readonly index: string;
+  /**
+   * The front controller every non-`.php` path runs, e.g. `index.php`. Absent, every path is
+   * its own script (php-fpm's ping.path is no file, and a warm-up path names its page).
+   */
+  readonly index?: string;
   /** SERVER_NAME; the Host header's name when absent. */
   readonly serverName?: string;
 }
@@ -54,7 +58,7 @@ const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
 /**
  * CGI/1.1 params (RFC 3875) for an HTTP request, as nginx's fastcgi_params with a front
  * controller and no try_files: a path ending in `.php` runs that script, any other path runs
- * `index`. Every value is a latin1 string (bytes, see name-value-pairs.ts). Throws
+ * `index` (or itself, without one). Every value is a latin1 string (bytes, see name-value-pairs.ts). Throws
  * HttpRequestError for a target that must be answered 400.
  */
 export function cgiParamsFor(
@@ -67,7 +71,10 @@ export function cgiParamsFor(
   const rawPath = q === -1 ? uri : uri.slice(0, q);
   const query = q === -1 ? '' : uri.slice(q + 1);
   const path = normalisePath(rawPath);
-  const script = path.endsWith('.php') ? path : `/${utf8AsLatin1(site.index).replace(/^\/+/, '')}`;
+  const script =
+    site.index === undefined || path.endsWith('.php')
+      ? path
+      : `/${utf8AsLatin1(site.index).replace(/^\/+/, '')}`;
   const documentRoot = utf8AsLatin1(site.documentRoot).replace(/(.)\/+$/, '$1');
   const headers = httpHeaderParams(request.headers);
   const contentType = headerValue(headers, 'HTTP_CONTENT_TYPE');
@@ -91,9 +98,11 @@ export function cgiParamsFor(
   ];
   if (contentType !== undefined) params.push(['CONTENT_TYPE', contentType]);
   if (contentLength !== undefined) params.push(['CONTENT_LENGTH', contentLength]);
+  params.push(['REMOTE_ADDR', plainAddress(connection.remoteAddress)]);
+  if (connection.remotePort !== undefined) {
+    params.push(['REMOTE_PORT', String(connection.remotePort)]);
+  }
   params.push(
-    ['REMOTE_ADDR', plainAddress(connection.remoteAddress)],
-    ['REMOTE_PORT', String(connection.remotePort)],
     ['SERVER_ADDR', serverAddress],
     ['SERVER_PORT', String(connection.localPort)],
     ['SERVER_NAME', serverName(site, headerValue(headers, 'HTTP_HOST'), serverAddress)],

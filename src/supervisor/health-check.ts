@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ListenAddress } from '../config/address.js';
-import { requestParamsFor, sendFastCgiRequest } from '../fastcgi-client/one-shot-request.js';
+import { requestParamsFor } from '../fastcgi-client/get-request-params.js';
+import { sendFastCgiRequest } from '../fastcgi-client/one-shot-request.js';
 import { isDescriptorExhaustion } from '../net/descriptor-exhaustion.js';
 
 export interface HealthCheckOptions {

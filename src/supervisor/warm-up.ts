@@ -1,5 +1,6 @@
 import type { ListenAddress } from '../config/address.js';
-import { requestParamsFor, sendFastCgiRequest } from '../fastcgi-client/one-shot-request.js';
+import { requestParamsFor } from '../fastcgi-client/get-request-params.js';
+import { sendFastCgiRequest } from '../fastcgi-client/one-shot-request.js';
 
 /**
  * Sends each warm-up path to a new replica before it takes traffic (opcache, autoloaders,

@@ -84,6 +84,19 @@ describe('cgiParamsFor', () => {
     ).toBe('/srv/app/current/index.php');
   });
 
+  it('runs every path as its own script without a front controller, and omits an absent port', () => {
+    const { index: _, ...bare } = site;
+    const pairs = cgiParamsFor(
+      request('/users/42?x=1'),
+      { remoteAddress: '127.0.0.1', localAddress: '127.0.0.1', localPort: 80 },
+      bare,
+    );
+    const params = new Map(pairs);
+    expect(params.get('SCRIPT_NAME')).toBe('/users/42');
+    expect(params.get('SCRIPT_FILENAME')).toBe('/srv/app/current/users/42');
+    expect(namesOf(pairs)).not.toContain('REMOTE_PORT');
+  });
+
   it.each([
     ['/', '/', ''],
     ['/search?q=a%20b&x=1', '/search?q=a%20b&x=1', 'q=a%20b&x=1'],
