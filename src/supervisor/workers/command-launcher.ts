@@ -1,12 +1,12 @@
-import { chmodSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { ListenAddress } from '../../config/address.js';
 import type { CommandReplicasConfig } from '../../config/schema.js';
+import { discardFailedStart, GroupWorker } from './group-worker.js';
 import { OutputLog } from './output-log.js';
-import { type StopStep, stopGroups } from './process-stop.js';
-import type { Worker, WorkerExit, WorkerLauncher, WorkerSpec, WorkerStopResult } from './worker.js';
+import { COMMAND_STOP_TABLE } from './stop-tables.js';
+import type { Worker, WorkerExit, WorkerLauncher, WorkerSpec } from './worker.js';
 import { describeExit, WorkerError } from './worker-error.js';
 import { spawnWorkerProcess, type WorkerProcess } from './worker-process.js';
 import {
@@ -34,15 +34,6 @@ export interface CommandLauncherOptions {
 export const SOCKET_PLACEHOLDER = '{socket}';
 /** listen(2) backlog of a socket switchyard creates (the kernel caps it at somaxconn). */
 const LISTEN_BACKLOG = 511;
-
-const STOP_STEPS: readonly StopStep[] = [
-  { signal: 'SIGTERM', to: 'leader' },
-  { signal: 'SIGKILL', to: 'group' },
-];
-const LEFTOVER_STEPS: readonly StopStep[] = [
-  { signal: 'SIGTERM', to: 'group' },
-  { signal: 'SIGKILL', to: 'group' },
-];
 
 /**
  * Starts a replica from a command line, in one of two modes:
@@ -134,11 +125,7 @@ export class CommandLauncher implements WorkerLauncher {
       server?.close();
     }
 
-    const cleanUp = async () => {
-      await stopGroups(processes, [{ signal: 'SIGKILL', to: 'group' }], 0);
-      await output.drained(1_000);
-      rmSync(socket, { force: true });
-    };
+    const cleanUp = () => discardFailedStart(processes, output, [socket]);
     if (spawnError !== null) {
       await cleanUp();
       throw await spawnError;
@@ -160,7 +147,15 @@ export class CommandLauncher implements WorkerLauncher {
         { outputTail: output.tail(), exit: failure.exit },
       );
     }
-    return new CommandWorker(processes, socket, output, log, this.#options.drainTimeoutMs);
+    return new GroupWorker({
+      processes,
+      socket,
+      files: [socket],
+      output,
+      log,
+      drainTimeoutMs: this.#options.drainTimeoutMs,
+      table: COMMAND_STOP_TABLE,
+    });
   }
 }
 
@@ -199,69 +194,4 @@ function listeningFd(server: Server): number {
   const fd = (server as unknown as { _handle: { fd?: number } | null })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) throw new Error('cannot get the listening socket fd');
   return fd;
-}
-
-/**
- * The processes of a command replica. `exited` settles when the first of them exits; the
- * supervisor then calls stop() for the rest. What that process left in its own group is sent
- * SIGTERM, and SIGKILL after the drain timeout.
- */
-class CommandWorker implements Worker {
-  readonly address: ListenAddress;
-  readonly pids: readonly number[];
-  readonly exited: Promise<WorkerExit>;
-  readonly #processes: readonly WorkerProcess[];
-  readonly #socket: string;
-  readonly #output: OutputLog;
-  readonly #log: Logger;
-  #stopping: Promise<WorkerStopResult> | null = null;
-
-  constructor(
-    processes: readonly WorkerProcess[],
-    socket: string,
-    output: OutputLog,
-    log: Logger,
-    drainTimeoutMs: number,
-  ) {
-    this.#processes = processes;
-    this.#socket = socket;
-    this.#output = output;
-    this.#log = log;
-    this.address = { kind: 'unix', path: socket };
-    this.pids = processes.map((entry) => entry.pid);
-    this.exited = Promise.race(processes.map((entry) => entry.exited));
-    for (const entry of processes) {
-      void entry.exited.then(async (exit) => {
-        if (this.#stopping !== null) return;
-        log.warn(
-          { pid: exit.pid, code: exit.code, signal: exit.signal },
-          'command process exited unexpectedly',
-        );
-        const outcome = await stopGroups([entry], LEFTOVER_STEPS, drainTimeoutMs);
-        this.#reportStragglers(outcome.stragglers);
-      });
-    }
-  }
-
-  /** SIGTERM to each process, SIGKILL to each group after `graceMs`; then the socket goes. */
-  stop(graceMs: number): Promise<WorkerStopResult> {
-    this.#stopping ??= (async () => {
-      const outcome = await stopGroups(this.#processes, STOP_STEPS, graceMs);
-      this.#reportStragglers(outcome.stragglers);
-      rmSync(this.#socket, { force: true });
-      this.#log.info({ pids: this.pids, forced: outcome.forced }, 'command stopped');
-      return { forced: outcome.forced };
-    })();
-    return this.#stopping;
-  }
-
-  outputTail(): string {
-    return this.#output.tail();
-  }
-
-  #reportStragglers(stragglers: readonly number[]): void {
-    if (stragglers.length > 0) {
-      this.#log.error({ pids: stragglers }, 'command processes survived SIGKILL');
-    }
-  }
 }

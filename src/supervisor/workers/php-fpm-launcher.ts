@@ -1,14 +1,14 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { ListenAddress } from '../../config/address.js';
 import type { HealthConfig, PhpFpmReplicasConfig } from '../../config/schema.js';
+import { discardFailedStart, GroupWorker } from './group-worker.js';
 import { OutputLog } from './output-log.js';
 import { phpFpmFiles, renderPhpFpmConfig } from './php-fpm-config.js';
 import { preloadSettings } from './php-fpm-preload.js';
-import { type StopStep, stopGroups } from './process-stop.js';
-import type { Worker, WorkerExit, WorkerLauncher, WorkerSpec, WorkerStopResult } from './worker.js';
+import { PHP_FPM_STOP_TABLE } from './stop-tables.js';
+import type { Worker, WorkerLauncher, WorkerSpec } from './worker.js';
 import { describeExit, WorkerError } from './worker-error.js';
-import { spawnWorkerProcess, type WorkerProcess } from './worker-process.js';
+import { spawnWorkerProcess } from './worker-process.js';
 import {
   checkSocketPath,
   removeStaleSocket,
@@ -30,18 +30,6 @@ export interface PhpFpmLauncherOptions {
   /** `release.symlink`: an `opcache.preload` path through it is moved into the pinned release. */
   readonly releaseSymlink?: string;
 }
-
-/** Graceful (the master lets children finish), then fast (SIGTERM), then the whole group killed. */
-const STOP_STEPS: readonly StopStep[] = [
-  { signal: 'SIGQUIT', to: 'leader' },
-  { signal: 'SIGTERM', to: 'leader' },
-  { signal: 'SIGKILL', to: 'group' },
-];
-/** For children orphaned by a master that died: each finishes its request, or is killed. */
-const ORPHAN_STEPS: readonly StopStep[] = [
-  { signal: 'SIGQUIT', to: 'group' },
-  { signal: 'SIGKILL', to: 'group' },
-];
 
 /**
  * Starts one php-fpm master per replica incarnation, with a generated config (see
@@ -132,10 +120,7 @@ export class PhpFpmLauncher implements WorkerLauncher {
     const startTimeoutMs = this.#options.startTimeoutMs ?? START_TIMEOUT_MS;
     const failure = await waitForStart([master], files.socket, startTimeoutMs);
     if (failure !== null) {
-      // Whatever is left of it: SIGKILL the group, then read what it said before it died.
-      await stopGroups([master], [{ signal: 'SIGKILL', to: 'group' }], 0);
-      await output.drained(1_000);
-      removeFiles(files);
+      await discardFailedStart([master], output, filesOf(files));
       const exit = master.exit() ?? null;
       throw new WorkerError(
         failure.exit === null ? 'ERR_WORKER_START_TIMEOUT' : 'ERR_WORKER_EXITED',
@@ -145,76 +130,22 @@ export class PhpFpmLauncher implements WorkerLauncher {
         { outputTail: output.tail(), exit },
       );
     }
-    return new PhpFpmWorker(master, files, output, log, this.#options.drainTimeoutMs);
+    return new GroupWorker({
+      processes: [master],
+      socket: files.socket,
+      files: filesOf(files),
+      output,
+      log,
+      drainTimeoutMs: this.#options.drainTimeoutMs,
+      table: PHP_FPM_STOP_TABLE,
+    });
   }
 }
 
-/**
- * A running php-fpm master and its children (all in the master's process group).
- *
- * `exited` settles when the master exits. If that happens without stop() (a crash, `kill -9`),
- * its children are orphans still holding the listening socket and maybe finishing requests:
- * the worker then sends SIGQUIT to the group (each child finishes its current request and
- * exits) and SIGKILLs the group after the drain timeout, so no child of a dead master stays.
- */
-class PhpFpmWorker implements Worker {
-  readonly address: ListenAddress;
-  readonly pids: readonly number[];
-  readonly exited: Promise<WorkerExit>;
-  readonly #master: WorkerProcess;
-  readonly #files: ReturnType<typeof phpFpmFiles>;
-  readonly #output: OutputLog;
-  readonly #log: Logger;
-  #stopping: Promise<WorkerStopResult> | null = null;
-
-  constructor(
-    master: WorkerProcess,
-    files: ReturnType<typeof phpFpmFiles>,
-    output: OutputLog,
-    log: Logger,
-    drainTimeoutMs: number,
-  ) {
-    this.#master = master;
-    this.#files = files;
-    this.#output = output;
-    this.#log = log;
-    this.address = { kind: 'unix', path: files.socket };
-    this.pids = [master.pid];
-    this.exited = master.exited;
-    void master.exited.then(async (exit) => {
-      if (this.#stopping !== null) return;
-      log.warn(
-        { pid: exit.pid, code: exit.code, signal: exit.signal },
-        'php-fpm master exited unexpectedly; stopping its orphaned children',
-      );
-      const outcome = await stopGroups([master], ORPHAN_STEPS, drainTimeoutMs);
-      this.#reportStragglers(outcome.stragglers);
-      if (this.#stopping === null) removeFiles(files);
-    });
-  }
-
-  stop(graceMs: number): Promise<WorkerStopResult> {
-    this.#stopping ??= (async () => {
-      const outcome = await stopGroups([this.#master], STOP_STEPS, graceMs);
-      this.#reportStragglers(outcome.stragglers);
-      removeFiles(this.#files);
-      this.#log.info({ pid: this.#master.pid, forced: outcome.forced }, 'php-fpm master stopped');
-      return { forced: outcome.forced };
-    })();
-    return this.#stopping;
-  }
-
-  outputTail(): string {
-    return this.#output.tail();
-  }
-
-  #reportStragglers(stragglers: readonly number[]): void {
-    if (stragglers.length > 0) {
-      this.#log.error({ pids: stragglers }, 'php-fpm processes survived SIGKILL');
-    }
-  }
+function filesOf(files: ReturnType<typeof phpFpmFiles>): string[] {
+  return [files.config, files.socket, files.pid];
 }
 
 function removeFiles(files: ReturnType<typeof phpFpmFiles>): void {
-  for (const path of [files.config, files.socket, files.pid]) rmSync(path, { force: true });
+  for (const path of filesOf(files)) rmSync(path, { force: true });
 }
