@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
@@ -25,7 +25,8 @@ import {
   writeControlConfig,
 } from '../support/control-fixtures.js';
 import { repoRoot } from '../support/repo-root.js';
-import { switchyardCommand } from '../support/switchyard-process.js';
+import { staleSocket } from '../support/stale-socket.js';
+import { runSwitchyard, switchyardCommand } from '../support/switchyard-process.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -67,19 +68,6 @@ function capturingLogger(): { logger: Logger; messages: string[] } {
     },
   });
   return { logger: pino({ level: 'debug' }, sink), messages };
-}
-
-/** A socket file with nobody listening, as a daemon killed with SIGKILL leaves it. */
-async function staleSocket(path: string): Promise<void> {
-  const child = spawn(process.execPath, [
-    '-e',
-    `require('node:net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`,
-  ]);
-  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-  expect(statSync(path).isSocket()).toBe(true);
 }
 
 /** One raw HTTP exchange on the socket, for requests the client never sends. */
@@ -289,27 +277,6 @@ describe('control socket: deploy and rollback', () => {
     expect(done.message).toBe('deploy failed: setRelease exploded');
   });
 
-  it.each([
-    ['', 'a deploy needs a body'],
-    ['{}', 'target is missing'],
-    ['[]', 'must be a JSON object'],
-    ['{"target": ', 'not JSON'],
-    ['{"target": ""}', 'target must be a non-empty string'],
-    ['{"target": 43}', 'target must be a non-empty string'],
-    ['{"target": null}', 'target must be a non-empty string'],
-    ['{"target": "releases/43"}', 'target must be an absolute path, got "releases/43"'],
-    ['{"target": "/srv/a\\u0000b"}', 'must not contain a NUL byte'],
-    ['{"target": "/srv/app/releases/43", "force": "yes"}', 'force must be true or false'],
-    ['{"target": "/srv/app/releases/43", "forced": true}', 'unknown field "forced"'],
-  ])('refuses the deploy body %s with 400', async (body, message) => {
-    const { server, handler } = await startServer();
-    const answer = await rawRequest(server.socketPath, 'POST', '/v1/deploy', body);
-    expect(answer.status).toBe(400);
-    expect(JSON.parse(answer.body).error.code).toBe('ERR_CONTROL_BAD_REQUEST');
-    expect(JSON.parse(answer.body).error.message).toContain(message);
-    expect(handler.deployRequests).toEqual([]);
-  });
-
   it('streams a rollback to the rollback target', async () => {
     const { client, handler } = await startServer();
     const events: OperationProgressEvent[] = [];
@@ -326,18 +293,6 @@ describe('control socket: deploy and rollback', () => {
     const error = await rejection(client.rollback(() => {}));
     expect(error).toMatchObject({ code: 'ERR_NO_ROLLBACK_TARGET', status: 409 });
     expect(error.message).toBe('there is no earlier release to roll back to');
-  });
-
-  it.each([
-    ['{"to": "/srv/app/releases/41"}', 'unknown field "to"; known fields: none'],
-    ['[]', 'must be a JSON object'],
-    ['nope', 'not JSON'],
-  ])('refuses the rollback body %s with 400', async (body, message) => {
-    const { server, handler } = await startServer();
-    const answer = await rawRequest(server.socketPath, 'POST', '/v1/rollback', body);
-    expect(answer.status).toBe(400);
-    expect(JSON.parse(answer.body).error.message).toContain(message);
-    expect(handler.rollbackRequests).toEqual([]);
   });
 
   it('accepts an empty rollback body', async () => {
@@ -531,16 +486,33 @@ describe('control server: bad clients cost only their own request', () => {
   });
 
   it.each([
-    ['[1]', 'must be a JSON object'],
-    ['{"replica": 0}', 'replica must be a positive integer'],
-    ['{"replica": "2"}', 'replica must be a positive integer'],
-    ['{"replica": 1.5}', 'replica must be a positive integer'],
-    ['{"replicas": 2}', 'unknown field "replicas"'],
-  ])('refuses the restart body %s with 400', async (body, message) => {
+    ['deploy', '', 'a deploy needs a body'],
+    ['deploy', '{}', 'target is missing'],
+    ['deploy', '[]', 'must be a JSON object'],
+    ['deploy', '{"target": ', 'not JSON'],
+    ['deploy', '{"target": ""}', 'target must be a non-empty string'],
+    ['deploy', '{"target": 43}', 'target must be a non-empty string'],
+    ['deploy', '{"target": null}', 'target must be a non-empty string'],
+    ['deploy', '{"target": "releases/43"}', 'target must be an absolute path, got "releases/43"'],
+    ['deploy', '{"target": "/srv/a\\u0000b"}', 'must not contain a NUL byte'],
+    ['deploy', '{"target": "/srv/app/releases/43", "force": "yes"}', 'force must be true or false'],
+    ['deploy', '{"target": "/srv/app/releases/43", "forced": true}', 'unknown field "forced"'],
+    ['rollback', '{"to": "/srv/app/releases/41"}', 'unknown field "to"; known fields: none'],
+    ['rollback', '[]', 'must be a JSON object'],
+    ['rollback', 'nope', 'not JSON'],
+    ['restart', '[1]', 'must be a JSON object'],
+    ['restart', '{"replica": 0}', 'replica must be a positive integer'],
+    ['restart', '{"replica": "2"}', 'replica must be a positive integer'],
+    ['restart', '{"replica": 1.5}', 'replica must be a positive integer'],
+    ['restart', '{"replicas": 2}', 'unknown field "replicas"'],
+  ])('refuses the %s body %s with 400', async (operation, body, message) => {
     const { server, handler } = await startServer();
-    const answer = await rawRequest(server.socketPath, 'POST', '/v1/restart', body);
+    const answer = await rawRequest(server.socketPath, 'POST', `/v1/${operation}`, body);
     expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body).error.code).toBe('ERR_CONTROL_BAD_REQUEST');
     expect(JSON.parse(answer.body).error.message).toContain(message);
+    expect(handler.deployRequests).toEqual([]);
+    expect(handler.rollbackRequests).toEqual([]);
     expect(handler.requests).toEqual([]);
   });
 
@@ -709,22 +681,6 @@ if (typeof outsider === 'string') {
 describe.skipIf(typeof outsider === 'string')('control socket permission', () => {
   const who = typeof outsider === 'string' ? '' : outsider.who;
 
-  function runCliAs(prefix: readonly string[], config: string) {
-    const [command, ...args] = [...prefix, ...switchyardCommand] as [string, ...string[]];
-    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(command, [...args, 'status', '-c', config], { cwd: repoRoot });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-      });
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-      });
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
-
   async function attempt(mode: number, group: string | null) {
     const chosen = outsider as Outsider;
     const dir = join(temp.path, `perm-${mode.toString(8)}`);
@@ -734,7 +690,7 @@ describe.skipIf(typeof outsider === 'string')('control socket permission', () =>
     chmodSync(config, 0o644);
     await startServer(undefined, { socket, mode, group });
     chosen.prepare(socket);
-    return runCliAs(chosen.prefix, config);
+    return runSwitchyard(['status', '-c', config], repoRoot, chosen.prefix);
   }
 
   it(`refuses a client without permission (${who}): permission denied, exit 1`, async () => {

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listen } from '../../src/frontend/listener.js';
+import { staleSocket } from '../support/stale-socket.js';
 import { makeTempDir } from '../support/temp-dir.js';
 
 const temp = makeTempDir('listen');
@@ -12,18 +12,6 @@ afterAll(() => {
   for (const server of servers) server.close();
   temp.remove();
 });
-
-/** A socket file with nobody listening, as a process killed with SIGKILL leaves it. */
-async function staleSocket(path: string): Promise<void> {
-  const child = spawn(process.execPath, [
-    '-e',
-    `require('node:net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`,
-  ]);
-  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-}
 
 describe('front end listener', () => {
   it('creates the unix socket with the configured mode', async () => {

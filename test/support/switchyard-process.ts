@@ -40,10 +40,17 @@ export interface RunningCli {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts `switchyard <args>` in `cwd` (the repository unless told). */
-export function startCli(args: readonly string[], cwd = repoRoot): RunningCli {
-  const [command, ...prefix] = switchyardCommand as [string, ...string[]];
-  const child = spawn(command, [...prefix, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `switchyard <args>` in `cwd` (the repository unless told), under `runAs` when given
+ * (e.g. `['setpriv', '--reuid=nobody', …]`).
+ */
+export function startCli(
+  args: readonly string[],
+  cwd = repoRoot,
+  runAs: readonly string[] = [],
+): RunningCli {
+  const [command, ...rest] = [...runAs, ...switchyardCommand, ...args] as [string, ...string[]];
+  const child = spawn(command, rest, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => {
@@ -63,8 +70,9 @@ export function startCli(args: readonly string[], cwd = repoRoot): RunningCli {
 export async function runSwitchyard(
   args: readonly string[],
   cwd?: string,
+  runAs?: readonly string[],
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const cli = startCli(args, cwd);
+  const cli = startCli(args, cwd, runAs);
   const code = await cli.exited;
   return { code, stdout: cli.stdout(), stderr: cli.stderr() };
 }
