@@ -16,9 +16,8 @@ import {
   type RunningServer,
   startOnFreePort,
 } from '../test/support/server-process.js';
-import { makeTempDir } from '../test/support/temp-dir.js';
 import { waitFor } from '../test/support/wait-for.js';
-import { childPids } from './proc-stats.js';
+import { killGroup, killNginx, ProcessScope } from './process-scope.js';
 
 const RELEASES = new URL('../fixtures/php/releases/', import.meta.url).pathname;
 
@@ -103,22 +102,12 @@ export class DeployStack {
   readonly dir: string;
   readonly symlink: string;
   readonly releases: { readonly r1: string; readonly r2: string };
-  readonly #cleanups: Array<() => Promise<void> | void> = [];
-  /** Leaders of their own process groups: php-fpm masters and the daemon. */
-  readonly #groups = new Set<number>();
-  /** nginx masters, sharing the benchmark's group: killed with their workers. */
-  readonly #nginxMasters = new Set<number>();
-  readonly #removeDir: () => void;
-  #closing: Promise<void> | null = null;
-  readonly #killOnExit = () => this.#killNow();
+  readonly #scope: ProcessScope;
 
   /** `sources`: the two releases to copy (fixtures/php/releases' r1 and r2 unless told). */
   constructor(label: string, sources: ReleaseSources = PHP_RELEASES) {
-    const temp = makeTempDir(label);
-    this.dir = temp.path;
-    this.#removeDir = temp.remove;
-    this.#cleanups.push(temp.remove);
-    process.on('exit', this.#killOnExit);
+    this.#scope = new ProcessScope(label);
+    this.dir = this.#scope.dir;
     // switchyard runs php-fpm's workers as www-data when it runs as root: they read the releases.
     chmodSync(this.dir, 0o755);
     const r1 = join(this.dir, 'releases', 'r1');
@@ -159,11 +148,7 @@ export class DeployStack {
       poolDirectives: ['[global]', 'process_control_timeout = 10s'],
     });
     // The master and its children share a process group, also after a reload's re-exec.
-    this.#groups.add(master.pid);
-    this.#cleanups.push(async () => {
-      await master.killAll();
-      this.#groups.delete(master.pid);
-    });
+    this.#scope.trackGroup(master.pid, master.killAll);
     return master;
   }
 
@@ -237,10 +222,8 @@ export class DeployStack {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     // Replica masters lead process groups of their own: remembered to be killed if need be.
     const replicaPids = new Set<number>();
-    this.#groups.add(pid);
-    this.#cleanups.push(async () => {
+    this.#scope.trackGroup(pid, async () => {
       await stopDaemon(child, exited);
-      this.#groups.delete(pid);
       for (const leftover of replicaPids) killGroup(leftover);
     });
     const client = new ControlClient(control);
@@ -253,7 +236,7 @@ export class DeployStack {
         for (const replica of status.replicas) {
           for (const replicaPid of replica.pids) {
             replicaPids.add(replicaPid);
-            this.#groups.add(replicaPid);
+            this.#scope.killGroupOnExit(replicaPid);
           }
         }
         return status.replicas.length > 0 && status.replicas.every((r) => r.state === 'ready');
@@ -319,58 +302,18 @@ export class DeployStack {
         forceKill: killNginx,
       });
     });
-    this.#nginxMasters.add(nginx.pid);
-    this.#cleanups.push(async () => {
-      await nginx.stop();
-      this.#nginxMasters.delete(nginx.pid);
-    });
+    this.#scope.trackNginx(nginx.pid, nginx.stop);
     return nginx;
   }
 
   /** Runs `cleanup` first when closing (before the processes it needs are stopped). */
   defer(cleanup: () => Promise<unknown>): void {
-    this.#cleanups.push(async () => {
-      await cleanup();
-    });
+    this.#scope.defer(cleanup);
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#closeAll();
-    return this.#closing;
+    return this.#scope.close();
   }
-
-  async #closeAll(): Promise<void> {
-    for (const cleanup of this.#cleanups.splice(0).reverse()) {
-      try {
-        await cleanup();
-      } catch (error) {
-        process.stderr.write(`bench cleanup: ${(error as Error).message}\n`);
-      }
-    }
-    process.off('exit', this.#killOnExit);
-  }
-
-  /** Synchronous, for the `exit` event: SIGKILL to what is left, the temp dir removed. */
-  #killNow(): void {
-    for (const pid of this.#nginxMasters) killNginx(pid);
-    for (const pid of this.#groups) killGroup(pid);
-    this.#removeDir();
-  }
-}
-
-/** An nginx master's workers outlive a killed master: found while they are its children. */
-function killNginx(master: number): void {
-  for (const pid of [...childPids(master), master]) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {}
-  }
-}
-
-function killGroup(leader: number): void {
-  try {
-    process.kill(-leader, 'SIGKILL');
-  } catch {}
 }
 
 /** SIGTERM (finishes requests, stops the replicas gracefully), SIGKILL to the group after 15 s. */
