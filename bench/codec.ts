@@ -1,13 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
-import { makeReleasePinning } from '../src/frontend/release-pinning.js';
-import { WireParams } from '../src/frontend/request-params.js';
 import { RecordType } from '../src/protocol/constants.js';
 import type { NameValuePair } from '../src/protocol/name-value-pairs.js';
 import { ParamsAccumulator } from '../src/protocol/params-accumulator.js';
 import { RecordDecoder } from '../src/protocol/record-decoder.js';
 import { encodeStream } from '../src/protocol/record-encoder.js';
 import { encodeRequest } from '../src/protocol/request-encoder.js';
+import { makeReleasePinning } from '../src/request/release-pinning.js';
+import { WireParams } from '../src/request/request-params.js';
 import { formatRate, measure } from './measure.js';
 
 /** What nginx sends for `GET /index.php?page=2` from a browser: fastcgi_params plus headers. */

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import { probeReplica } from '../fastcgi-client/liveness-probe.js';
-import type { Dispatcher, Exchange } from '../frontend/exchange.js';
-import type { SessionTag } from '../frontend/session-tag.js';
+import { BalancerError } from '../request/balancer-error.js';
+import type { Dispatcher, Exchange } from '../request/exchange.js';
+import type { SessionTag } from '../request/session-tag.js';
 import { AdmissionQueue } from './admission-queue.js';
 import { affinityScore, loadBound } from './affinity.js';
-import { BalancerError } from './balancer-error.js';
 import { type PoolListener, ReplicaPool, type ReplicaSpec } from './replica-pool.js';
 
 export interface BalancerOptions {

@@ -1,9 +1,9 @@
 import type { ListenAddress } from '../config/address.js';
 import { BackendConnection, type ConnectionOwner } from '../fastcgi-client/backend-connection.js';
-import type { Exchange } from '../frontend/exchange.js';
-import type { ReleasePinning } from '../frontend/release-pinning.js';
+import { BalancerError } from '../request/balancer-error.js';
+import type { Exchange } from '../request/exchange.js';
+import type { ReleasePinning } from '../request/release-pinning.js';
 import { affinitySeed } from './affinity.js';
-import { BalancerError } from './balancer-error.js';
 import { canTransition, type ReplicaRouting } from './replica-routing.js';
 
 export interface ReplicaSpec {

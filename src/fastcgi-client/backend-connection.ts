@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
 import type { ListenAddress } from '../config/address.js';
-import type { Exchange } from '../frontend/exchange.js';
 import { batchWritesThisTick } from '../net/batch-writes.js';
 import { connectTo } from '../net/connect-to.js';
 import { isDescriptorExhaustion } from '../net/descriptor-exhaustion.js';
@@ -9,6 +8,7 @@ import { ProtocolStatus, RecordType, Role } from '../protocol/constants.js';
 import { encodeBeginRequestBody, parseEndRequestBody } from '../protocol/record-bodies.js';
 import { RecordDecoder } from '../protocol/record-decoder.js';
 import { encodeRecord } from '../protocol/record-encoder.js';
+import type { Exchange } from '../request/exchange.js';
 
 /** php-fpm does not multiplex: one request per connection, so its id is always 1. */
 const BACKEND_REQUEST_ID = 1;

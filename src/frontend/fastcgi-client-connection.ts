@@ -21,11 +21,11 @@ import {
 } from '../protocol/record-bodies.js';
 import { RecordDecoder } from '../protocol/record-decoder.js';
 import { encodeRecord, writeHeader, writeRecord } from '../protocol/record-encoder.js';
+import { type Dispatcher, Exchange, type ExchangeOutcome } from '../request/exchange.js';
+import { RequestBody } from '../request/request-body.js';
+import { WireParams } from '../request/request-params.js';
+import type { ResponseSink } from '../request/response-sink.js';
 import type { ClientWarnings } from './client-warnings.js';
-import { type Dispatcher, Exchange, type ExchangeOutcome } from './exchange.js';
-import { RequestBody } from './request-body.js';
-import { WireParams } from './request-params.js';
-import type { ResponseSink } from './response-sink.js';
 
 export interface FrontendLimits {
   readonly maxParamsBytes: number;

@@ -9,16 +9,16 @@ import {
   HttpRequestError,
   headerPairs,
 } from '../protocol/cgi-params.js';
+import { type Dispatcher, Exchange, type ExchangeOutcome } from '../request/exchange.js';
+import { generatedResponse } from '../request/generated-response.js';
+import { RequestBody } from '../request/request-body.js';
+import { PairParams } from '../request/request-params.js';
+import type { ResponseSink } from '../request/response-sink.js';
 import { clientWarnings } from './client-warnings.js';
 import { ConnectionTable, type TableEntry } from './connection-table.js';
-import { type Dispatcher, Exchange, type ExchangeOutcome } from './exchange.js';
-import { generatedResponse } from './generated-response.js';
 import { HttpResponseSink } from './http-response-sink.js';
 import { ListenError } from './listener.js';
 import { isRefused, refuseConnection } from './refuse-http-connection.js';
-import { RequestBody } from './request-body.js';
-import { PairParams } from './request-params.js';
-import type { ResponseSink } from './response-sink.js';
 
 export interface HttpFrontendLimits {
   /**

@@ -11,8 +11,8 @@ import {
   MAX_CGI_HEAD_BYTES,
   parseCgiResponseHead,
 } from '../protocol/cgi-response.js';
-import { generatedResponse } from './generated-response.js';
-import type { ResponseSink } from './response-sink.js';
+import { generatedResponse } from '../request/generated-response.js';
+import type { ResponseSink } from '../request/response-sink.js';
 
 /** Connection-level headers of the application's answer; node writes its own. */
 const HOP_BY_HOP = new Set([

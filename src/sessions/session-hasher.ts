@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import type { SessionTag } from '../frontend/session-tag.js';
+import type { SessionTag } from '../request/session-tag.js';
 
 /**
  * Turns session ids into tags. The key is random per daemon run: a hash seen in a log or in

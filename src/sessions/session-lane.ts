@@ -1,4 +1,4 @@
-import type { Exchange } from '../frontend/exchange.js';
+import type { Exchange } from '../request/exchange.js';
 
 /** A request waiting in its session's lane, with the timer that bounds its wait. */
 export interface LaneWaiter {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { BalancerError } from '../balancer/balancer-error.js';
-import type { Dispatcher, Exchange } from '../frontend/exchange.js';
+import { BalancerError } from '../request/balancer-error.js';
+import type { Dispatcher, Exchange } from '../request/exchange.js';
 import { LaneWarnings } from './lane-warnings.js';
 import { SessionHasher } from './session-hasher.js';
 import { type SessionKeySources, sessionKeyOf } from './session-key.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ReleaseResponseLine } from '../frontend/exchange.js';
+import type { ReleaseResponseLine } from '../request/exchange.js';
 import { sessionKeyOf } from '../sessions/session-key.js';
 
 /** Releases remembered by id: deploy tools keep a handful; beyond this the oldest goes. */

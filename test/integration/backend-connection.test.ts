@@ -2,11 +2,11 @@ import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReplicaPool } from '../../src/balancer/replica-pool.js';
-import { type Dispatcher, Exchange, type ExchangeOutcome } from '../../src/frontend/exchange.js';
-import { makeReleasePinning } from '../../src/frontend/release-pinning.js';
-import { RequestBody } from '../../src/frontend/request-body.js';
-import { PairParams } from '../../src/frontend/request-params.js';
-import type { ResponseSink } from '../../src/frontend/response-sink.js';
+import { type Dispatcher, Exchange, type ExchangeOutcome } from '../../src/request/exchange.js';
+import { makeReleasePinning } from '../../src/request/release-pinning.js';
+import { RequestBody } from '../../src/request/request-body.js';
+import { PairParams } from '../../src/request/request-params.js';
+import type { ResponseSink } from '../../src/request/response-sink.js';
 import { startScriptedApp, wholeAnswer } from '../support/scripted-fcgi-app.js';
 import { makeTempDir } from '../support/temp-dir.js';
 

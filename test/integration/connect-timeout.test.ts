@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Balancer } from '../../src/balancer/balancer.js';
 import { FastCgiFrontend } from '../../src/frontend/fastcgi-frontend.js';
-import { makeReleasePinning } from '../../src/frontend/release-pinning.js';
 import { silentLogger } from '../../src/log.js';
+import { makeReleasePinning } from '../../src/request/release-pinning.js';
 import {
   type DemoAppProcess,
   demoReleasesDir,

@@ -7,15 +7,15 @@ import { Agent, type IncomingHttpHeaders, type OutgoingHttpHeaders, request } fr
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BalancerError } from '../../src/balancer/balancer-error.js';
+import { HttpFrontend } from '../../src/frontend/http-frontend.js';
+import { silentLogger } from '../../src/log.js';
+import { BalancerError } from '../../src/request/balancer-error.js';
 import type {
   BackendAttempt,
   Dispatcher,
   Exchange,
   ExchangeOutcome,
-} from '../../src/frontend/exchange.js';
-import { HttpFrontend } from '../../src/frontend/http-frontend.js';
-import { silentLogger } from '../../src/log.js';
+} from '../../src/request/exchange.js';
 import { type RunningDataPlane, startDataPlane } from '../support/data-plane.js';
 import {
   type DemoAppProcess,

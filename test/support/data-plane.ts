@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { Balancer } from '../../src/balancer/balancer.js';
-import type { ExchangeOutcome } from '../../src/frontend/exchange.js';
 import { FastCgiFrontend } from '../../src/frontend/fastcgi-frontend.js';
 import { HttpFrontend } from '../../src/frontend/http-frontend.js';
-import { makeReleasePinning } from '../../src/frontend/release-pinning.js';
 import { silentLogger } from '../../src/log.js';
+import type { ExchangeOutcome } from '../../src/request/exchange.js';
+import { makeReleasePinning } from '../../src/request/release-pinning.js';
 
 export interface DataPlaneOptions {
   readonly dir: string;

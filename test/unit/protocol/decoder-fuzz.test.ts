@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { WireParams } from '../../../src/frontend/request-params.js';
 import { RecordType } from '../../../src/protocol/constants.js';
 import { decodeNameValuePairs } from '../../../src/protocol/name-value-pairs.js';
 import { ParamsAccumulator } from '../../../src/protocol/params-accumulator.js';
@@ -12,6 +11,7 @@ import {
 } from '../../../src/protocol/record-bodies.js';
 import { RecordDecoder } from '../../../src/protocol/record-decoder.js';
 import { encodeRequest } from '../../../src/protocol/request-encoder.js';
+import { WireParams } from '../../../src/request/request-params.js';
 import { splitAt } from '../../support/decode-all.js';
 
 /**

@@ -1,14 +1,14 @@
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BalancerError } from '../../../src/balancer/balancer-error.js';
+import { BalancerError } from '../../../src/request/balancer-error.js';
 import {
   type BackendAttempt,
   type Dispatcher,
   Exchange,
   type ExchangeOutcome,
-} from '../../../src/frontend/exchange.js';
-import { RequestBody } from '../../../src/frontend/request-body.js';
-import { PairParams } from '../../../src/frontend/request-params.js';
+} from '../../../src/request/exchange.js';
+import { RequestBody } from '../../../src/request/request-body.js';
+import { PairParams } from '../../../src/request/request-params.js';
 import { SessionHasher } from '../../../src/sessions/session-hasher.js';
 import { SessionLanes, type SessionLanesOptions } from '../../../src/sessions/session-lanes.js';
 

@@ -8,9 +8,9 @@ import {
   type Dispatcher,
   Exchange,
   type ExchangeOutcome,
-} from '../../../src/frontend/exchange.js';
-import { RequestBody } from '../../../src/frontend/request-body.js';
-import { PairParams } from '../../../src/frontend/request-params.js';
+} from '../../../src/request/exchange.js';
+import { RequestBody } from '../../../src/request/request-body.js';
+import { PairParams } from '../../../src/request/request-params.js';
 import { releaseId } from '../../../src/static/release-cookie.js';
 import { StaticFiles, type StaticFilesOptions } from '../../../src/static/static-files.js';
 import { makeTempDir } from '../../support/temp-dir.js';

@@ -1,4 +1,4 @@
-import { BalancerError, RETRY_AFTER_FOR, STATUS_FOR } from '../balancer/balancer-error.js';
+import { BalancerError, RETRY_AFTER_FOR, STATUS_FOR } from './balancer-error.js';
 
 import { generatedResponse } from './generated-response.js';
 import type { RequestBody } from './request-body.js';

@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { makeReleasePinning, pinParams } from '../../../src/frontend/release-pinning.js';
-import { PairParams, WireParams } from '../../../src/frontend/request-params.js';
 import { FCGI_MAX_CONTENT_LENGTH, RecordType } from '../../../src/protocol/constants.js';
 import {
   decodeNameValuePairs,
   encodeNameValuePairs,
   type NameValuePair,
 } from '../../../src/protocol/name-value-pairs.js';
+import { makeReleasePinning, pinParams } from '../../../src/request/release-pinning.js';
+import { PairParams, WireParams } from '../../../src/request/request-params.js';
 import { decodeChunks } from '../../support/decode-all.js';
 
 const pinning = makeReleasePinning('/srv/app/current', '/srv/app/releases/42', [

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { makeReleasePinning, pinParams, pinPath } from '../../../src/frontend/release-pinning.js';
 import { utf8AsLatin1 } from '../../../src/protocol/name-value-pairs.js';
+import { makeReleasePinning, pinParams, pinPath } from '../../../src/request/release-pinning.js';
 
 const pinning = makeReleasePinning('/srv/app/current', '/srv/app/releases/42', [
   '/srv/app/releases/41',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RequestBody } from '../../../src/frontend/request-body.js';
+import { RequestBody } from '../../../src/request/request-body.js';
 
 const KiB = 1024;
 
