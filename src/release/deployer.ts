@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { CodedError } from '../coded-error.js';
 import type { DeployRecord, DoneEvent, ProgressEvent } from '../control/messages.js';
+import { BusyError, type OperationClaim, OperationLock } from '../control/operation-lock.js';
 import type { ReplicaEvent, Supervisor } from '../supervisor/supervisor.js';
 import { resolveDeployTarget } from './deploy-target.js';
 import { checkSymlinkWritable, flipSymlink, resolvedTargetOrNull } from './flip-symlink.js';
@@ -9,7 +10,7 @@ import type { ReleaseHistory } from './release-history.js';
 import { forwardSwitchProgress } from './switch-progress.js';
 import { moveSymlinkAtCutOver } from './symlink-at-cut-over.js';
 
-export type DeployerErrorCode = 'ERR_BUSY' | 'ERR_NO_ROLLBACK_TARGET';
+export type DeployerErrorCode = 'ERR_NO_ROLLBACK_TARGET';
 
 export class DeployerError extends CodedError<DeployerErrorCode> {
   override readonly name = 'DeployerError';
@@ -23,6 +24,11 @@ export interface DeployerOptions {
   /** Bound on one whole switch (both halves, or the way back after a failure). */
   readonly timeoutMs: number;
   readonly logger: Logger;
+  /**
+   * The lock deploy, rollback and restart share (a restart takes it on the control side); a
+   * deployer on its own has one of its own.
+   */
+  readonly lock?: OperationLock;
 }
 
 type Trigger = DeployRecord['trigger'];
@@ -76,6 +82,7 @@ interface Switch {
  */
 export class Deployer {
   readonly #options: DeployerOptions;
+  readonly #lock: OperationLock;
   #running: Switch | null = null;
   #stopped = false;
   /** A release not to follow on its own again: it just failed, or the symlink was left on it. */
@@ -90,6 +97,7 @@ export class Deployer {
 
   constructor(options: DeployerOptions) {
     this.#options = options;
+    this.#lock = options.lock ?? new OperationLock();
   }
 
   get busy(): boolean {
@@ -114,29 +122,35 @@ export class Deployer {
     force: boolean,
     onEvent: (event: ProgressEvent) => void,
   ): Promise<DoneEvent> {
-    this.#refuseWhileBusy('deploy');
-    const current = this.#options.supervisor.desired.release;
-    const resolved = resolveDeployTarget(target, {
-      symlink: this.#options.symlink,
-      root: this.#options.root,
-      current,
-      force,
-    });
-    return this.#switch('deploy', resolved, onEvent, force && resolved === current);
+    const claim = this.#claim('deploy', `a deploy of ${target}`);
+    try {
+      const current = this.#options.supervisor.desired.release;
+      const resolved = resolveDeployTarget(target, {
+        symlink: this.#options.symlink,
+        root: this.#options.root,
+        current,
+        force,
+      });
+      return this.#switch('deploy', resolved, onEvent, force && resolved === current, claim);
+    } catch (error) {
+      claim.release();
+      throw error;
+    }
   }
 
   /** `switchyard rollback`: back to the release served before the last switch. */
   rollback(onEvent: (event: ProgressEvent) => void): Promise<DoneEvent> {
-    this.#refuseWhileBusy('rollback');
+    const claim = this.#claim('rollback', 'a rollback');
     const current = this.#options.supervisor.desired.release;
     const target = this.#options.history.rollbackTarget(current);
     if (target === null) {
+      claim.release();
       throw new DeployerError(
         'ERR_NO_ROLLBACK_TARGET',
         `nothing to roll back to: no earlier release of ${current} is in the history (or its directory is gone)`,
       );
     }
-    return this.#switch('rollback', target, onEvent, false);
+    return this.#switch('rollback', target, onEvent, false, claim);
   }
 
   /**
@@ -256,18 +270,35 @@ export class Deployer {
     };
   }
 
-  #refuseWhileBusy(what: string): void {
-    if (this.#stopped)
-      throw new DeployerError('ERR_BUSY', `the daemon is stopping; ${what} refused`);
-    if (this.#running !== null) {
-      throw new DeployerError(
-        'ERR_BUSY',
-        `a ${this.#running.trigger} to ${this.#running.target} is running; ${what} again when it has finished`,
-      );
+  /** The operation lock for a deploy or rollback; refused while another runs, or once stopping. */
+  #claim(what: string, holder: string): OperationClaim {
+    const claim = this.#lock.claim(holder);
+    if (this.#stopped) {
+      claim.release();
+      throw new BusyError(`the daemon is stopping; ${what} refused`);
+    }
+    return claim;
+  }
+
+  /**
+   * Runs a switch holding the operation lock: the claim of a deploy or rollback, or a hold of
+   * its own for a followed flip or a recovery (not refused: the daemon must follow them).
+   */
+  async #switch(
+    trigger: Trigger,
+    target: string,
+    onEvent: (event: ProgressEvent) => void,
+    restartInPlace: boolean,
+    claim: OperationClaim = this.#lock.hold('a release switch'),
+  ): Promise<DoneEvent> {
+    try {
+      return await this.#runSwitch(trigger, target, onEvent, restartInPlace);
+    } finally {
+      claim.release();
     }
   }
 
-  async #switch(
+  async #runSwitch(
     trigger: Trigger,
     target: string,
     onEvent: (event: ProgressEvent) => void,
