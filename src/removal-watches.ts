@@ -1,7 +1,7 @@
 import { chownSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import type { Config } from './config/schema.js';
+import type { Config } from './config/config-types.js';
 import type { ControlServer } from './control/control-server.js';
 import { watchDirectoryPresence } from './directory-presence.js';
 import type { FastCgiFrontend } from './frontend/fastcgi-frontend.js';

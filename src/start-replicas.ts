@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Config } from './config/schema.js';
+import type { Config } from './config/config-types.js';
 import { flipSymlink } from './release/flip-symlink.js';
 import { hasServed, lastGoodRelease } from './release/last-good-release.js';
 import type { ReleaseHistory } from './release/release-history.js';

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { CONFIG_EXIT_CODE, isConfigError } from '../config/config-error.js';
+import type { Config } from '../config/config-types.js';
 import { loadConfig } from '../config/load-config.js';
-import type { Config } from '../config/schema.js';
 import { type RunningDaemon, startDaemon } from '../daemon.js';
 import { createLogger } from '../log.js';
 import { ExitCode } from './exit-code.js';

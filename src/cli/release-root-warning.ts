@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/config-types.js';
 
 /**
  * Said at every daemon start while `release.root` is unset and switchyard runs the replicas:

@@ -1,6 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { parseToml, readConfigText } from './config-file.js';
-import { type Config, validateConfig } from './schema.js';
+import type { Config } from './config-types.js';
+import { validateConfig } from './schema.js';
 
 /** Reads, parses and validates a config file; relative paths in it are relative to its directory. */
 export function loadConfig(path: string): Config {

@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { CodedError } from '../coded-error.js';
 import { ConfigError } from '../config/config-error.js';
-import type { ControlConfig } from '../config/schema.js';
+import type { ControlConfig } from '../config/config-types.js';
 import {
   ConnectionGuard,
   type ControlConnectionLimits,

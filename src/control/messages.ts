@@ -1,4 +1,4 @@
-import type { AffinityMode } from '../config/schema.js';
+import type { AffinityMode } from '../config/config-types.js';
 import type { LanesSnapshot } from '../sessions/session-lanes.js';
 import type { ReplicaState } from '../supervisor/replica-state.js';
 import type { SurgeStatus } from '../supervisor/surge-chooser.js';

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { CodedError } from '../coded-error.js';
-import { releaseHeaderNameProblem as configHeaderNameProblem } from '../config/schema.js';
+import { releaseHeaderNameProblem as configHeaderNameProblem } from '../config/release-header-name.js';
 
 /*
  * `[response] release_header`: a header line naming the replica's release, put first in the

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/config-error.js';
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/config-types.js';
 
 export interface DescriptorLimit {
   readonly soft: number;

@@ -1,5 +1,5 @@
 import { contentType } from 'mime-types';
-import type { StaticConfig } from '../config/schema.js';
+import type { StaticConfig } from '../config/config-types.js';
 
 /** A file inside a release, as the redirect names it. */
 export interface ReleaseFile {

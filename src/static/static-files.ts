@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type { Logger } from 'pino';
-import type { Config, StaticConfig } from '../config/schema.js';
+import type { Config, StaticConfig } from '../config/config-types.js';
 import { releaseHeaderBytes } from '../frontend/release-header.js';
 import { RateLimitedWarning } from '../rate-limited-warning.js';
 import type { ReleaseHistory } from '../release/release-history.js';

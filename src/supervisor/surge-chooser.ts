@@ -1,4 +1,4 @@
-import type { SurgeSetting } from '../config/schema.js';
+import type { SurgeSetting } from '../config/config-types.js';
 import { readAvailableMemory } from './available-memory.js';
 import { measureReplicas } from './replica-memory.js';
 import {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Balancer } from '../../src/balancer/balancer.js';
-import type { CommandReplicasConfig, HealthConfig } from '../../src/config/schema.js';
+import type { CommandReplicasConfig, HealthConfig } from '../../src/config/config-types.js';
 import { type ReplicaEvent, Supervisor } from '../../src/supervisor/supervisor.js';
 import { CommandLauncher } from '../../src/supervisor/workers/command-launcher.js';
 import { runSwitchyard } from '../support/switchyard-process.js';

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CommandReplicasConfig } from '../../src/config/schema.js';
+import type { CommandReplicasConfig } from '../../src/config/config-types.js';
 import { silentLogger } from '../../src/log.js';
 import { CommandLauncher } from '../../src/supervisor/workers/command-launcher.js';
 import { liveGroupMembers } from '../../src/supervisor/workers/process-stop.js';

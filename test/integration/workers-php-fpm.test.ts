@@ -2,7 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { HealthConfig, PhpFpmReplicasConfig } from '../../src/config/schema.js';
+import type { HealthConfig, PhpFpmReplicasConfig } from '../../src/config/config-types.js';
 import { silentLogger } from '../../src/log.js';
 import { PhpFpmLauncher } from '../../src/supervisor/workers/php-fpm-launcher.js';
 import { liveGroupMembers, sendSignal } from '../../src/supervisor/workers/process-stop.js';

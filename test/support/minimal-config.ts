@@ -1,4 +1,4 @@
-import type { Config } from '../../src/config/schema.js';
+import type { Config } from '../../src/config/config-types.js';
 
 /** The smallest config switchyard accepts: two external replicas, every other key defaulted. */
 export const MINIMAL_CONFIG = `

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, renameSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { CommandReplicasConfig } from '../../config/schema.js';
+import type { CommandReplicasConfig } from '../../config/config-types.js';
 import { discardFailedStart, GroupWorker } from './group-worker.js';
 import { OutputLog } from './output-log.js';
 import { COMMAND_STOP_TABLE } from './stop-tables.js';

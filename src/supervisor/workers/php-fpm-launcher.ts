@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { HealthConfig, PhpFpmReplicasConfig } from '../../config/schema.js';
+import type { HealthConfig, PhpFpmReplicasConfig } from '../../config/config-types.js';
 import { discardFailedStart, GroupWorker } from './group-worker.js';
 import { OutputLog } from './output-log.js';
 import { phpFpmFiles, renderPhpFpmConfig } from './php-fpm-config.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConfigError } from '../../../src/config/config-error.js';
+import type { Config } from '../../../src/config/config-types.js';
 import { parseConfig } from '../../../src/config/load-config.js';
-import type { Config } from '../../../src/config/schema.js';
 import { configErrorOf } from '../../support/config-refusal.js';
 
 const BASE_DIR = '/etc/switchyard';

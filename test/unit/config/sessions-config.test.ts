@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConfigError } from '../../../src/config/config-error.js';
+import type { SessionsConfig } from '../../../src/config/config-types.js';
 import { parseConfig } from '../../../src/config/load-config.js';
-import type { SessionsConfig } from '../../../src/config/schema.js';
 import { configRefusal } from '../../support/config-refusal.js';
 import { MINIMAL_CONFIG } from '../../support/minimal-config.js';
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { StaticConfig } from '../../../src/config/config-types.js';
 import { parseConfig } from '../../../src/config/load-config.js';
-import type { StaticConfig } from '../../../src/config/schema.js';
 import { configRefusal } from '../../support/config-refusal.js';
 import { repoRoot } from '../../support/repo-root.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { StaticConfig } from '../../../src/config/schema.js';
+import type { StaticConfig } from '../../../src/config/config-types.js';
 import { redirectLines } from '../../../src/static/internal-redirect.js';
 
 const ACCEL: StaticConfig = {

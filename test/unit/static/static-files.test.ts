@@ -2,7 +2,7 @@ import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StaticConfig } from '../../../src/config/schema.js';
+import type { StaticConfig } from '../../../src/config/config-types.js';
 import {
   type BackendAttempt,
   type Dispatcher,
