@@ -1,18 +1,18 @@
 import type { Logger } from 'pino';
 import type { Balancer } from '../balancer/balancer.js';
-import type { ReplicaPool } from '../balancer/replica-pool.js';
 import type { HealthConfig, SurgeSetting } from '../config/schema.js';
-import { releaseHeaderBytes } from '../frontend/release-header.js';
+import { addKnownRelease } from '../frontend/release-pinning.js';
 import { RateLimitedWarning } from '../rate-limited-warning.js';
-import { addKnownRelease, makeReleasePinning } from '../request/release-pinning.js';
 import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
-import { checkHealth } from './health-check.js';
-import { type Action, type DesiredState, plan, type ReplicaView } from './plan.js';
+import { type BringUpOutcome, bringUp } from './bring-up.js';
+import { type HealthEvent, HealthMonitor } from './health-monitor.js';
+import { type Action, type DesiredState, plan } from './plan.js';
+import { replicaSpecFor } from './replica-spec.js';
 import { type ReplicaState, transition } from './replica-state.js';
+import { newSlot, type Slot, type SlotSnapshot, toSnapshot, toView } from './slot.js';
 import { type SurgeChoice, SurgeChooser, type SurgeStatus } from './surge-chooser.js';
 import type { SurgeChange } from './surge-decision.js';
 import { type ChangeSource, waitForState } from './wait-for-state.js';
-import { warmUp } from './warm-up.js';
 import type { Worker, WorkerLauncher } from './workers/worker.js';
 
 /** What the supervisor keeps running; replaced as a whole on a config reload. */
@@ -72,51 +72,8 @@ export interface SurgeEvent extends SurgeChoice {
 /** What `onEvent` listeners hear: replica steps, and the surge decision of a change. */
 export type SupervisorEvent = ReplicaEvent | SurgeEvent;
 
-/** One slot's record: the only mutable replica state in the daemon. */
-interface Slot {
-  readonly slot: number;
-  readonly name: string;
-  state: ReplicaState;
-  release: string;
-  /** The generation it started for; -1 marks it for replacement (restart of one replica). */
-  generation: number;
-  incarnation: number;
-  worker: Worker | null;
-  /** Settles when the current launch has a worker (or failed): a stop waits for it. */
-  launching: Promise<Worker | null> | null;
-  pool: ReplicaPool | null;
-  healthFailures: number;
-  healthTimer: NodeJS.Timeout | null;
-  healthChecking: boolean;
-  drainingSince: number | null;
-  backoffUntil: number | null;
-  /** Failures in a row: the back-off exponent; cleared once a start passes its health check. */
-  failuresInRow: number;
-  /** Restarts after a crash or a failed health check, for status. */
-  restarts: number;
-  readySince: number | null;
-  /** Requests served by earlier incarnations. */
-  servedBefore: number;
-  lastError: string | null;
-}
+export type { SlotSnapshot } from './slot.js';
 
-export interface SlotSnapshot {
-  readonly name: string;
-  readonly slot: number;
-  readonly state: ReplicaState;
-  readonly pids: readonly number[];
-  readonly release: string;
-  readonly inFlight: number;
-  readonly served: number;
-  readonly restarts: number;
-  readonly readySince: number | null;
-  readonly healthFailures: number;
-  readonly lastError: string | null;
-  readonly generation: number;
-}
-
-const POLL_MS = 100;
-const NO_ANSWER_YET = 'no health check answered yet';
 const MAX_KNOWN_RELEASES = 32;
 
 /**
@@ -361,22 +318,7 @@ export class Supervisor {
   }
 
   snapshot(): SlotSnapshot[] {
-    return [...this.#slots.values()]
-      .sort((a, b) => a.slot - b.slot)
-      .map((record) => ({
-        name: record.name,
-        slot: record.slot,
-        state: record.state,
-        pids: record.worker?.pids ?? [],
-        release: record.release,
-        inFlight: record.pool?.inFlight ?? 0,
-        served: record.servedBefore + (record.pool?.served ?? 0),
-        restarts: record.restarts,
-        readySince: record.readySince,
-        healthFailures: record.healthFailures,
-        lastError: record.lastError,
-        generation: record.generation,
-      }));
+    return [...this.#slots.values()].sort((a, b) => a.slot - b.slot).map(toSnapshot);
   }
 
   /**
@@ -508,21 +450,16 @@ export class Supervisor {
       (worker) => worker,
       () => null,
     );
-    void this.#bringUp(record, incarnation, launch);
-  }
-
-  /** Launch, wait for the first passing health check, then route to it. */
-  async #bringUp(record: Slot, incarnation: number, launch: Promise<Worker>): Promise<void> {
     const stillStarting = () =>
       !this.#closed && record.incarnation === incarnation && record.state === 'starting';
-    let worker: Worker;
-    try {
-      worker = await launch;
-    } catch (error) {
-      if (stillStarting()) this.#fail(record, `did not start: ${(error as Error).message}`);
-      return;
-    }
-    if (!stillStarting()) return; // a stop took over; it waits for `launching` and stops it
+    void bringUp(launch, release, this.#settings, {
+      wanted: stillStarting,
+      onLaunched: (worker) => this.#watchExit(record, incarnation, worker),
+    }).then((outcome) => this.#started(record, outcome));
+  }
+
+  /** The current worker's exit while it is meant to run is a failure. */
+  #watchExit(record: Slot, incarnation: number, worker: Worker): void {
     record.worker = worker;
     void worker.exited.then((exit) => {
       // Only the slot's current worker, while it is meant to run: an exit after a stop or a
@@ -532,47 +469,12 @@ export class Supervisor {
       const how = exit.signal !== null ? `signal ${exit.signal}` : `code ${exit.code}`;
       this.#fail(record, `process ${exit.pid} exited unexpectedly (${how})`, worker);
     });
+  }
 
-    const { health } = this.#settings;
-    const deadline = Date.now() + health.startTimeoutMs;
-    let lastReason = NO_ANSWER_YET;
-    while (stillStarting()) {
-      const remainingMs = deadline - Date.now();
-      const timeoutMs = Math.min(health.timeoutMs, Math.max(1, remainingMs));
-      const result = await checkHealth(worker.address, {
-        path: health.path,
-        expect: health.expect,
-        timeoutMs,
-        release: record.release,
-      });
-      if (!stillStarting()) return;
-      if (result.ok) {
-        const warmUpFailure = await warmUp(
-          worker.address,
-          record.release,
-          this.#settings.warmup,
-          this.#settings.warmupTimeoutMs,
-        );
-        if (!stillStarting()) return;
-        if (warmUpFailure !== null) this.#fail(record, warmUpFailure, worker);
-        else this.#becomeReady(record, worker);
-        return;
-      }
-      // A check the deadline cut short says only that time ran out: the reason worth
-      // reporting is the last full check's (a 503, the worker's error page).
-      const cutShort = timeoutMs < health.timeoutMs && lastReason !== NO_ANSWER_YET;
-      if (!cutShort) lastReason = result.reason;
-      await delay(Math.min(POLL_MS, Math.max(0, deadline - Date.now())));
-      if (!stillStarting()) return;
-      if (Date.now() >= deadline) {
-        this.#fail(
-          record,
-          `no healthy answer on ${health.path} within ${health.startTimeoutMs} ms: ${lastReason}`,
-          worker,
-        );
-        return;
-      }
-    }
+  /** Applies a bring-up's outcome; an abandoned one was taken over by a stop or a failure. */
+  #started(record: Slot, outcome: BringUpOutcome): void {
+    if (outcome.kind === 'ready') this.#becomeReady(record, outcome.worker);
+    else if (outcome.kind === 'failed') this.#fail(record, outcome.reason, outcome.worker);
   }
 
   #toggle(release: string): void {
@@ -595,62 +497,53 @@ export class Supervisor {
     record.failuresInRow = 0;
     record.readySince = Date.now();
     record.lastError = null;
-    record.pool = this.#balancer.add({
-      id: `${record.name}.${record.incarnation}`,
-      // A surge spare (slot count and up) stands in for the slot it mirrors: the replica a
-      // rolling restart replaces first, or its twin across a deploy's cut-over. So a spare
-      // takes over the sessions of the replica it replaces, not a share of everyone's.
-      slot: slotName(record.slot % this.#desired.count),
-      address: worker.address,
-      capacity: this.#settings.capacity,
-      release: record.release,
-      pinning: makeReleasePinning(this.#symlink, record.release, this.#knownReleases),
-      responseHeader: releaseHeaderBytes(this.#settings.releaseHeader, record.release),
-    });
-    this.#scheduleHealthChecks(record, record.incarnation);
+    record.pool = this.#balancer.add(
+      replicaSpecFor(record, worker, {
+        count: this.#desired.count,
+        capacity: this.#settings.capacity,
+        symlink: this.#symlink,
+        knownReleases: this.#knownReleases,
+        releaseHeader: this.#settings.releaseHeader,
+      }),
+    );
+    const incarnation = record.incarnation;
+    record.monitor = new HealthMonitor(
+      worker.address,
+      record.release,
+      this.#settings.health,
+      (event) => this.#healthReported(record, incarnation, event),
+    );
+    record.monitor.watchReady();
     this.#emit(record, `ready (pid ${worker.pids[0] ?? '?'})`);
     this.#wake();
   }
 
-  #scheduleHealthChecks(record: Slot, incarnation: number): void {
-    const { health } = this.#settings;
-    record.healthTimer = setInterval(() => {
-      if (record.healthChecking || record.worker === null) return;
-      record.healthChecking = true;
-      const worker = record.worker;
-      void checkHealth(worker.address, {
-        path: health.path,
-        expect: health.expect,
-        timeoutMs: health.timeoutMs,
-        release: record.release,
-      }).then((result) => {
-        record.healthChecking = false;
-        if (record.incarnation !== incarnation || record.state !== 'ready') return;
-        if (result.ok) {
-          record.healthFailures = 0;
-          return;
-        }
-        if (result.inconclusive === true) {
-          // Out of descriptors: the daemon's problem, not the replica's; replacing it would
-          // need more of them. Logged once per interval, checked again next time.
-          this.#descriptorAlarm.note({ replica: record.name, reason: result.reason });
-          return;
-        }
-        record.healthFailures += 1;
-        record.lastError = `health check failed: ${result.reason}`;
-        this.#logger.warn(
-          { replica: record.name, failures: record.healthFailures, reason: result.reason },
-          'health check failed',
-        );
-        this.#wake();
-      });
-    }, health.intervalMs);
-    record.healthTimer.unref();
+  /** A ready replica's check: failures in a row are counted; the planner drains past the limit. */
+  #healthReported(record: Slot, incarnation: number, event: HealthEvent): void {
+    if (record.incarnation !== incarnation || record.state !== 'ready') return;
+    if (event.kind === 'healthy') {
+      record.healthFailures = 0;
+      return;
+    }
+    if (event.kind === 'inconclusive') {
+      // Out of descriptors: the daemon's problem, not the replica's; replacing it would
+      // need more of them. Logged once per interval, checked again next time.
+      this.#descriptorAlarm.note({ replica: record.name, reason: event.reason });
+      return;
+    }
+    if (event.kind !== 'unhealthy') return;
+    record.healthFailures += 1;
+    record.lastError = `health check failed: ${event.reason}`;
+    this.#logger.warn(
+      { replica: record.name, failures: record.healthFailures, reason: event.reason },
+      'health check failed',
+    );
+    this.#wake();
   }
 
   #stopHealthChecks(record: Slot): void {
-    if (record.healthTimer !== null) clearInterval(record.healthTimer);
-    record.healthTimer = null;
+    record.monitor?.stop();
+    record.monitor = null;
   }
 
   #drain(record: Slot, reason: string, now: number): void {
@@ -799,51 +692,4 @@ function desiredFrom(
     drainTimeoutMs: settings.drainTimeoutMs,
     maxHealthFailures: settings.health.failures,
   };
-}
-
-/** A slot's name, as status, logs and the replica's environment show it: `replica-1`. */
-function slotName(slot: number): string {
-  return `replica-${slot + 1}`;
-}
-
-function newSlot(slot: number, release: string): Slot {
-  return {
-    slot,
-    name: slotName(slot),
-    state: 'starting',
-    release,
-    generation: 0,
-    incarnation: 0,
-    worker: null,
-    launching: null,
-    pool: null,
-    healthFailures: 0,
-    healthTimer: null,
-    healthChecking: false,
-    drainingSince: null,
-    backoffUntil: null,
-    failuresInRow: 0,
-    restarts: 0,
-    readySince: null,
-    servedBefore: 0,
-    lastError: null,
-  };
-}
-
-function toView(record: Slot): ReplicaView {
-  return {
-    slot: record.slot,
-    state: record.state,
-    release: record.release,
-    generation: record.generation,
-    healthFailures: record.healthFailures,
-    inFlight: record.pool?.inFlight ?? 0,
-    drainingSince: record.drainingSince,
-    backoffUntil: record.backoffUntil,
-    restarts: record.failuresInRow,
-  };
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
