@@ -8,16 +8,18 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { caddySnippetPath, type RunningCaddy, startCaddy } from '../support/caddy.js';
 import { backwardSteps, failures, startDeployLoad } from '../support/deploy-load.js';
 import { type HttpLoadResponse, runHttpLoad, summarise } from '../support/http-load.js';
-import { type ManagedDaemon, startManagedDaemon } from '../support/managed-daemon.js';
+import type { ManagedDaemon } from '../support/managed-daemon.js';
+import {
+  RELEASE_HEADER as HEADER,
+  PHP_R1 as R1,
+  PHP_R2 as R2,
+  startPhpFpmDaemon,
+} from '../support/php-fpm-daemon.js';
 import { repoRoot } from '../support/repo-root.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 
 const phpFpm = requireSystemTool(SystemTool.phpFpm);
 const caddy = requireSystemTool(SystemTool.caddy);
-
-const R1 = join(repoRoot, 'fixtures/php/releases/r1');
-const R2 = join(repoRoot, 'fixtures/php/releases/r2');
-const HEADER = 'X-Served-Release';
 
 interface Stack {
   readonly daemon: ManagedDaemon;
@@ -29,30 +31,13 @@ interface Stack {
  * limits), and a real Caddy in front running the shipped deploy/caddy/Caddyfile.
  */
 async function startStack(label: string, cleanups: Array<() => Promise<void>>): Promise<Stack> {
-  const daemon = await startManagedDaemon({
+  const daemon = await startPhpFpmDaemon({
     label,
-    firstRelease: 'd0',
-    replicas: [
-      '[replicas]',
-      'kind = "php-fpm"',
-      'count = 2',
-      'capacity = 6',
-      '[replicas.php_fpm]',
-      `binary = "${phpFpm}"`,
-      `pool = "${join(repoRoot, 'deploy/php-fpm/pool.conf')}"`,
-    ],
-    releaseSource: R1,
-    extra: [
-      '[health]',
-      'interval = "1s"',
-      'timeout = "2s"',
-      'start_timeout = "20s"',
-      '[response]',
-      `release_header = "${HEADER}"`,
-      '[deploy]',
-      'warmup = ["/index.php"]',
-      'timeout = "60s"',
-    ],
+    phpFpm: phpFpm as string,
+    capacity: 6,
+    pool: join(repoRoot, 'deploy/php-fpm/pool.conf'),
+    warmup: ['/index.php'],
+    deployLimits: ['timeout = "60s"'],
   });
   cleanups.push(() => daemon.cleanup());
   const dir = join(daemon.dir, 'caddy');

@@ -4,9 +4,14 @@ import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backwardSteps, failures, startDeployLoad } from '../support/deploy-load.js';
-import { type ManagedDaemon, startManagedDaemon } from '../support/managed-daemon.js';
+import type { ManagedDaemon } from '../support/managed-daemon.js';
 import { type RunningNginx, startNginx } from '../support/nginx.js';
-import { repoRoot } from '../support/repo-root.js';
+import {
+  RELEASE_HEADER as HEADER,
+  PHP_R1 as R1,
+  PHP_R2 as R2,
+  startPhpFpmDaemon,
+} from '../support/php-fpm-daemon.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait-for.js';
@@ -14,10 +19,6 @@ import { waitFor } from '../support/wait-for.js';
 const phpFpm = requireSystemTool(SystemTool.phpFpm);
 const nginx = requireSystemTool(SystemTool.nginx);
 const run = promisify(execFile);
-
-const R1 = join(repoRoot, 'fixtures/php/releases/r1');
-const R2 = join(repoRoot, 'fixtures/php/releases/r2');
-const HEADER = 'X-Served-Release';
 
 let daemon: ManagedDaemon | null = null;
 let front: RunningNginx | null = null;
@@ -34,30 +35,13 @@ async function startStack(
   extra: readonly string[] = [],
   realpathRoot = false,
 ): Promise<string> {
-  daemon = await startManagedDaemon({
+  daemon = await startPhpFpmDaemon({
     label,
-    firstRelease: 'd0',
-    replicas: [
-      '[replicas]',
-      'kind = "php-fpm"',
-      'count = 2',
-      'capacity = 6',
-      '[replicas.php_fpm]',
-      `binary = "${phpFpm}"`,
-      ...extra,
-    ],
-    releaseSource: R1,
-    extra: [
-      '[health]',
-      'interval = "1s"',
-      'timeout = "2s"',
-      'start_timeout = "20s"',
-      '[response]',
-      `release_header = "${HEADER}"`,
-      '[deploy]',
-      'warmup = ["/index.php"]',
-      'timeout = "60s"',
-    ],
+    phpFpm: phpFpm as string,
+    capacity: 6,
+    phpFpmExtra: extra,
+    warmup: ['/index.php'],
+    deployLimits: ['timeout = "60s"'],
   });
   front = await startNginx({
     binary: nginx as string,

@@ -1,11 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backwardSteps, failures, startDeployLoad } from '../support/deploy-load.js';
 import { type HttpLoadResponse, runHttpLoad, summarise } from '../support/http-load.js';
-import { type ManagedDaemon, startManagedDaemon } from '../support/managed-daemon.js';
+import type { ManagedDaemon } from '../support/managed-daemon.js';
 import { type RunningNginx, startNginx } from '../support/nginx.js';
-import { repoRoot } from '../support/repo-root.js';
+import {
+  RELEASE_HEADER as HEADER,
+  PHP_R1 as R1,
+  PHP_R2 as R2,
+  startPhpFpmDaemon,
+} from '../support/php-fpm-daemon.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 
 // PHP's session lock, end to end: nginx → switchyard → two php-fpm replicas it runs, PHP
@@ -14,10 +18,6 @@ import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 
 const phpFpm = requireSystemTool(SystemTool.phpFpm);
 const nginx = requireSystemTool(SystemTool.nginx);
-
-const R1 = join(repoRoot, 'fixtures/php/releases/r1');
-const R2 = join(repoRoot, 'fixtures/php/releases/r2');
-const HEADER = 'X-Served-Release';
 
 let daemon: ManagedDaemon | null = null;
 let front: RunningNginx | null = null;
@@ -31,30 +31,13 @@ afterEach(async () => {
 
 /** The daemon with 2 php-fpm replicas of capacity 4 (8 routed workers), nginx in front. */
 async function startStack(label: string, sessions: readonly string[]): Promise<string> {
-  daemon = await startManagedDaemon({
+  daemon = await startPhpFpmDaemon({
     label,
-    firstRelease: 'd0',
-    replicas: [
-      '[replicas]',
-      'kind = "php-fpm"',
-      'count = 2',
-      'capacity = 4',
-      '[replicas.php_fpm]',
-      `binary = "${phpFpm}"`,
-    ],
-    releaseSource: R1,
-    extra: [
-      '[health]',
-      'interval = "1s"',
-      'timeout = "2s"',
-      'start_timeout = "20s"',
-      '[response]',
-      `release_header = "${HEADER}"`,
-      '[deploy]',
-      'warmup = ["/index.php"]',
-      'timeout = "60s"',
-      ...sessions,
-    ],
+    phpFpm: phpFpm as string,
+    capacity: 4,
+    warmup: ['/index.php'],
+    deployLimits: ['timeout = "60s"'],
+    extra: sessions,
   });
   front = await startNginx({
     binary: nginx as string,

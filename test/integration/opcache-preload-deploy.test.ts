@@ -2,7 +2,8 @@ import { realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backwardSteps, failures, startDeployLoad } from '../support/deploy-load.js';
-import { type ManagedDaemon, startManagedDaemon } from '../support/managed-daemon.js';
+import type { ManagedDaemon } from '../support/managed-daemon.js';
+import { RELEASE_HEADER as HEADER, startPhpFpmDaemon } from '../support/php-fpm-daemon.js';
 import { repoRoot } from '../support/repo-root.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 import { makeTempDir } from '../support/temp-dir.js';
@@ -12,7 +13,6 @@ const phpFpm = requireSystemTool(SystemTool.phpFpm);
 /** Two releases preloading two versions of `App\Version`, each with a method the other lacks. */
 const R1 = join(repoRoot, 'fixtures/preload/releases/r1');
 const R2 = join(repoRoot, 'fixtures/preload/releases/r2');
-const HEADER = 'X-Served-Release';
 
 interface VersionPage {
   readonly release: string;
@@ -40,30 +40,13 @@ async function startPreloading(
   cleanups.push(poolDir.remove);
   const poolFile = join(poolDir.path, 'pool.conf');
   writeFileSync(poolFile, 'php_admin_value[opcache.preload] = preload.php\n');
-  const daemon = await startManagedDaemon({
+  const daemon = await startPhpFpmDaemon({
     label,
-    firstRelease: 'd0',
-    replicas: [
-      '[replicas]',
-      'kind = "php-fpm"',
-      'count = 2',
-      'capacity = 4',
-      '[replicas.php_fpm]',
-      `binary = "${phpFpm}"`,
-      `pool = "${poolFile}"`,
-    ],
+    phpFpm: phpFpm as string,
+    pool: poolFile,
     releaseSource: R1,
-    extra: [
-      '[health]',
-      'interval = "1s"',
-      'timeout = "2s"',
-      'start_timeout = "20s"',
-      '[response]',
-      `release_header = "${HEADER}"`,
-      '[deploy]',
-      'warmup = ["/version.php"]',
-      'timeout = "60s"',
-    ],
+    warmup: ['/version.php'],
+    deployLimits: ['timeout = "60s"'],
   });
   cleanups.push(() => daemon.cleanup());
   return { daemon, poolFile };

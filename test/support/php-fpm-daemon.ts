@@ -19,11 +19,23 @@ export interface PhpFpmDaemonOptions {
   readonly capacity?: number;
   /** `[replicas.php_fpm] pool`: a file of extra pool directives. */
   readonly pool?: string;
+  /** More `[replicas.php_fpm]` keys. */
+  readonly phpFpmExtra?: readonly string[];
+  /** `[deploy]` keys besides warmup; bounds a held warm-up is let go well within, unless told. */
+  readonly deployLimits?: readonly string[];
+  /** Whole tables appended to the config (`[sessions]`). */
+  readonly extra?: readonly string[];
+  /** The release copied as `d0`; the PHP test app's r1 unless told. */
+  readonly releaseSource?: string;
 }
 
+/** A held warm-up (test/support/warm-up-gate.ts) is let go well within these. */
+const HELD_WARM_UP_LIMITS = ['warmup_timeout = "45s"', 'timeout = "90s"'];
+
 /**
- * `switchyard daemon` running its own php-fpm masters on a copy of release r1 named `d0`, with
- * the HTTP front and the release header, as the deploy tests want it.
+ * `switchyard daemon` running its own php-fpm masters on a copy of release r1 (or the one
+ * given) named `d0`, health-checked every second, with the HTTP front and the release header,
+ * as the deploy tests want it.
  */
 export function startPhpFpmDaemon(options: PhpFpmDaemonOptions): Promise<ManagedDaemon> {
   return startManagedDaemon({
@@ -37,8 +49,9 @@ export function startPhpFpmDaemon(options: PhpFpmDaemonOptions): Promise<Managed
       '[replicas.php_fpm]',
       `binary = "${options.phpFpm}"`,
       ...(options.pool === undefined ? [] : [`pool = "${options.pool}"`]),
+      ...(options.phpFpmExtra ?? []),
     ],
-    releaseSource: PHP_R1,
+    releaseSource: options.releaseSource ?? PHP_R1,
     extra: [
       '[health]',
       'interval = "1s"',
@@ -48,9 +61,8 @@ export function startPhpFpmDaemon(options: PhpFpmDaemonOptions): Promise<Managed
       `release_header = "${RELEASE_HEADER}"`,
       '[deploy]',
       `warmup = ${JSON.stringify(options.warmup)}`,
-      // A held warm-up (test/support/warm-up-gate.ts) is let go well within this.
-      'warmup_timeout = "45s"',
-      'timeout = "90s"',
+      ...(options.deployLimits ?? HELD_WARM_UP_LIMITS),
+      ...(options.extra ?? []),
     ],
   });
 }
