@@ -7,6 +7,15 @@ import { AdmissionQueue } from './admission-queue.js';
 import { affinityScore, loadBound } from './affinity.js';
 import { type PoolListener, ReplicaPool, type ReplicaSpec } from './replica-pool.js';
 
+/** A request in the admission queue, with what the balancer keeps of it while it waits. */
+interface QueuedExchange {
+  readonly exchange: Exchange;
+  /** A retry's failed replica: it goes elsewhere when it can, on a fresh connection. */
+  readonly failedOn: string | null;
+  /** Its queue_timeout: it is answered 503 when no slot frees in time. */
+  timer: NodeJS.Timeout | null;
+}
+
 export interface BalancerOptions {
   readonly queue: number;
   readonly queueTimeoutMs: number;
@@ -33,7 +42,7 @@ export class Balancer implements Dispatcher, PoolListener {
   readonly #pools = new Map<string, ReplicaPool>();
   /** The same pools as an array, rebuilt on add and remove: the pick loop runs per request. */
   #poolList: ReplicaPool[] = [];
-  readonly #queue: AdmissionQueue<Exchange>;
+  readonly #queue: AdmissionQueue<QueuedExchange>;
   readonly #probes = new Map<string, NodeJS.Timeout>();
   #servingRelease: string | null = null;
   /** Where the least-loaded scan starts, so ties rotate instead of piling on the first. */
@@ -92,16 +101,16 @@ export class Balancer implements Dispatcher, PoolListener {
   }
 
   dispatch(exchange: Exchange): void {
-    const pool = this.#pickFor(exchange);
+    const pool = this.#pick(null, exchange.session);
     if (pool !== null) {
-      pool.run(exchange, exchange.replicaId !== null);
+      pool.run(exchange, false);
       return;
     }
     if (!this.#anyRoutable()) {
       exchange.reject(new BalancerError('ERR_NO_READY_REPLICA', 'no replica is ready to serve'));
       return;
     }
-    if (!this.#queue.push(exchange)) {
+    if (this.#queue.full) {
       exchange.reject(
         new BalancerError(
           'ERR_QUEUE_FULL',
@@ -110,11 +119,13 @@ export class Balancer implements Dispatcher, PoolListener {
       );
       return;
     }
-    this.#startQueueTimer(exchange);
+    const entry: QueuedExchange = { exchange, failedOn: null, timer: null };
+    this.#queue.push(entry);
+    this.#startQueueTimer(entry);
   }
 
-  retry(exchange: Exchange): void {
-    const pool = this.#pickFor(exchange);
+  retry(exchange: Exchange, failedOn: string | null): void {
+    const pool = this.#pickFor(failedOn, exchange.session);
     if (pool !== null) {
       pool.run(exchange, true);
       return;
@@ -125,12 +136,19 @@ export class Balancer implements Dispatcher, PoolListener {
       );
       return;
     }
-    this.#queue.unshift(exchange);
-    this.#startQueueTimer(exchange);
+    const entry: QueuedExchange = { exchange, failedOn, timer: null };
+    this.#queue.unshift(entry);
+    this.#startQueueTimer(entry);
   }
 
   forget(exchange: Exchange): void {
-    this.#queue.remove(exchange);
+    for (let i = 0; i < this.#queue.length; i += 1) {
+      const entry = this.#queue.at(i) as QueuedExchange;
+      if (entry.exchange !== exchange) continue;
+      this.#queue.removeAt(i);
+      if (entry.timer !== null) clearTimeout(entry.timer);
+      return;
+    }
   }
 
   /** Nothing to release: a pool frees its slot when its connection is done. */
@@ -211,17 +229,17 @@ export class Balancer implements Dispatcher, PoolListener {
     // requests behind it: they may take the free slots it will not.
     let skipped = 0;
     while (this.#queue.length > skipped) {
-      const exchange = this.#queue.at(skipped) as Exchange;
-      const pool = this.#pickFor(exchange);
+      const entry = this.#queue.at(skipped) as QueuedExchange;
+      const pool = this.#pickFor(entry.failedOn, entry.exchange.session);
       if (pool === null) {
         if (this.#pick() === null) return;
         skipped += 1;
         continue;
       }
       this.#queue.removeAt(skipped);
-      if (exchange.queueTimer !== null) clearTimeout(exchange.queueTimer);
-      exchange.queueTimer = null;
-      pool.run(exchange, exchange.replicaId !== null);
+      if (entry.timer !== null) clearTimeout(entry.timer);
+      entry.timer = null;
+      pool.run(entry.exchange, entry.failedOn !== null);
     }
   }
 
@@ -231,17 +249,16 @@ export class Balancer implements Dispatcher, PoolListener {
    * gone), and its freed slots make it look the least loaded. It is used again only when no
    * other replica is in rotation.
    */
-  #pickFor(exchange: Exchange): ReplicaPool | null {
-    const failed = exchange.replicaId;
-    if (failed !== null && this.#anyRoutable(failed)) return this.#pick(failed, exchange.session);
-    return this.#pick(null, exchange.session);
+  #pickFor(failed: string | null, session: SessionTag | null): ReplicaPool | null {
+    if (failed !== null && this.#anyRoutable(failed)) return this.#pick(failed, session);
+    return this.#pick(null, session);
   }
 
-  #startQueueTimer(exchange: Exchange): void {
-    exchange.queueTimer = setTimeout(() => {
-      exchange.queueTimer = null;
-      if (!this.#queue.remove(exchange)) return;
-      exchange.reject(
+  #startQueueTimer(entry: QueuedExchange): void {
+    entry.timer = setTimeout(() => {
+      entry.timer = null;
+      if (!this.#queue.remove(entry)) return;
+      entry.exchange.reject(
         new BalancerError(
           'ERR_QUEUE_TIMEOUT',
           `waited ${this.#options.queueTimeoutMs} ms and no replica had a free slot`,

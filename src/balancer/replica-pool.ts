@@ -104,9 +104,7 @@ export class ReplicaPool implements ConnectionOwner {
       return;
     }
     this.#inFlight += 1;
-    exchange.replicaId = this.spec.id;
-    exchange.responseHeader = this.spec.responseHeader ?? null;
-    exchange.release = this.spec.release;
+    exchange.runsOn(this.spec);
     let connection = fresh ? undefined : this.#idle.pop();
     if (connection?.idleTimer) clearTimeout(connection.idleTimer);
     if (connection === undefined && this.#inFlight + this.#idle.length > this.spec.capacity) {

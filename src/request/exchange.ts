@@ -35,18 +35,31 @@ export interface BackendAttempt {
 
 /**
  * A header line per release for the responses a replica of that release answers, beside
- * `responseHeader`: the static files' release cookie (`Set-Cookie: …`), set by the dispatcher
+ * the replica's header line: the static files' release cookie (`Set-Cookie: …`), set by the dispatcher
  * that wants it, so it costs nothing when off.
  */
 export interface ReleaseResponseLine {
   lineFor(release: string): Buffer;
 }
 
+/** The replica an attempt runs on, as the exchange needs it to answer. */
+export interface ServingReplica {
+  /** This incarnation in the balancer: a retry names it, to go elsewhere when it can. */
+  readonly id: string;
+  /** Its release directory: the release line (the static files' cookie) names it. */
+  readonly release: string;
+  /** Its header line (`X-Release: 42\r\n`), written before the application's first byte. */
+  readonly responseHeader?: Buffer | null;
+}
+
 /** What the exchange needs from the balancer. */
 export interface Dispatcher {
   dispatch(exchange: Exchange): void;
-  /** A retry goes to the head of the queue: it has waited once already. */
-  retry(exchange: Exchange): void;
+  /**
+   * A retry goes to the head of the queue: it has waited once already. `failedOn`: the
+   * replica its attempt failed on (null when none was named).
+   */
+  retry(exchange: Exchange, failedOn: string | null): void;
   /** The exchange left the queue without being served (timed out or aborted). */
   forget(exchange: Exchange): void;
   /** The exchange is done (answered, generated, aborted or failed): whatever it held is free. */
@@ -77,18 +90,9 @@ export class Exchange {
   #attempts = 0;
   #awaitingClientDrain = false;
   #requestTimer: NodeJS.Timeout | null = null;
-  /** Set by the balancer while queued, so a timeout can take it out. */
-  queueTimer: NodeJS.Timeout | null = null;
-  /** The replica of the latest attempt: a retry goes elsewhere when it can. */
-  replicaId: string | null = null;
-  /**
-   * Set with `replicaId`: the latest attempt's replica's header line (`X-Release: 42\r\n`),
-   * written before the application's first STDOUT byte, or null.
-   */
-  responseHeader: Buffer | null = null;
-  /** Set with `replicaId`: the release directory of the latest attempt's replica. */
-  release: string | null = null;
-  /** A line by that release, written after `responseHeader`; null for none. */
+  /** The replica of the latest attempt, or null before the first. */
+  #replica: ServingReplica | null = null;
+  /** A line by that replica's release, written after its header line; null for none. */
   releaseLine: ReleaseResponseLine | null = null;
   /** The session it belongs to, set by the session lanes before routing; null without one. */
   session: SessionTag | null = null;
@@ -122,6 +126,11 @@ export class Exchange {
     this.#moveTo('queued');
     this.#requestTimer = setTimeout(() => this.#timedOut(), this.#options.requestTimeoutMs);
     this.#dispatcher.dispatch(this);
+  }
+
+  /** Called by the balancer before a connection to `replica` takes this request. */
+  runsOn(replica: ServingReplica): void {
+    this.#replica = replica;
   }
 
   /** Called by the balancer when a backend connection takes this request. */
@@ -159,9 +168,10 @@ export class Exchange {
       // valid CGI head whatever the application's own lines are (none at all included). Its
       // own record: the application's may already be a full 65535 bytes. The write of
       // `content` answers for both.
-      if (this.responseHeader !== null) this.#sink.stdout(this.responseHeader);
-      if (this.releaseLine !== null && this.release !== null) {
-        this.#sink.stdout(this.releaseLine.lineFor(this.release));
+      const replica = this.#replica;
+      if (replica !== null) {
+        if (replica.responseHeader != null) this.#sink.stdout(replica.responseHeader);
+        if (this.releaseLine !== null) this.#sink.stdout(this.releaseLine.lineFor(replica.release));
       }
     }
     if (this.#state !== 'responding') return;
@@ -200,7 +210,7 @@ export class Exchange {
     if (this.#state === 'proxying') {
       if (this.body.retryable && this.#attempts < this.#options.maxAttempts) {
         this.#moveTo('queued');
-        this.#dispatcher.retry(this);
+        this.#dispatcher.retry(this, this.#replica?.id ?? null);
         return;
       }
       this.reject(
@@ -274,9 +284,7 @@ export class Exchange {
     if (this.#state === 'done') return;
     this.#state = 'done';
     if (this.#requestTimer !== null) clearTimeout(this.#requestTimer);
-    if (this.queueTimer !== null) clearTimeout(this.queueTimer);
     this.#requestTimer = null;
-    this.queueTimer = null;
     this.#dispatcher.finished(this);
     this.#options.onDone(this, outcome);
   }

@@ -93,8 +93,8 @@ export class SessionLanes implements Dispatcher {
   }
 
   /** A retry keeps the place its session gave it: it goes straight back to the balancer. */
-  retry(exchange: Exchange): void {
-    this.#next.retry(exchange);
+  retry(exchange: Exchange, failedOn: string | null): void {
+    this.#next.retry(exchange, failedOn);
   }
 
   forget(exchange: Exchange): void {

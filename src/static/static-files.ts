@@ -123,8 +123,8 @@ export class StaticFiles implements Dispatcher {
     exchange.respond(this.#answer(scriptName, pathInfo, cookie));
   }
 
-  retry(exchange: Exchange): void {
-    this.#next.retry(exchange);
+  retry(exchange: Exchange, failedOn: string | null): void {
+    this.#next.retry(exchange, failedOn);
   }
 
   forget(exchange: Exchange): void {

@@ -180,7 +180,7 @@ describe('StaticFiles', () => {
       const next = new Next();
       const files = staticFiles(next, { release: 'cookie' });
       const page = send(files, [['SCRIPT_NAME', '/index.php']]);
-      page.exchange.release = r1;
+      page.exchange.runsOn({ id: 'replica-1', release: r1 });
       page.exchange.onStdout(Buffer.from('Content-Type: text/html\r\n\r\n<html>'));
       expect(page.output()).toBe(
         `Set-Cookie: switchyard_release=${releaseId(r1)}; Path=/; HttpOnly; SameSite=Lax\r\nContent-Type: text/html\r\n\r\n<html>`,
@@ -196,7 +196,7 @@ describe('StaticFiles', () => {
           ['SCRIPT_NAME', '/index.php'],
           ...(dest === null ? [] : ([['HTTP_SEC_FETCH_DEST', dest]] as Array<[string, string]>)),
         ]);
-        sent.exchange.release = r2;
+        sent.exchange.runsOn({ id: 'replica-1', release: r2 });
         sent.exchange.onStdout(Buffer.from('Content-Type: application/json\r\n\r\n{}'));
         return sent.output();
       };
