@@ -1,4 +1,4 @@
-import type { HealthConfig } from '../config/schema.js';
+import type { HealthConfig } from '../config/config-types.js';
 import { type HealthEvent, HealthMonitor } from './health-monitor.js';
 import { warmUp } from './warm-up.js';
 import type { Worker } from './workers/worker.js';

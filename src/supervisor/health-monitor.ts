@@ -1,5 +1,5 @@
 import type { ListenAddress } from '../config/address.js';
-import type { HealthConfig } from '../config/schema.js';
+import type { HealthConfig } from '../config/config-types.js';
 import { checkHealth } from './health-check.js';
 
 /**

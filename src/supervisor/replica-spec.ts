@@ -1,6 +1,6 @@
 import type { ReplicaSpec } from '../balancer/replica-pool.js';
 import { releaseHeaderBytes } from '../frontend/release-header.js';
-import { makeReleasePinning } from '../frontend/release-pinning.js';
+import { makeReleasePinning } from '../request/release-pinning.js';
 import { type Slot, slotName } from './slot.js';
 import type { Worker } from './workers/worker.js';
 

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { Balancer } from '../balancer/balancer.js';
-import type { HealthConfig, SurgeSetting } from '../config/schema.js';
-import { addKnownRelease } from '../frontend/release-pinning.js';
+import type { HealthConfig, SurgeSetting } from '../config/config-types.js';
 import { RateLimitedWarning } from '../rate-limited-warning.js';
+import { addKnownRelease } from '../request/release-pinning.js';
+import { type ChangeSource, waitForState } from './wait-for-state.js';
 import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 import { type BringUpOutcome, bringUp } from './bring-up.js';
 import { type HealthEvent, HealthMonitor } from './health-monitor.js';
@@ -12,7 +13,6 @@ import { type ReplicaState, transition } from './replica-state.js';
 import { newSlot, type Slot, type SlotSnapshot, toSnapshot, toView } from './slot.js';
 import { type SurgeChoice, SurgeChooser, type SurgeStatus } from './surge-chooser.js';
 import type { SurgeChange } from './surge-decision.js';
-import { type ChangeSource, waitForState } from './wait-for-state.js';
 import type { Worker, WorkerLauncher } from './workers/worker.js';
 
 /** What the supervisor keeps running; replaced as a whole on a config reload. */

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Balancer } from '../../../src/balancer/balancer.js';
-import type { HealthConfig } from '../../../src/config/schema.js';
+import type { HealthConfig } from '../../../src/config/config-types.js';
 import {
   type ReplicaEvent,
   Supervisor,
