@@ -9,12 +9,7 @@ import { caddySnippetPath, type RunningCaddy, startCaddy } from '../support/cadd
 import { backwardSteps, failures, startDeployLoad } from '../support/deploy-load.js';
 import { type HttpLoadResponse, runHttpLoad, summarise } from '../support/http-load.js';
 import type { ManagedDaemon } from '../support/managed-daemon.js';
-import {
-  RELEASE_HEADER as HEADER,
-  PHP_R1 as R1,
-  PHP_R2 as R2,
-  startPhpFpmDaemon,
-} from '../support/php-fpm-daemon.js';
+import { PHP_R1, PHP_R2, RELEASE_HEADER, startPhpFpmDaemon } from '../support/php-fpm-daemon.js';
 import { repoRoot } from '../support/repo-root.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 
@@ -243,7 +238,7 @@ describe.skipIf(phpFpm === undefined || caddy === undefined)(
       const upload = Buffer.alloc(256 * 1024, 7);
       const load = startDeployLoad({
         url: front.url,
-        releaseHeader: HEADER,
+        releaseHeader: RELEASE_HEADER,
         concurrency: 8,
         // Fast pages, 1–2 s sleeps and 256 KiB uploads, as in the nginx deploy test.
         pathFor: (i) =>
@@ -255,27 +250,29 @@ describe.skipIf(phpFpm === undefined || caddy === undefined)(
         bodyFor: (i) => (i % 10 === 5 ? upload : undefined),
       });
       for (let k = 1; k <= 4; k += 1) {
-        const dir = daemon.addRelease(`d${k}`, k % 2 === 1 ? R2 : R1);
+        const dir = daemon.addRelease(`d${k}`, k % 2 === 1 ? PHP_R2 : PHP_R1);
         const result = await daemon.cli(['deploy', dir]);
         expect(result.code, `deploy ${k}: ${result.stderr}${result.stdout}`).toBe(0);
         expect(realpathSync(daemon.symlink)).toBe(dir);
         // The next page through Caddy comes from the new release.
         const page = await send(front.url, '/index.php');
-        expect(page.headers[HEADER.toLowerCase()]).toBe(`d${k}`);
+        expect(page.headers[RELEASE_HEADER.toLowerCase()]).toBe(`d${k}`);
         expect(json(page)).toMatchObject({ release: k % 2 === 1 ? 'r2' : 'r1', dir });
       }
       const batches = await load.stop();
       expect(failures(batches)).toEqual([]);
-      expect(backwardSteps(batches, HEADER, (name) => Number(name.slice(1)))).toEqual([]);
+      expect(backwardSteps(batches, RELEASE_HEADER, (name) => Number(name.slice(1)))).toEqual([]);
       // Each answer came whole from the release its header names.
       for (const response of batches.flat()) {
-        const served = String(response.headers[HEADER.toLowerCase()]);
+        const served = String(response.headers[RELEASE_HEADER.toLowerCase()]);
         const page = json(response) as { release: string };
         expect(page.release, `answered by ${served}`).toBe(
           Number(served.slice(1)) % 2 === 1 ? 'r2' : 'r1',
         );
       }
-      const answered = new Set(batches.flat().map((r) => String(r.headers[HEADER.toLowerCase()])));
+      const answered = new Set(
+        batches.flat().map((r) => String(r.headers[RELEASE_HEADER.toLowerCase()])),
+      );
       expect(answered.size).toBeGreaterThanOrEqual(4);
       expect((await daemon.status()).servingRelease).toBe(
         realpathSync(join(daemon.dir, 'releases/d4')),

@@ -6,12 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { backwardSteps, failures, startDeployLoad } from '../support/deploy-load.js';
 import type { ManagedDaemon } from '../support/managed-daemon.js';
 import { type RunningNginx, startNginx } from '../support/nginx.js';
-import {
-  RELEASE_HEADER as HEADER,
-  PHP_R1 as R1,
-  PHP_R2 as R2,
-  startPhpFpmDaemon,
-} from '../support/php-fpm-daemon.js';
+import { PHP_R1, PHP_R2, RELEASE_HEADER, startPhpFpmDaemon } from '../support/php-fpm-daemon.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait-for.js';
@@ -58,7 +53,7 @@ function mixedLoad(url: string) {
   const upload = Buffer.alloc(256 * 1024, 7);
   return startDeployLoad({
     url,
-    releaseHeader: HEADER,
+    releaseHeader: RELEASE_HEADER,
     concurrency: 8,
     pathFor: (i) =>
       i % 10 === 0
@@ -83,7 +78,7 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
       const load = mixedLoad(url);
       const outputs: string[] = [];
       for (let k = 1; k <= 10; k += 1) {
-        const dir = current.addRelease(`d${k}`, k % 2 === 1 ? R2 : R1);
+        const dir = current.addRelease(`d${k}`, k % 2 === 1 ? PHP_R2 : PHP_R1);
         const result = await current.cli(['deploy', dir]);
         outputs.push(result.stdout);
         expect(result.code, `deploy ${k}: ${result.stderr}${result.stdout}`).toBe(0);
@@ -91,16 +86,18 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
       }
       const batches = await load.stop();
       expect(failures(batches)).toEqual([]);
-      expect(backwardSteps(batches, HEADER, releaseIndex)).toEqual([]);
+      expect(backwardSteps(batches, RELEASE_HEADER, releaseIndex)).toEqual([]);
       // Each answer came whole from one release: the page's own directory matches the header.
       for (const response of batches.flat()) {
-        const served = String(response.headers[HEADER.toLowerCase()]);
+        const served = String(response.headers[RELEASE_HEADER.toLowerCase()]);
         if (response.body.toString().startsWith('{"release"')) {
           const page = JSON.parse(response.body.toString()) as { dir?: string };
           if (page.dir !== undefined) expect(basename(page.dir)).toBe(served);
         }
       }
-      const answered = new Set(batches.flat().map((r) => String(r.headers[HEADER.toLowerCase()])));
+      const answered = new Set(
+        batches.flat().map((r) => String(r.headers[RELEASE_HEADER.toLowerCase()])),
+      );
       expect(answered.size).toBeGreaterThanOrEqual(5);
       expect(outputs.join('\n')).toContain('cut-over');
       const status = await current.status();
@@ -114,7 +111,7 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
       const url = await startStack('deploy-broken', [], true);
       const current = daemon as ManagedDaemon;
       const before = realpathSync(current.symlink);
-      const broken = current.addRelease('broken', R2);
+      const broken = current.addRelease('broken', PHP_R2);
       writeFileSync(
         join(broken, 'index.php'),
         '<?php\nundefined_function_of_a_broken_release();\n',
@@ -127,13 +124,15 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
       expect(result.stderr).toContain('undefined_function_of_a_broken_release');
       expect(realpathSync(current.symlink)).toBe(before);
       expect(failures(batches)).toEqual([]);
-      const served = new Set(batches.flat().map((r) => String(r.headers[HEADER.toLowerCase()])));
+      const served = new Set(
+        batches.flat().map((r) => String(r.headers[RELEASE_HEADER.toLowerCase()])),
+      );
       expect([...served]).toEqual(['d0']);
       const status = await current.waitReady('both replicas back on the old release');
       expect(status.replicas.every((replica) => replica.release === before)).toBe(true);
       expect(status.lastDeploy?.ok).toBe(false);
       // The daemon is fine for the next deploy.
-      const good = current.addRelease('d1', R2);
+      const good = current.addRelease('d1', PHP_R2);
       const next = await current.cli(['deploy', good]);
       expect(next.code, next.stderr).toBe(0);
     });
@@ -164,7 +163,7 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
         const before = realpathSync(current.symlink);
         writeFileSync(poolFile, 'pm.max_requests = 500\nno_such_directive = 1\n');
         const load = mixedLoad(url);
-        const result = await current.cli(['deploy', current.addRelease('d1', R2)]);
+        const result = await current.cli(['deploy', current.addRelease('d1', PHP_R2)]);
         const batches = await load.stop();
         expect(result.code).toBe(1);
         expect(result.stderr).toContain('no_such_directive');
@@ -181,9 +180,9 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
       const url = await startStack('deploy-follow');
       const current = daemon as ManagedDaemon;
       const d0 = realpathSync(current.symlink);
-      const d1 = current.addRelease('d1', R2);
-      const d2 = current.addRelease('d2', R1);
-      const d3 = current.addRelease('d3', R2);
+      const d1 = current.addRelease('d1', PHP_R2);
+      const d2 = current.addRelease('d2', PHP_R1);
+      const d3 = current.addRelease('d3', PHP_R2);
       const load = mixedLoad(url);
 
       await run('ln', ['-sfn', d1, current.symlink]);

@@ -4,12 +4,7 @@ import { backwardSteps, failures, startDeployLoad } from '../support/deploy-load
 import { type HttpLoadResponse, runHttpLoad, summarise } from '../support/http-load.js';
 import type { ManagedDaemon } from '../support/managed-daemon.js';
 import { type RunningNginx, startNginx } from '../support/nginx.js';
-import {
-  RELEASE_HEADER as HEADER,
-  PHP_R1 as R1,
-  PHP_R2 as R2,
-  startPhpFpmDaemon,
-} from '../support/php-fpm-daemon.js';
+import { PHP_R1, PHP_R2, RELEASE_HEADER, startPhpFpmDaemon } from '../support/php-fpm-daemon.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 
 // PHP's session lock, end to end: nginx → switchyard → two php-fpm replicas it runs, PHP
@@ -308,7 +303,7 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
       const cookies = Array.from({ length: 6 }, newSession);
       const load = startDeployLoad({
         url,
-        releaseHeader: HEADER,
+        releaseHeader: RELEASE_HEADER,
         concurrency: 8,
         pathFor: (i) => (i % 3 === 0 ? '/session.php?hold=50' : '/where.php'),
         // Six sessions over eight clients: lanes hold some of them.
@@ -316,7 +311,7 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
       });
       const outputs: string[] = [];
       for (let k = 1; k <= 2; k += 1) {
-        const dir = current.addRelease(`d${k}`, k % 2 === 1 ? R2 : R1);
+        const dir = current.addRelease(`d${k}`, k % 2 === 1 ? PHP_R2 : PHP_R1);
         const result = await current.cli(['deploy', dir]);
         outputs.push(result.stdout);
         expect(result.code, `deploy ${k}: ${result.stderr}${result.stdout}`).toBe(0);
@@ -324,7 +319,9 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
       const batches = await load.stop();
       expect(failures(batches)).toEqual([]);
       expect(batches.flat().length).toBeGreaterThan(100);
-      expect(backwardSteps(batches, HEADER, (name) => Number(name.replace(/^d/, '')))).toEqual([]);
+      expect(
+        backwardSteps(batches, RELEASE_HEADER, (name) => Number(name.replace(/^d/, ''))),
+      ).toEqual([]);
       const status = await current.status();
       expect(status.sessions).toMatchObject({ lanes: 0, waiting: 0 });
     });

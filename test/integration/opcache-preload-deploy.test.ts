@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backwardSteps, failures, startDeployLoad } from '../support/deploy-load.js';
 import type { ManagedDaemon } from '../support/managed-daemon.js';
-import { RELEASE_HEADER as HEADER, startPhpFpmDaemon } from '../support/php-fpm-daemon.js';
+import { RELEASE_HEADER, startPhpFpmDaemon } from '../support/php-fpm-daemon.js';
 import { repoRoot } from '../support/repo-root.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 import { makeTempDir } from '../support/temp-dir.js';
@@ -56,7 +56,7 @@ async function startPreloading(
 function versionLoad(url: string) {
   return startDeployLoad({
     url,
-    releaseHeader: HEADER,
+    releaseHeader: RELEASE_HEADER,
     concurrency: 4,
     pathFor: (i) => (i % 5 === 0 ? '/version.php?ms=300' : '/version.php'),
   });
@@ -85,10 +85,10 @@ describe.skipIf(phpFpm === undefined)('opcache.preload in the pool file, across 
     const batches = await load.stop();
 
     expect(failures(batches)).toEqual([]);
-    expect(backwardSteps(batches, HEADER, (name) => Number(name.slice(1)))).toEqual([]);
+    expect(backwardSteps(batches, RELEASE_HEADER, (name) => Number(name.slice(1)))).toEqual([]);
     const seen = new Set<string>();
     for (const response of batches.flat()) {
-      const served = String(response.headers[HEADER.toLowerCase()]);
+      const served = String(response.headers[RELEASE_HEADER.toLowerCase()]);
       const page = JSON.parse(response.body.toString()) as VersionPage;
       seen.add(served);
       // The code and the preloaded class came from the one release that answered.
@@ -122,7 +122,9 @@ describe.skipIf(phpFpm === undefined)('opcache.preload in the pool file, across 
     expect(result.stderr).toContain('undefined_function_in_preload');
     expect(realpathSync(daemon.symlink)).toBe(before);
     expect(failures(batches)).toEqual([]);
-    const served = new Set(batches.flat().map((r) => String(r.headers[HEADER.toLowerCase()])));
+    const served = new Set(
+      batches.flat().map((r) => String(r.headers[RELEASE_HEADER.toLowerCase()])),
+    );
     expect([...served]).toEqual(['d0']);
     await daemon.waitReady('both replicas back on the old release');
     const next = await daemon.cli(['deploy', daemon.addRelease('d1', R2)]);
