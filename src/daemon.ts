@@ -8,6 +8,7 @@ import { ControlServer } from './control/control-server.js';
 import { OperationLock } from './control/operation-lock.js';
 import { DaemonControl, type ManagedParts } from './daemon-control.js';
 import { logExchangeOutcome } from './exchange-outcome-log.js';
+import { fastCgiFrontLimits, httpFrontLimits } from './front-limits.js';
 import { FastCgiFrontend } from './frontend/fastcgi-frontend.js';
 import { HttpFrontend } from './frontend/http-frontend.js';
 import { releaseHeaderBytes } from './frontend/release-header.js';
@@ -29,8 +30,6 @@ import { staticFilesFor } from './static/static-files.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { supervisorSettings } from './supervisor-settings.js';
 
-/** Attempts per request: the first, and retries on other connections or replicas. */
-const MAX_ATTEMPTS = 3;
 const PROBE_INTERVAL_MS = 1_000;
 
 export interface RunningDaemon {
@@ -163,18 +162,7 @@ async function serve(options: ServeOptions): Promise<RunningDaemon> {
   const fastcgi = await FastCgiFrontend.start(config.listen.fastcgi, config.listen.mode, {
     dispatcher,
     logger,
-    limits: {
-      maxParamsBytes: config.limits.maxParamsBytes,
-      retryBodyBytes: config.limits.retryBodyBytes,
-      requestTimeoutMs: config.limits.requestTimeoutMs,
-      maxAttempts: MAX_ATTEMPTS,
-      maxConns: config.limits.maxConnections,
-      maxReqs: capacity + config.limits.queue,
-      requestsPerConnection: config.limits.requestsPerConnection,
-      connectionBufferBytes: config.limits.connectionBufferBytes,
-      paramsTimeoutMs: config.limits.paramsTimeoutMs,
-      clientIdleTimeoutMs: config.limits.clientIdleTimeoutMs,
-    },
+    limits: fastCgiFrontLimits(config, capacity),
     onOutcome,
     // A request aborted before its params were complete has no outcome, only a removal.
     onRequestRemoved: inFlight.ended,
@@ -211,13 +199,7 @@ async function serve(options: ServeOptions): Promise<RunningDaemon> {
       : await HttpFrontend.start(config.listen.http, {
           dispatcher,
           logger,
-          limits: {
-            maxConnections: config.limits.maxConnections,
-            clientIdleTimeoutMs: config.limits.clientIdleTimeoutMs,
-            retryBodyBytes: config.limits.retryBodyBytes,
-            requestTimeoutMs: config.limits.requestTimeoutMs,
-            maxAttempts: MAX_ATTEMPTS,
-          },
+          limits: httpFrontLimits(config),
           site: { documentRoot: config.release.symlink, index: 'index.php' },
           onOutcome,
         });
