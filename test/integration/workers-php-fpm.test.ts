@@ -76,6 +76,14 @@ async function activeChildren(worker: Worker, release: string): Promise<number> 
   return JSON.parse(response.body.toString())['active processes'] as number;
 }
 
+/** Until a slow request sent to `worker` runs: it and the status request are 2 active children. */
+async function untilSlowRequestRuns(worker: Worker): Promise<void> {
+  await waitFor(async () => (await activeChildren(worker, r1)) >= 2, {
+    timeoutMs: 5_000,
+    what: 'the slow request to be running',
+  });
+}
+
 describe.skipIf(phpFpm === undefined)('PhpFpmLauncher with the real php-fpm', () => {
   let temp: ReturnType<typeof makeTempDir>;
   let workers: Worker[];
@@ -156,10 +164,7 @@ describe.skipIf(phpFpm === undefined)('PhpFpmLauncher with the real php-fpm', ()
     const master = worker.pids[0] as number;
     await untilAllChildren(worker, 2);
     const slow = where(worker, r1, 1_000);
-    await waitFor(async () => (await activeChildren(worker, r1)) >= 2, {
-      timeoutMs: 5_000,
-      what: 'the slow request to be running',
-    });
+    await untilSlowRequestRuns(worker);
 
     const stopping = Date.now();
     const result = await worker.stop(5_000);
@@ -184,10 +189,7 @@ describe.skipIf(phpFpm === undefined)('PhpFpmLauncher with the real php-fpm', ()
       () => 'answered',
       () => 'cut',
     );
-    await waitFor(async () => (await activeChildren(worker, r1)) >= 2, {
-      timeoutMs: 5_000,
-      what: 'the slow request to be running',
-    });
+    await untilSlowRequestRuns(worker);
 
     const stopping = Date.now();
     expect(await worker.stop(300)).toEqual({ forced: true });
@@ -202,10 +204,7 @@ describe.skipIf(phpFpm === undefined)('PhpFpmLauncher with the real php-fpm', ()
     const master = worker.pids[0] as number;
     await untilAllChildren(worker, 2);
     const slow = where(worker, r1, 800);
-    await waitFor(async () => (await activeChildren(worker, r1)) >= 2, {
-      timeoutMs: 5_000,
-      what: 'the slow request to be running',
-    });
+    await untilSlowRequestRuns(worker);
 
     const killed = Date.now();
     process.kill(master, 'SIGKILL');
@@ -229,10 +228,7 @@ describe.skipIf(phpFpm === undefined)('PhpFpmLauncher with the real php-fpm', ()
       () => 'answered',
       () => 'cut',
     );
-    await waitFor(async () => (await activeChildren(worker, r1)) >= 2, {
-      timeoutMs: 5_000,
-      what: 'the slow request to be running',
-    });
+    await untilSlowRequestRuns(worker);
 
     process.kill(master, 'SIGKILL');
     await worker.exited;
