@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { CodedError } from '../coded-error.js';
 import { ConfigError } from '../config/config-error.js';
 import type { ControlConfig } from '../config/config-types.js';
+import { listenOwnerOnly, removeStaleSocket } from '../net/unix-socket-file.js';
 import {
   ConnectionGuard,
   type ControlConnectionLimits,
@@ -100,7 +101,7 @@ export class ControlServer {
         `cannot create ${dirname(path)}, its directory: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
       );
     }
-    await removeStaleSocket(path);
+    await removeStaleControlSocket(path);
 
     // Node's own timeouts stay as a backstop; the guard enforces them (Node checks every 30 s,
     // and not on a connection that never sent a byte). No server.maxConnections: it refuses
@@ -115,7 +116,7 @@ export class ControlServer {
       shedLogger(logger, () => guard.size),
     );
     server.on('connection', (socket: Socket) => guard.admit(socket));
-    await listenOwnerOnly(server, path);
+    await listenOnControlSocket(server, path);
 
     let inode: number;
     try {
@@ -176,7 +177,7 @@ export class ControlServer {
     // Closed first: closing a unix listener unlinks its path, which would be the new one's.
     for (const previous of this.#rebound.splice(0)) previous.close();
     const listener = createNetServer((socket) => this.#server.emit('connection', socket));
-    await listenOwnerOnly(listener, this.socketPath);
+    await listenOnControlSocket(listener, this.socketPath);
     if (this.#closing !== undefined) {
       // A close that came while it was binding wins: nothing may accept after it.
       listener.close();
@@ -452,65 +453,25 @@ function sendJson(
 }
 
 /**
- * Binds with umask 0177 so the socket is born 0600 (root-only for a root daemon); the caller
- * then sets its group and mode. Node binds synchronously inside listen(), so the umask is
- * only changed for that call.
- */
-async function listenOwnerOnly(server: Server | NetServer, path: string): Promise<void> {
-  const listening = new Promise<void>((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException) => {
-      reject(
-        new ControlError(
-          'ERR_CONTROL_LISTEN',
-          `cannot listen on the control socket ${path} (control.socket): ${error.message}`,
-          { cause: error },
-        ),
-      );
-    };
-    server.once('error', onError);
-    server.once('listening', () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  const previous = setUmask(0o177);
-  try {
-    server.listen(path);
-  } finally {
-    if (previous !== undefined) setUmask(previous);
-  }
-  await listening;
-}
-
-/** process.umask(mask), or undefined where it is not allowed (worker threads): chmod still follows. */
-function setUmask(mask: number): number | undefined {
-  try {
-    return process.umask(mask);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
  * A socket file whose daemon died is removed. One that answers is refused, naming the
  * daemon's pid when it is a switchyard; a path that is not a socket is never deleted.
  */
-async function removeStaleSocket(path: string): Promise<void> {
-  let isSocket: boolean;
-  try {
-    isSocket = lstatSync(path).isSocket();
-  } catch {
-    return; // nothing there
-  }
-  if (!isSocket) {
-    throw new ControlError(
-      'ERR_CONTROL_LISTEN',
-      `${path} (control.socket) exists and is not a socket; not replacing it`,
-    );
-  }
+function removeStaleControlSocket(path: string): Promise<void> {
+  return removeStaleSocket(path, {
+    notASocket: () =>
+      new ControlError(
+        'ERR_CONTROL_LISTEN',
+        `${path} (control.socket) exists and is not a socket; not replacing it`,
+      ),
+    inUse: () => controlSocketInUse(path),
+  });
+}
+
+/** Why the control socket at `path` cannot be taken over, or null when no one answers on it. */
+async function controlSocketInUse(path: string): Promise<ControlError | null> {
   try {
     const status = await new ControlClient(path, { timeoutMs: PROBE_TIMEOUT_MS }).status();
-    throw new ControlError(
+    return new ControlError(
       'ERR_CONTROL_SOCKET_IN_USE',
       `another switchyard daemon (pid ${status.pid}) answers on the control socket ${path}: ` +
         'stop it first, or give this one another control.socket',
@@ -518,25 +479,35 @@ async function removeStaleSocket(path: string): Promise<void> {
   } catch (error) {
     if (!(error instanceof ControlError)) throw error;
     switch (error.code) {
-      case 'ERR_CONTROL_SOCKET_IN_USE':
-        throw error;
       case 'ERR_DAEMON_NOT_RUNNING':
-        rmSync(path, { force: true });
-        return;
+        return null;
       case 'ERR_CONTROL_PERMISSION':
-        throw new ControlError(
+        return new ControlError(
           'ERR_CONTROL_LISTEN',
           `cannot check whether the existing control socket ${path} is in use: permission denied`,
           { cause: error },
         );
       default:
         // It accepted a connection but did not speak the control protocol: still in use.
-        throw new ControlError(
+        return new ControlError(
           'ERR_CONTROL_SOCKET_IN_USE',
           `a running process that is not a switchyard daemon answers on the control socket ${path}: ` +
             'give switchyard another control.socket',
           { cause: error },
         );
     }
+  }
+}
+
+/** listenOwnerOnly, its failure named as the control socket's. */
+async function listenOnControlSocket(server: Server | NetServer, path: string): Promise<void> {
+  try {
+    await listenOwnerOnly(server, path);
+  } catch (error) {
+    throw new ControlError(
+      'ERR_CONTROL_LISTEN',
+      `cannot listen on the control socket ${path} (control.socket): ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }

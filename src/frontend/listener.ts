@@ -1,7 +1,8 @@
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { chmodSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
 import { CodedError } from '../coded-error.js';
 import type { ListenAddress } from '../config/address.js';
+import { listenOwnerOnly, removeStaleSocket, socketAnswers } from '../net/unix-socket-file.js';
 
 export class ListenError extends CodedError<'ERR_LISTEN'> {
   override readonly name = 'ListenError';
@@ -22,39 +23,26 @@ export async function listen(
   onConnection: (socket: Socket) => void,
 ): Promise<Server> {
   const server = createServer({ noDelay: true }, onConnection);
-  if (address.kind === 'unix') await removeStaleSocket(address.path);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    const done = () => {
-      server.off('error', reject);
-      resolve();
-    };
-    if (address.kind === 'unix') server.listen(address.path, done);
-    else server.listen(address.port, address.host, done);
-  });
-  if (address.kind === 'unix') chmodSync(address.path, mode);
-  return server;
-}
-
-async function removeStaleSocket(path: string): Promise<void> {
-  let isSocket: boolean;
-  try {
-    isSocket = lstatSync(path).isSocket();
-  } catch {
-    return; // nothing there
-  }
-  if (!isSocket) throw new ListenError(`${path} exists and is not a socket; not replacing it`);
-  if (await answers(path)) throw new ListenError(`${path} is in use by a running process`);
-  unlinkSync(path);
-}
-
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = connect(path);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
+  if (address.kind === 'tcp') {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(address.port, address.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-    probe.once('error', () => resolve(false));
+    return server;
+  }
+  const { path } = address;
+  await removeStaleSocket(path, {
+    notASocket: () => new ListenError(`${path} exists and is not a socket; not replacing it`),
+    inUse: async () =>
+      (await socketAnswers(path))
+        ? new ListenError(`${path} is in use by a running process`)
+        : null,
   });
+  // Born owner-only: no one connects before it has its mode.
+  await listenOwnerOnly(server, path);
+  chmodSync(path, mode);
+  return server;
 }

@@ -1,5 +1,5 @@
-import { lstatSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { isSocketFile } from './unix-socket-file.js';
 
 /** A unix socket the daemon listens on, and how to listen on it again. */
 export interface ListeningSocketFile {
@@ -44,12 +44,4 @@ export function watchSocketFiles(
   }, intervalMs);
   timer.unref();
   return () => clearInterval(timer);
-}
-
-function isSocketFile(path: string): boolean {
-  try {
-    return lstatSync(path).isSocket();
-  } catch {
-    return false;
-  }
 }

@@ -3,18 +3,18 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { CommandReplicasConfig } from '../../config/config-types.js';
+import {
+  checkSocketPath,
+  listenOwnerOnly,
+  removeOwnStaleSocket,
+} from '../../net/unix-socket-file.js';
 import { discardFailedStart, GroupWorker } from './group-worker.js';
 import { OutputLog } from './output-log.js';
 import { COMMAND_STOP_TABLE } from './stop-tables.js';
 import type { Worker, WorkerExit, WorkerLauncher, WorkerSpec } from './worker.js';
 import { describeExit, WorkerError } from './worker-error.js';
 import { spawnWorkerProcess, type WorkerProcess } from './worker-process.js';
-import {
-  checkSocketPath,
-  removeStaleSocket,
-  START_TIMEOUT_MS,
-  waitForStart,
-} from './worker-start.js';
+import { START_TIMEOUT_MS, waitForStart } from './worker-start.js';
 
 export interface CommandLauncherOptions {
   readonly replicas: CommandReplicasConfig;
@@ -90,7 +90,7 @@ export class CommandLauncher implements WorkerLauncher {
     try {
       checkSocketPath(socket);
       mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
-      removeStaleSocket(socket);
+      removeOwnStaleSocket(socket);
       if (!listensItself) server = await listenOnScratch(socket);
     } catch (error) {
       throw new WorkerError(
@@ -171,15 +171,9 @@ function earlyExit(processes: readonly WorkerProcess[]): { exit: WorkerExit } | 
  */
 async function listenOnScratch(socket: string): Promise<Server> {
   const scratch = socket.replace(/\.sock$/, '.bind');
-  removeStaleSocket(scratch);
+  removeOwnStaleSocket(scratch);
   const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ path: scratch, backlog: LISTEN_BACKLOG }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOwnerOnly(server, scratch, LISTEN_BACKLOG);
   try {
     chmodSync(scratch, 0o600);
     renameSync(scratch, socket);

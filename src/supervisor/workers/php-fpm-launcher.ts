@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { HealthConfig, PhpFpmReplicasConfig } from '../../config/config-types.js';
+import { checkSocketPath, removeOwnStaleSocket } from '../../net/unix-socket-file.js';
 import { discardFailedStart, GroupWorker } from './group-worker.js';
 import { OutputLog } from './output-log.js';
 import { phpFpmFiles, renderPhpFpmConfig } from './php-fpm-config.js';
@@ -9,12 +10,7 @@ import { PHP_FPM_STOP_TABLE } from './stop-tables.js';
 import type { Worker, WorkerLauncher, WorkerSpec } from './worker.js';
 import { describeExit, WorkerError } from './worker-error.js';
 import { spawnWorkerProcess } from './worker-process.js';
-import {
-  checkSocketPath,
-  removeStaleSocket,
-  START_TIMEOUT_MS,
-  waitForStart,
-} from './worker-start.js';
+import { START_TIMEOUT_MS, waitForStart } from './worker-start.js';
 
 export interface PhpFpmLauncherOptions {
   readonly replicas: PhpFpmReplicasConfig;
@@ -87,7 +83,7 @@ export class PhpFpmLauncher implements WorkerLauncher {
       });
       mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
       writeFileSync(files.config, text, { mode: 0o600 });
-      removeStaleSocket(files.socket);
+      removeOwnStaleSocket(files.socket);
     } catch (error) {
       throw new WorkerError(
         'ERR_WORKER_SPAWN',
