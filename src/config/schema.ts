@@ -35,9 +35,6 @@ import { checkPoolFile } from './php-fpm-pool.js';
 import { resolveProgram } from './program.js';
 import { HEADER_TOKEN, releaseHeaderNameProblem } from './release-header-name.js';
 
-// Until every importer reads the types from config-types.ts.
-export type * from './config-types.js';
-
 import { isRootAccount } from './root-account.js';
 import { parseByteSize, parseDuration, parseFileMode } from './units.js';
 
