@@ -17,6 +17,7 @@ import { ControlError } from '../../src/control/control-error.js';
 import { ControlServer } from '../../src/control/control-server.js';
 import { silentLogger } from '../../src/log.js';
 import {
+  type Deferred,
   deferred,
   progress,
   ScriptedHandler,
@@ -91,6 +92,17 @@ function rawRequest(
     request.on('error', reject);
     request.end(body);
   });
+}
+
+/** A handler whose restarts run until `release` is resolved, then succeed. */
+function heldRestarts(): { handler: ScriptedHandler; release: Deferred<void> } {
+  const handler = new ScriptedHandler();
+  const release = deferred();
+  handler.script = async () => {
+    await release.promise;
+    return { kind: 'done', ok: true, message: '', durationMs: 1 };
+  };
+  return { handler, release };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<ControlError> {
@@ -249,12 +261,7 @@ describe('control socket: deploy and rollback', () => {
   });
 
   it('a deploy while a restart runs is refused with ERR_BUSY (409)', async () => {
-    const handler = new ScriptedHandler();
-    const release = deferred();
-    handler.script = async () => {
-      await release.promise;
-      return { kind: 'done', ok: true, message: '', durationMs: 1 };
-    };
+    const { handler, release } = heldRestarts();
     const { client } = await startServer(handler);
     const restart = client.restart({}, () => {});
     await waitFor(() => handler.requests.length === 1, { timeoutMs: 5_000, what: 'the restart' });
@@ -426,12 +433,7 @@ describe('control client: errors', () => {
   });
 
   it('a refused restart carries the daemon’s code and message', async () => {
-    const handler = new ScriptedHandler();
-    const release = deferred();
-    handler.script = async () => {
-      await release.promise;
-      return { kind: 'done', ok: true, message: '', durationMs: 1 };
-    };
+    const { handler, release } = heldRestarts();
     const { client } = await startServer(handler);
     const missing = await rejection(client.restart({ replica: 7 }, () => {}));
     expect(missing).toMatchObject({ code: 'ERR_NO_SUCH_REPLICA', status: 404 });
