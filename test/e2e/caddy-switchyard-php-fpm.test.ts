@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { caddySnippetPath, type RunningCaddy, startCaddy } from '../support/caddy.js';
-import { backwardSteps, failures, startDeployLoad } from '../support/deploy-load.js';
+import { backwardSteps, failures, startMixedPhpLoad } from '../support/deploy-load.js';
 import { type HttpLoadResponse, runHttpLoad, summarise } from '../support/http-load.js';
 import type { ManagedDaemon } from '../support/managed-daemon.js';
 import { PHP_R1, PHP_R2, RELEASE_HEADER, startPhpFpmDaemon } from '../support/php-fpm-daemon.js';
@@ -235,20 +235,8 @@ describe.skipIf(phpFpm === undefined || caddy === undefined)(
       timeout: 180_000,
     }, async () => {
       const { daemon, caddy: front } = await startStack('caddy-deploy', cleanups);
-      const upload = Buffer.alloc(256 * 1024, 7);
-      const load = startDeployLoad({
-        url: front.url,
-        releaseHeader: RELEASE_HEADER,
-        concurrency: 8,
-        // Fast pages, 1–2 s sleeps and 256 KiB uploads, as in the nginx deploy test.
-        pathFor: (i) =>
-          i % 10 === 0
-            ? `/sleep.php?ms=${1000 + (i % 3) * 500}`
-            : i % 10 === 5
-              ? '/upload.php'
-              : '/index.php',
-        bodyFor: (i) => (i % 10 === 5 ? upload : undefined),
-      });
+      // Fast pages, 1–2 s sleeps and 256 KiB uploads, as in the nginx deploy test.
+      const load = startMixedPhpLoad(front.url, RELEASE_HEADER);
       for (let k = 1; k <= 4; k += 1) {
         const dir = daemon.addRelease(`d${k}`, k % 2 === 1 ? PHP_R2 : PHP_R1);
         const result = await daemon.cli(['deploy', dir]);

@@ -3,7 +3,7 @@ import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { backwardSteps, failures, startDeployLoad } from '../support/deploy-load.js';
+import { backwardSteps, failures, startMixedPhpLoad } from '../support/deploy-load.js';
 import type { ManagedDaemon } from '../support/managed-daemon.js';
 import { type RunningNginx, startNginx } from '../support/nginx.js';
 import { PHP_R1, PHP_R2, RELEASE_HEADER, startPhpFpmDaemon } from '../support/php-fpm-daemon.js';
@@ -48,23 +48,6 @@ async function startStack(
   return front.url;
 }
 
-/** Fast pages, 1–2 s sleeps and 256 KiB uploads, as a site under load sees them. */
-function mixedLoad(url: string) {
-  const upload = Buffer.alloc(256 * 1024, 7);
-  return startDeployLoad({
-    url,
-    releaseHeader: RELEASE_HEADER,
-    concurrency: 8,
-    pathFor: (i) =>
-      i % 10 === 0
-        ? `/sleep.php?ms=${1000 + (i % 3) * 500}`
-        : i % 10 === 5
-          ? '/upload.php'
-          : '/index.php',
-    bodyFor: (i) => (i % 10 === 5 ? upload : undefined),
-  });
-}
-
 const releaseIndex = (name: string): number => Number(name.replace(/^d/, ''));
 
 describe.skipIf(phpFpm === undefined || nginx === undefined)(
@@ -75,7 +58,7 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
     }, async () => {
       const url = await startStack('deploy-10');
       const current = daemon as ManagedDaemon;
-      const load = mixedLoad(url);
+      const load = startMixedPhpLoad(url, RELEASE_HEADER);
       const outputs: string[] = [];
       for (let k = 1; k <= 10; k += 1) {
         const dir = current.addRelease(`d${k}`, k % 2 === 1 ? PHP_R2 : PHP_R1);
@@ -116,7 +99,7 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
         join(broken, 'index.php'),
         '<?php\nundefined_function_of_a_broken_release();\n',
       );
-      const load = mixedLoad(url);
+      const load = startMixedPhpLoad(url, RELEASE_HEADER);
       const result = await current.cli(['deploy', broken]);
       const batches = await load.stop();
       expect(result.code).toBe(1);
@@ -162,7 +145,7 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
         const current = daemon as ManagedDaemon;
         const before = realpathSync(current.symlink);
         writeFileSync(poolFile, 'pm.max_requests = 500\nno_such_directive = 1\n');
-        const load = mixedLoad(url);
+        const load = startMixedPhpLoad(url, RELEASE_HEADER);
         const result = await current.cli(['deploy', current.addRelease('d1', PHP_R2)]);
         const batches = await load.stop();
         expect(result.code).toBe(1);
@@ -183,7 +166,7 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
       const d1 = current.addRelease('d1', PHP_R2);
       const d2 = current.addRelease('d2', PHP_R1);
       const d3 = current.addRelease('d3', PHP_R2);
-      const load = mixedLoad(url);
+      const load = startMixedPhpLoad(url, RELEASE_HEADER);
 
       await run('ln', ['-sfn', d1, current.symlink]);
       await waitFor(async () => (await current.status()).lastDeploy?.release === d1, {

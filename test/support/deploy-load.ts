@@ -48,6 +48,26 @@ export function startDeployLoad(options: DeployLoadOptions): DeployLoad {
   };
 }
 
+/**
+ * The PHP test app's pages as a site under load sees them: fast pages, 1–2 s sleeps and
+ * 256 KiB uploads, 8 at a time.
+ */
+export function startMixedPhpLoad(url: string, releaseHeader: string): DeployLoad {
+  const upload = Buffer.alloc(256 * 1024, 7);
+  return startDeployLoad({
+    url,
+    releaseHeader,
+    concurrency: 8,
+    pathFor: (i) =>
+      i % 10 === 0
+        ? `/sleep.php?ms=${1000 + (i % 3) * 500}`
+        : i % 10 === 5
+          ? '/upload.php'
+          : '/index.php',
+    bodyFor: (i) => (i % 10 === 5 ? upload : undefined),
+  });
+}
+
 /** Responses that are not a whole 2xx answer, described for an assertion message. */
 export function failures(batches: readonly HttpLoadResponse[][]): string[] {
   return batches
