@@ -50,7 +50,9 @@ function load(url: string) {
 }
 
 describe('deploys with command replicas (the demo app)', () => {
-  it('alternates releases under load with no failure and never old after new', async () => {
+  it('alternates releases under load with no failure and never old after new', {
+    timeout: 90_000,
+  }, async () => {
     const current = await start('deploy-demo', false);
     const running = load(current.httpUrl);
     for (let k = 1; k <= 4; k += 1) {
