@@ -3,7 +3,6 @@ import type { Balancer } from '../balancer/balancer.js';
 import type { HealthConfig, SurgeSetting } from '../config/config-types.js';
 import { RateLimitedWarning } from '../rate-limited-warning.js';
 import { addKnownRelease } from '../request/release-pinning.js';
-import { type ChangeSource, waitForState } from './wait-for-state.js';
 import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 import { type BringUpOutcome, bringUp } from './bring-up.js';
 import { type HealthEvent, HealthMonitor } from './health-monitor.js';
@@ -13,6 +12,7 @@ import { type ReplicaState, transition } from './replica-state.js';
 import { newSlot, type Slot, type SlotSnapshot, toSnapshot, toView } from './slot.js';
 import { type SurgeChoice, SurgeChooser, type SurgeStatus } from './surge-chooser.js';
 import type { SurgeChange } from './surge-decision.js';
+import { type ChangeSource, waitForState } from './wait-for-state.js';
 import type { Worker, WorkerLauncher } from './workers/worker.js';
 
 /** What the supervisor keeps running; replaced as a whole on a config reload. */
@@ -455,7 +455,10 @@ export class Supervisor {
     void bringUp(launch, release, this.#settings, {
       wanted: stillStarting,
       onLaunched: (worker) => this.#watchExit(record, incarnation, worker),
-    }).then((outcome) => this.#started(record, outcome));
+    }).then((outcome) => {
+      // Asked again: an exit or a stop may have come in the turn since the outcome.
+      if (stillStarting()) this.#started(record, outcome);
+    });
   }
 
   /** The current worker's exit while it is meant to run is a failure. */
