@@ -1,7 +1,7 @@
 import { chownSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Balancer } from './balancer/balancer.js';
-import type { Config } from './config/config-types.js';
+import type { Config, ExternalReplicasConfig } from './config/config-types.js';
 import { configInForce } from './config/reload-policy.js';
 import { ConfigReloader } from './config-reloader.js';
 import { ControlServer } from './control/control-server.js';
@@ -50,14 +50,13 @@ export interface RunningDaemon {
 export async function startDaemon(requested: Config, logger: Logger): Promise<RunningDaemon> {
   // Client connections are bounded below the descriptor limit, raised to its hard limit first.
   const config = fitToDescriptorLimit(requested, raiseDescriptorLimit(logger), logger);
+  const { replicas } = config;
   // Managed replicas can fall back on the release history when the symlink leads nowhere.
   const symlinkRelease =
-    config.replicas.kind === 'external'
+    replicas.kind === 'external'
       ? resolveRelease(config.release.symlink)
       : resolvedTargetOrNull(config.release.symlink);
-  let release = symlinkRelease ?? '';
   const listenGid = await preflight(config);
-  const replicas = config.replicas;
   const balancer = new Balancer({
     queue: config.limits.queue,
     queueTimeoutMs: config.limits.queueTimeoutMs,
@@ -70,61 +69,82 @@ export async function startDaemon(requested: Config, logger: Logger): Promise<Ru
   });
   // Deploy, rollback and restart take it; a followed symlink flip holds it.
   const lock = new OperationLock();
-  let supervisor: Supervisor | null = null;
+  if (replicas.kind === 'external') {
+    const release = symlinkRelease ?? '';
+    addExternalReplicas(balancer, replicas, config, release);
+    return serve({ config, logger, release, balancer, managed: null, lock, listenGid });
+  }
+  const { managed, release } = await startManaged(config, symlinkRelease, balancer, lock, logger);
   try {
-    let managed: ManagedParts | null = null;
-    if (replicas.kind === 'external') {
-      replicas.addresses.forEach((address, index) => {
-        balancer.add({
-          id: `replica-${index + 1}`,
-          address,
-          capacity: replicas.capacity,
-          release,
-          pinning: makeReleasePinning(config.release.symlink, release),
-          responseHeader: releaseHeaderBytes(config.response.releaseHeader, release),
-        });
-      });
-    } else {
-      // 0755: the web server must reach listen.fastcgi when it lives here (the default); what
-      // else is inside is owner-only (replica sockets, php-fpm configs, the control socket).
-      makeConfiguredDirectory(config.paths.runtime, 0o755, 'paths.runtime');
-      makeConfiguredDirectory(config.paths.state, 0o755, 'paths.state');
-      const history = ReleaseHistory.load(config.paths.state, logger);
-      const started = await startReplicasOrRecover({
-        config,
-        logger,
-        history,
-        symlinkRelease,
-        unresolved: () => resolveRelease(config.release.symlink),
-        newSupervisor: (on) =>
-          new Supervisor({
-            settings: supervisorSettings(config, logger),
-            balancer,
-            symlink: config.release.symlink,
-            release: on,
-            logger,
-          }),
-      });
-      supervisor = started.supervisor;
-      release = started.release;
-      const deployer = new Deployer({
-        supervisor,
-        history,
-        symlink: config.release.symlink,
-        root: config.release.root,
-        timeoutMs: config.deploy.timeoutMs,
-        logger,
-        lock,
-      });
-      managed = { supervisor, deployer, history };
-    }
     return await serve({ config, logger, release, balancer, managed, lock, listenGid });
   } catch (error) {
-    // Whatever cannot start after the replicas (state dir, a front, the control socket) must
-    // not leave workers behind.
-    await supervisor?.shutdown(0);
+    // Whatever cannot start after the replicas (a front, the control socket) must not leave
+    // workers behind.
+    await managed.supervisor.shutdown(0);
     throw error;
   }
+}
+
+/** Replicas switchyard does not run: one pool each, all on the symlink's release. */
+function addExternalReplicas(
+  balancer: Balancer,
+  replicas: ExternalReplicasConfig,
+  config: Config,
+  release: string,
+): void {
+  replicas.addresses.forEach((address, index) => {
+    balancer.add({
+      id: `replica-${index + 1}`,
+      address,
+      capacity: replicas.capacity,
+      release,
+      pinning: makeReleasePinning(config.release.symlink, release),
+      responseHeader: releaseHeaderBytes(config.response.releaseHeader, release),
+    });
+  });
+}
+
+/**
+ * Starts the managed replicas (on the symlink's release, or the last good one) and the
+ * deployer over them. Returns them with the release they serve.
+ */
+async function startManaged(
+  config: Config,
+  symlinkRelease: string | null,
+  balancer: Balancer,
+  lock: OperationLock,
+  logger: Logger,
+): Promise<{ readonly managed: ManagedParts; readonly release: string }> {
+  // 0755: the web server must reach listen.fastcgi when it lives here (the default); what
+  // else is inside is owner-only (replica sockets, php-fpm configs, the control socket).
+  makeConfiguredDirectory(config.paths.runtime, 0o755, 'paths.runtime');
+  makeConfiguredDirectory(config.paths.state, 0o755, 'paths.state');
+  const history = ReleaseHistory.load(config.paths.state, logger);
+  const { supervisor, release } = await startReplicasOrRecover({
+    config,
+    logger,
+    history,
+    symlinkRelease,
+    unresolved: () => resolveRelease(config.release.symlink),
+    newSupervisor: (on) =>
+      new Supervisor({
+        settings: supervisorSettings(config, logger),
+        balancer,
+        symlink: config.release.symlink,
+        release: on,
+        logger,
+      }),
+  });
+  const deployer = new Deployer({
+    supervisor,
+    history,
+    symlink: config.release.symlink,
+    root: config.release.root,
+    timeoutMs: config.deploy.timeoutMs,
+    logger,
+    lock,
+  });
+  return { managed: { supervisor, deployer, history }, release };
 }
 
 interface ServeOptions {
