@@ -1,8 +1,8 @@
 import { mkdirSync, realpathSync } from 'node:fs';
 import { ConfigError } from './config/config-error.js';
 import type { Config } from './config/config-types.js';
+import { resolveGroup } from './config/group-id.js';
 import { ControlClient } from './control/control-client.js';
-import { resolveGroup } from './control/control-server.js';
 
 /**
  * What must hold before any replica starts, so a failure costs nothing: the groups exist, and

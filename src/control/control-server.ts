@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { dirname } from 'node:path';
@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { CodedError } from '../coded-error.js';
 import { ConfigError } from '../config/config-error.js';
 import type { ControlConfig } from '../config/config-types.js';
+import { resolveGroup } from '../config/group-id.js';
 import { listenOwnerOnly, removeStaleSocket } from '../net/unix-socket-file.js';
 import {
   ConnectionGuard,
@@ -42,8 +43,6 @@ const SHED_WARN_INTERVAL_MS = 60_000;
 const CLOSE_GRACE_MS = 2_000;
 /** How long the start-up probe waits for whoever answers on an existing socket. */
 const PROBE_TIMEOUT_MS = 2_000;
-
-const GROUP_FILE = '/etc/group';
 
 /**
  * The daemon's control socket: HTTP/1.1 with JSON bodies on a unix socket, for the CLI.
@@ -388,32 +387,6 @@ function shedLogger(logger: Logger, connections: () => number): (reason: ShedRea
       'control socket full: closing the connections that waited longest without a request (said once a minute)',
     );
   };
-}
-
-/**
- * The gid of `name` from /etc/group (a number is taken as a gid). Groups only a directory
- * service knows (LDAP through NSS) are not looked up: name them by gid.
- */
-export function resolveGroup(name: string, groupFile = GROUP_FILE, key = 'control.group'): number {
-  let text: string;
-  try {
-    text = readFileSync(groupFile, 'utf8');
-  } catch (error) {
-    throw new ConfigError(
-      key,
-      `cannot read ${groupFile} to find group ${JSON.stringify(name)}: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-  for (const line of text.split('\n')) {
-    const [groupName, , gid] = line.split(':');
-    if (groupName === name && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
-  }
-  if (/^\d+$/.test(name)) return Number(name);
-  throw new ConfigError(
-    key,
-    `unknown group ${JSON.stringify(name)}: not in ${groupFile} (create it with \`groupadd ${name}\`, or leave ${key} out)`,
-  );
 }
 
 function allowMethod(request: IncomingMessage, method: 'GET' | 'POST'): void {
