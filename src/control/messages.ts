@@ -216,7 +216,7 @@ export type ControlServerErrorCode =
  * with their own status in REFUSAL_STATUS.
  */
 export type ControlRefusalCode =
-  /** Another operation (a restart) is running (409). */
+  /** A deploy, rollback or restart is running, or the daemon is stopping (409; control/operation-lock.ts). */
   | 'ERR_BUSY'
   /** `--replica 7` with 2 replicas (404). */
   | 'ERR_NO_SUCH_REPLICA'
