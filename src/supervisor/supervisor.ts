@@ -6,6 +6,7 @@ import { addKnownRelease } from '../request/release-pinning.js';
 import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 import { type BringUpOutcome, bringUp } from './bring-up.js';
 import { type HealthEvent, HealthMonitor } from './health-monitor.js';
+import { KnownReleases } from './known-releases.js';
 import { type Action, type DesiredState, plan } from './plan.js';
 import { replicaSpecFor } from './replica-spec.js';
 import { type ReplicaState, transition } from './replica-state.js';
@@ -74,8 +75,6 @@ export type SupervisorEvent = ReplicaEvent | SurgeEvent;
 
 export type { SlotSnapshot } from './slot.js';
 
-const MAX_KNOWN_RELEASES = 32;
-
 /**
  * The one place that acts on replicas. It observes the slots, asks the pure planner what to
  * do, and applies the actions: start a worker and health-check it before it takes traffic,
@@ -94,7 +93,7 @@ export class Supervisor {
   readonly #toggleListeners = new Set<(event: ToggleEvent) => void>();
   readonly #changeListeners = new Set<() => void>();
   /** Every release a replica was pinned to: their paths are rewritten too (see release-pinning). */
-  readonly #knownReleases = new Set<string>();
+  readonly #knownReleases = new KnownReleases();
   readonly #surge = new SurgeChooser();
   #settings: SupervisorSettings;
   #desired: DesiredState;
@@ -350,18 +349,14 @@ export class Supervisor {
   }
 
   /**
-   * Releases seen are kept for pinning new pools, the oldest forgotten past 32 (each path
-   * rewrite looks through them): old releases' paths no longer reach anything after a switch.
+   * Releases seen are kept for pinning new pools (see KnownReleases); the desired and the
+   * serving release are never forgotten.
    */
   #rememberRelease(release: string): void {
-    this.#knownReleases.delete(release);
-    this.#knownReleases.add(release);
-    for (const old of this.#knownReleases) {
-      if (this.#knownReleases.size <= MAX_KNOWN_RELEASES) break;
-      if (old !== this.#desired.release && old !== this.#balancer.servingRelease) {
-        this.#knownReleases.delete(old);
-      }
-    }
+    this.#knownReleases.remember(
+      release,
+      (old) => old === this.#desired.release || old === this.#balancer.servingRelease,
+    );
   }
 
   /** Stops under way: shutdown waits for them, and a failure in one is logged, not thrown. */
@@ -505,7 +500,7 @@ export class Supervisor {
         count: this.#desired.count,
         capacity: this.#settings.capacity,
         symlink: this.#symlink,
-        knownReleases: this.#knownReleases,
+        knownReleases: this.#knownReleases.all,
         releaseHeader: this.#settings.releaseHeader,
       }),
     );
