@@ -1,5 +1,5 @@
 import type { ReplicaSpec } from '../balancer/replica-pool.js';
-import { releaseHeaderBytes } from '../frontend/release-header.js';
+import { releaseHeaderBytes } from '../request/release-header.js';
 import { makeReleasePinning } from '../request/release-pinning.js';
 import { type Slot, slotName } from './slot.js';
 import type { Worker } from './workers/worker.js';

@@ -6,7 +6,6 @@ import { request } from 'node:http';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { releaseHeaderBytes } from '../../src/frontend/release-header.js';
 import {
   FCGI_MAX_CONTENT_LENGTH,
   ProtocolStatus,
@@ -15,6 +14,7 @@ import {
 import { encodeEndRequestBody } from '../../src/protocol/record-bodies.js';
 import { encodeRecord } from '../../src/protocol/record-encoder.js';
 import { encodeRequest } from '../../src/protocol/request-encoder.js';
+import { releaseHeaderBytes } from '../../src/request/release-header.js';
 import {
   type DataPlaneOptions,
   type RunningDataPlane,

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { CodedError } from '../../../src/coded-error.js';
+import { parseCgiResponseHead } from '../../../src/protocol/cgi-response.js';
 import {
   releaseHeaderBytes,
   releaseHeaderNameProblem,
   releaseHeaderValue,
-} from '../../../src/frontend/release-header.js';
-import { parseCgiResponseHead } from '../../../src/protocol/cgi-response.js';
+} from '../../../src/request/release-header.js';
 
 describe('releaseHeaderBytes', () => {
   it('is null without a configured header', () => {
