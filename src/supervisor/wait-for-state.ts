@@ -20,19 +20,29 @@ export interface StateWaitOptions<T> {
  */
 export function waitForState<T>(options: StateWaitOptions<T>): Promise<T> {
   const { changes, judge, timeoutMs, onTimeout, signal } = options;
-  return new Promise<T>((resolve) => {
+  return new Promise<T>((resolve, reject) => {
     let settled = false;
-    const finish = (answer: T): void => {
-      if (settled) return;
+    const settle = (): boolean => {
+      if (settled) return false;
       settled = true;
       clearTimeout(timer);
       unsubscribe();
       signal?.removeEventListener('abort', aborted);
-      resolve(answer);
+      return true;
+    };
+    const finish = (answer: T): void => {
+      if (settle()) resolve(answer);
     };
     const ask = (): void => {
       if (settled) return;
-      const answer = judge();
+      let answer: T | undefined;
+      try {
+        answer = judge();
+      } catch (error) {
+        // A judge that throws ends the wait with its error: no listener or timer is left.
+        if (settle()) reject(error);
+        return;
+      }
       if (answer !== undefined) finish(answer);
     };
     const aborted = (): void => finish(signal?.reason as T);

@@ -79,4 +79,41 @@ describe('waitForState', () => {
     expect(await waiting).toBe('retarget');
     expect(source.listeners()).toBe(0);
   });
+
+  it('ends at once with the abort reason when its signal was aborted before', async () => {
+    const source = changeSource();
+    const controller = new AbortController();
+    controller.abort('retarget');
+    const answer = await waitForState<string>({
+      changes: source.changes,
+      judge: () => 'there',
+      timeoutMs: 10_000,
+      onTimeout: () => 'late',
+      signal: controller.signal,
+    });
+    expect(answer).toBe('retarget');
+    expect(source.listeners()).toBe(0);
+  });
+
+  it('rejects with the error of a judge that throws, and leaves no listener behind', async () => {
+    const source = changeSource();
+    let broken = false;
+    let asked = 0;
+    const waiting = waitForState({
+      changes: source.changes,
+      judge: () => {
+        asked += 1;
+        if (broken) throw new Error('the judge broke');
+        return undefined;
+      },
+      timeoutMs: 10_000,
+      onTimeout: () => 'late',
+    });
+    broken = true;
+    source.fire();
+    await expect(waiting).rejects.toThrow('the judge broke');
+    expect(source.listeners()).toBe(0);
+    source.fire();
+    expect(asked).toBe(2);
+  });
 });
