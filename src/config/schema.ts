@@ -450,9 +450,35 @@ function requestPath(example: string) {
       if (/[\s\p{Cc}]/u.test(text)) {
         throw new Error(`${JSON.stringify(text)} must not contain spaces or control characters`);
       }
+      const unusual = unusualPath(text);
+      if (unusual !== null) {
+        throw new Error(`${JSON.stringify(text)} ${unusual}: write it as a web server sends it`);
+      }
       return text;
     }),
   );
+}
+
+/**
+ * Why the requests made for `text` would not be for `text` itself: they are built as the HTTP
+ * front builds a request (protocol/cgi-params.ts), which refuses a `..` segment or a broken
+ * %-escape and merges `//` and `/./` as nginx does (php-fpm matches ping.path as sent).
+ */
+function unusualPath(text: string): string | null {
+  const question = text.indexOf('?');
+  const path = question === -1 ? text : text.slice(0, question);
+  if (/%(?![0-9A-Fa-f]{2})/.test(path)) return 'has a broken %-escape';
+  const segments = path
+    .replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) =>
+      String.fromCharCode(Number.parseInt(hex, 16)),
+    )
+    .split('/')
+    .slice(1);
+  for (const [index, segment] of segments.entries()) {
+    if (segment === '..' || segment === '.') return `has a ${segment} segment`;
+    if (segment === '' && index < segments.length - 1) return 'has an empty segment (//)';
+  }
+  return null;
 }
 
 const healthSchema = table({

@@ -133,6 +133,24 @@ release_header = "X-Release"
       reason: '"/a\\u0007" must not contain spaces or control characters',
     },
     {
+      problem: 'a warm-up path with a .. segment',
+      text: configText('[deploy]\nwarmup = ["/shop/../index.php"]\n'),
+      key: 'deploy.warmup[0]',
+      reason: '"/shop/../index.php" has a .. segment: write it as a web server sends it',
+    },
+    {
+      problem: 'a warm-up path with an escaped . segment',
+      text: configText('[deploy]\nwarmup = ["/shop/%2e/index.php"]\n'),
+      key: 'deploy.warmup[0]',
+      reason: '"/shop/%2e/index.php" has a . segment: write it as a web server sends it',
+    },
+    {
+      problem: 'a warm-up path with a broken %-escape',
+      text: configText('[deploy]\nwarmup = ["/100%"]\n'),
+      key: 'deploy.warmup[0]',
+      reason: '"/100%" has a broken %-escape: write it as a web server sends it',
+    },
+    {
       problem: 'a warm-up path written as a string',
       text: configText('[deploy]\nwarmup = "/"\n'),
       key: 'deploy.warmup',

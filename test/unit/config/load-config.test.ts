@@ -267,6 +267,13 @@ level = "debug"
       reason: '"fpm-ping" must start with "/", e.g. "/fpm-ping"',
     },
     {
+      // The check's SCRIPT_NAME would be /fpm-ping, which php-fpm's ping.path would not match.
+      problem: 'a health path with //',
+      text: `${MINIMAL_CONFIG}[health]\npath = "//fpm-ping"\n`,
+      key: 'health.path',
+      reason: '"//fpm-ping" has an empty segment (//): write it as a web server sends it',
+    },
+    {
       problem: 'an invalid health interval',
       text: `${MINIMAL_CONFIG}[health]\ninterval = "5 seconds"\n`,
       key: 'health.interval',
