@@ -73,8 +73,6 @@ export interface SurgeEvent extends SurgeChoice {
 /** What `onEvent` listeners hear: replica steps, and the surge decision of a change. */
 export type SupervisorEvent = ReplicaEvent | SurgeEvent;
 
-export type { SlotSnapshot } from './slot.js';
-
 /**
  * The one place that acts on replicas. It observes the slots, asks the pure planner what to
  * do, and applies the actions: start a worker and health-check it before it takes traffic,
