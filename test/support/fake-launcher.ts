@@ -35,6 +35,8 @@ export class FakeWorker implements Worker {
   readonly spec: WorkerSpec;
   readonly exited: Promise<WorkerExit>;
   health: FakeHealth;
+  /** When each health check arrived (Date.now()). */
+  readonly healthChecks: number[] = [];
   /** When stop() was called, or null. */
   stoppedAt: number | null = null;
   readonly #server: Server;
@@ -100,6 +102,7 @@ export class FakeWorker implements Worker {
       if (type !== RecordType.Stdin || content.length > 0) return;
       const isHealthCheck = Buffer.concat(params.get(requestId) ?? []).includes(healthPath);
       params.delete(requestId);
+      if (isHealthCheck) this.healthChecks.push(Date.now());
       if (!isHealthCheck || this.health === 'silent') return;
       socket.write(
         this.health === 'pass'
