@@ -1,16 +1,15 @@
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BalancerError } from '../../../src/request/balancer-error.js';
-import {
-  type BackendAttempt,
-  type Dispatcher,
+import type {
+  BackendAttempt,
+  Dispatcher,
   Exchange,
-  type ExchangeOutcome,
+  ExchangeOutcome,
 } from '../../../src/request/exchange.js';
-import { RequestBody } from '../../../src/request/request-body.js';
-import { PairParams } from '../../../src/request/request-params.js';
 import { SessionHasher } from '../../../src/sessions/session-hasher.js';
 import { SessionLanes, type SessionLanesOptions } from '../../../src/sessions/session-lanes.js';
+import { admitExchange } from '../../support/admitted-exchange.js';
 
 /** Stands in for the balancer: takes every request, and the test says when each is answered. */
 class Workers implements Dispatcher {
@@ -81,31 +80,8 @@ function send(lanes: Dispatcher, cookie?: string, query = ''): Sent {
     ['QUERY_STRING', query],
   ];
   if (cookie !== undefined) pairs.push(['HTTP_COOKIE', cookie]);
-  const chunks: Buffer[] = [];
-  let resolve: (outcome: ExchangeOutcome) => void = () => {};
-  const outcome = new Promise<ExchangeOutcome>((r) => {
-    resolve = r;
-  });
-  const exchange = new Exchange(
-    new PairParams(pairs),
-    new RequestBody(1024),
-    {
-      stdout: (content) => {
-        chunks.push(Buffer.from(content));
-        return true;
-      },
-      stderr: () => true,
-      end: () => {},
-      abort: () => {},
-      onDrain: (listener) => setImmediate(listener),
-    },
-    { pause() {}, resume() {} },
-    lanes,
-    { requestTimeoutMs: 60_000, maxAttempts: 3, onDone: (_e, done) => resolve(done) },
-  );
-  exchange.body.end();
-  exchange.admit();
-  return { exchange, outcome, output: () => Buffer.concat(chunks).toString('latin1') };
+  const { exchange, outcome, output } = admitExchange(lanes, pairs);
+  return { exchange, outcome, output: () => output() };
 }
 
 describe('SessionLanes', () => {

@@ -3,16 +3,15 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StaticConfig } from '../../../src/config/config-types.js';
-import {
-  type BackendAttempt,
-  type Dispatcher,
+import type {
+  BackendAttempt,
+  Dispatcher,
   Exchange,
-  type ExchangeOutcome,
+  ExchangeOutcome,
 } from '../../../src/request/exchange.js';
-import { RequestBody } from '../../../src/request/request-body.js';
-import { PairParams } from '../../../src/request/request-params.js';
 import { releaseId } from '../../../src/static/release-cookie.js';
 import { StaticFiles, type StaticFilesOptions } from '../../../src/static/static-files.js';
+import { admitExchange } from '../../support/admitted-exchange.js';
 import { makeTempDir } from '../../support/temp-dir.js';
 
 /** Stands in for the lanes and balancer: takes every request it is given. */
@@ -35,28 +34,8 @@ interface Sent {
 }
 
 function send(dispatcher: Dispatcher, pairs: Array<[string, string]>): Sent {
-  const chunks: Buffer[] = [];
-  let outcome: ExchangeOutcome | null = null;
-  const exchange = new Exchange(
-    new PairParams(pairs),
-    new RequestBody(1024),
-    {
-      stdout: (content) => {
-        chunks.push(Buffer.from(content));
-        return true;
-      },
-      stderr: () => true,
-      end: () => {},
-      abort: () => {},
-      onDrain: (listener) => setImmediate(listener),
-    },
-    { pause() {}, resume() {} },
-    dispatcher,
-    { requestTimeoutMs: 60_000, maxAttempts: 3, onDone: (_e, done) => (outcome = done) },
-  );
-  exchange.body.end();
-  exchange.admit();
-  return { exchange, outcome: () => outcome, output: () => Buffer.concat(chunks).toString() };
+  const { exchange, settled, output } = admitExchange(dispatcher, pairs);
+  return { exchange, outcome: settled, output: () => output('utf8') };
 }
 
 const asStatic = (path: string, extra: Array<[string, string]> = []): Array<[string, string]> => [
