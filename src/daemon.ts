@@ -1,6 +1,7 @@
 import { chownSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Balancer } from './balancer/balancer.js';
+import { balancerOptions } from './balancer-settings.js';
 import type { Config, ExternalReplicasConfig } from './config/config-types.js';
 import { configInForce } from './config/reload-policy.js';
 import { ConfigReloader } from './config-reloader.js';
@@ -30,8 +31,6 @@ import { staticFilesFor } from './static/static-files.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { supervisorSettings } from './supervisor-settings.js';
 
-const PROBE_INTERVAL_MS = 1_000;
-
 export interface RunningDaemon {
   readonly balancer: Balancer;
   readonly frontend: FastCgiFrontend;
@@ -57,16 +56,7 @@ export async function startDaemon(requested: Config, logger: Logger): Promise<Ru
       ? resolveRelease(config.release.symlink)
       : resolvedTargetOrNull(config.release.symlink);
   const listenGid = await preflight(config);
-  const balancer = new Balancer({
-    queue: config.limits.queue,
-    queueTimeoutMs: config.limits.queueTimeoutMs,
-    idleTimeoutMs: replicas.idleTimeoutMs,
-    connectTimeoutMs: replicas.connectTimeoutMs,
-    probeIntervalMs: PROBE_INTERVAL_MS,
-    affinity:
-      config.sessions?.affinity === 'session' ? { loadFactor: config.sessions.affinityLoad } : null,
-    logger,
-  });
+  const balancer = new Balancer(balancerOptions(config, logger));
   // Deploy, rollback and restart take it; a followed symlink flip holds it.
   const lock = new OperationLock();
   if (replicas.kind === 'external') {
