@@ -198,6 +198,24 @@ export interface StaticConfig {
   readonly param: string;
 }
 
+/**
+ * Stuck workers (`[watchdog]`): when a replica counts as stuck and is replaced, how long an
+ * aborted request's worker is waited for, and php-fpm's slow log.
+ */
+export interface WatchdogConfig {
+  /** A request running on a worker longer than this counts as stuck. */
+  readonly stuckAfterMs: number;
+  /** Stuck slots in one replica that get it replaced; 'all' is the replica's capacity. */
+  readonly stuckWorkers: number | 'all';
+  /**
+   * How long the backend connection of an aborted or timed-out request waits for its
+   * END_REQUEST (the slot stays busy) before it is closed and the slot counted stuck.
+   */
+  readonly abandonAfterMs: number;
+  /** php-fpm's request_slowlog_timeout (whole seconds), or null: no slow log. */
+  readonly slowlogMs: number | null;
+}
+
 export interface LogConfig {
   readonly level: LogLevel;
 }
@@ -215,5 +233,6 @@ export interface Config {
   readonly limits: LimitsConfig;
   readonly sessions: SessionsConfig | null;
   readonly static: StaticConfig | null;
+  readonly watchdog: WatchdogConfig;
   readonly log: LogConfig;
 }

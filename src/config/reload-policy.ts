@@ -2,7 +2,9 @@ import type { Config } from './config-types.js';
 
 /**
  * Tables read only at start (sockets, limits, the session and static front): a reload names
- * them as taking effect when the daemon restarts instead of applying them.
+ * them as taking effect when the daemon restarts instead of applying them. Every other table
+ * applies: `[watchdog]`'s stuck_after, stuck_workers and abandon_after at once (they are read
+ * on each check), its slowlog with php-fpm's other settings, in the replicas a reload starts.
  */
 const READ_AT_START = [
   'listen',

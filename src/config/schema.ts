@@ -29,6 +29,7 @@ import {
   STATIC_HEADERS,
   STATIC_RELEASE_MODES,
   type StaticConfig,
+  type WatchdogConfig,
 } from './config-types.js';
 import { DEFAULT_CONTROL_SOCKET } from './control-socket.js';
 import { checkPoolFile } from './php-fpm-pool.js';
@@ -752,6 +753,49 @@ const staticSchema = table({
     }),
   );
 
+/** `stuck_workers`: a count of slots, or "all" of them. */
+function parseStuckWorkers(value: number | string): number | 'all' {
+  if (value === 'all') return value;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new Error(`expected an integer of at least 1 or "all", got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+/** `slowlog`: false, or a duration php-fpm can take (whole seconds: request_slowlog_timeout). */
+function parseSlowlog(value: false | string): number | null {
+  if (value === false) return null;
+  const ms = parseDuration(value);
+  if (ms < 1000 || ms % 1000 !== 0) {
+    throw new Error(
+      `${JSON.stringify(value)}: php-fpm's request_slowlog_timeout takes whole seconds, at least "1s"; false turns the slow log off`,
+    );
+  }
+  return ms;
+}
+
+/**
+ * `[watchdog]`: always in force (a stuck replica is replaced by default). abandon_after defaults
+ * to drain.timeout, and stuck_workers and slowlog depend on [replicas]: resolved in the
+ * whole-file schema.
+ */
+const watchdogSchema = table({
+  // Not 0: every request would count as stuck the moment it starts.
+  stuck_after: duration({ positive: true }).default(60_000),
+  stuck_workers: z
+    .union([z.int(), z.string()], { error: expecting('an integer of at least 1 or "all"') })
+    .transform(parsedWith(parseStuckWorkers))
+    .default('all'),
+  // Not 0: the END_REQUEST of an aborted request needs a moment to arrive.
+  abandon_after: duration({ positive: true }).optional(),
+  slowlog: z
+    .union([z.literal(false), z.string()], {
+      error: expecting('a duration such as "5s", or false'),
+    })
+    .transform(parsedWith(parseSlowlog))
+    .default(null),
+});
+
 const logSchema = table({
   level: z.enum(LOG_LEVELS).default('info'),
 });
@@ -771,6 +815,7 @@ export function configSchema(baseDir: string) {
     limits: limitsSchema.prefault({}),
     sessions: sessionsSchema.optional(),
     static: staticSchema.optional(),
+    watchdog: watchdogSchema.prefault({}),
     log: logSchema.prefault({}),
   })
     .superRefine((config, ctx) => {
@@ -828,6 +873,24 @@ export function configSchema(baseDir: string) {
           message: `${JSON.stringify(config.static.cookie)} is a session cookie of [sessions]: every answer would replace the client's session id; use another, e.g. "switchyard_release"`,
         });
       }
+      const { watchdog } = config;
+      if (
+        typeof watchdog.stuck_workers === 'number' &&
+        watchdog.stuck_workers > replicas.capacity
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['watchdog', 'stuck_workers'],
+          message: `${watchdog.stuck_workers} is more than replicas.capacity (${replicas.capacity}): a replica never has more slots stuck, so it would never be replaced; use at most ${replicas.capacity}, or "all"`,
+        });
+      }
+      if (watchdog.slowlog !== null && replicas.kind !== 'php-fpm') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['watchdog', 'slowlog'],
+          message: `only for replicas.kind "php-fpm", not "${replicas.kind}": the slow log is php-fpm's own (request_slowlog_timeout); set it to false`,
+        });
+      }
       if (config.listen.http !== null && formatAddress(config.listen.http) === fastcgi) {
         ctx.addIssue({
           code: 'custom',
@@ -837,10 +900,11 @@ export function configSchema(baseDir: string) {
       }
     })
     .transform(
-      ({ sessions, static: staticFiles, ...config }): Config => ({
+      ({ sessions, static: staticFiles, watchdog, ...config }): Config => ({
         ...config,
         sessions: sessions === undefined ? null : sessionsConfig(sessions, config.limits),
         static: staticFiles ?? null,
+        watchdog: watchdogConfig(watchdog, config.drain),
       }),
     );
 }
@@ -860,6 +924,19 @@ function sessionsConfig(
     warnLane: sessions.warn_lane ?? Math.min(DEFAULT_WARN_LANE, sessions.lane_queue - 1),
     affinity: sessions.affinity,
     affinityLoad: sessions.affinity_load,
+  };
+}
+
+function watchdogConfig(
+  watchdog: z.output<typeof watchdogSchema>,
+  drain: DrainConfig,
+): WatchdogConfig {
+  return {
+    stuckAfterMs: watchdog.stuck_after,
+    stuckWorkers: watchdog.stuck_workers,
+    // An aborted request's worker gets as long to finish as a draining replica's requests.
+    abandonAfterMs: watchdog.abandon_after ?? drain.timeoutMs,
+    slowlogMs: watchdog.slowlog,
   };
 }
 

@@ -158,7 +158,7 @@ level = "debug"
       text: `${MINIMAL_CONFIG}[limit]\nqueue = 1\n`,
       key: 'limit',
       reason:
-        'unknown key; known keys: listen, release, replicas, health, drain, control, paths, deploy, response, limits, sessions, static, log',
+        'unknown key; known keys: listen, release, replicas, health, drain, control, paths, deploy, response, limits, sessions, static, watchdog, log',
     },
     {
       problem: 'an unknown replicas.kind',
