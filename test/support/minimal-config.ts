@@ -40,6 +40,7 @@ export const DEFAULTS_BESIDE_REPLICAS: Omit<Config, 'replicas'> = {
   response: { releaseHeader: null },
   sessions: null,
   static: null,
+  watchdog: { stuckAfterMs: 60_000, stuckWorkers: 'all', abandonAfterMs: 30_000, slowlogMs: null },
   limits: {
     queue: 1024,
     queueTimeoutMs: 5_000,

@@ -126,6 +126,8 @@ state = "/var/lib/app"
         startTimeoutMs: 60_000,
       },
       drain: { timeoutMs: 120_000 },
+      // abandon_after follows drain.timeout.
+      watchdog: { ...DEFAULTS_BESIDE_REPLICAS.watchdog, abandonAfterMs: 120_000 },
       control: { socket: join(temp.path, 'control.sock'), mode: 0o660, group: 'deploy' },
       paths: { runtime: join(temp.path, 'run'), state: '/var/lib/app' },
     });
