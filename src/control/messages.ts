@@ -23,6 +23,15 @@ export interface ReplicaStatus {
   /** The pinned release directory, or null before the first start. */
   readonly release: string | null;
   readonly inFlight: number;
+  /**
+   * Slots whose client went away (or timed out) while the worker still runs the script: taken
+   * until its END_REQUEST. Absent from daemons older than the watchdog.
+   */
+  readonly abandoned?: number;
+  /** Slots given up on (abandoned past `watchdog.abandon_after`): taken until replaced. */
+  readonly stuck?: number;
+  /** Requests running past `watchdog.stuck_after`, with what their workers are blocked on. */
+  readonly stuckRequests?: readonly StuckRequestStatus[];
   /** Requests answered by this slot since the daemon started (all incarnations). */
   readonly served: number;
   /** Restarts after a crash or failed health check. */
@@ -32,6 +41,21 @@ export interface ReplicaStatus {
   readonly healthFailures: number;
   /** Why it last failed, with the tail of its own output when there is one. */
   readonly lastError: string | null;
+}
+
+/** A request running past `watchdog.stuck_after`, as the watchdog diagnosed it. */
+export interface StuckRequestStatus {
+  /** The worker running it (php-fpm's status page, or /proc), or null when unknown. */
+  readonly pid: number | null;
+  readonly script: string | null;
+  readonly uri: string | null;
+  readonly elapsedMs: number;
+  /** The session's keyed hash (never the id), or null. */
+  readonly session: string | null;
+  /** Whether a client still waits for it, or it was abandoned, or its slot given up. */
+  readonly held: 'running' | 'abandoned' | 'stuck';
+  /** What the worker waits on: "PHP session lock 3f2a…", "nanosleep", …; null when unknown. */
+  readonly blockedOn: string | null;
 }
 
 /** Session lanes and affinity (`[sessions]`). Sessions appear only as keyed hashes. */
