@@ -19,6 +19,7 @@ import { awaitRelease } from './release/await-release.js';
 import type { Deployer } from './release/deployer.js';
 import type { ReleaseHistory } from './release/release-history.js';
 import type { SessionLanes } from './sessions/session-lanes.js';
+import { untilConverged } from './supervisor/convergence.js';
 import type { Supervisor, SupervisorSettings } from './supervisor/supervisor.js';
 import { packageVersion } from './version.js';
 
@@ -210,7 +211,8 @@ async function restartReplicas(
     if (request.replica === undefined) supervisor.restartAll();
     else supervisor.restartSlot(request.replica - 1);
     const replicas = request.replica === undefined ? supervisor.desired.count : 1;
-    const outcome = await supervisor.whenConverged(
+    const outcome = await untilConverged(
+      supervisor,
       restartTimeoutMs(supervisor.settings, replicas),
       true,
     );

@@ -4,6 +4,7 @@ import { flipSymlink } from './release/flip-symlink.js';
 import { hasServed, lastGoodRelease } from './release/last-good-release.js';
 import type { ReleaseHistory } from './release/release-history.js';
 import type { Supervisor } from './supervisor/supervisor.js';
+import { waitForState } from './supervisor/wait-for-state.js';
 
 export interface StartReplicasOptions {
   readonly config: Config;
@@ -102,16 +103,17 @@ export async function bringUpReplicas(
   logger: Logger,
 ): Promise<void> {
   supervisor.start();
-  const outcome = await supervisor.until<'converged' | 'failed' | 'late'>(
-    () => {
+  const outcome = await waitForState<'converged' | 'failed' | 'late'>({
+    changes: supervisor.onChange,
+    judge: () => {
       if (supervisor.isConverged()) return 'converged';
       const slots = supervisor.snapshot();
       const allFailed = slots.length > 0 && slots.every((slot) => slot.lastError !== null);
       return allFailed && !slots.some((slot) => slot.state === 'ready') ? 'failed' : undefined;
     },
-    config.health.startTimeoutMs + 5_000,
-    () => 'late',
-  );
+    timeoutMs: config.health.startTimeoutMs + 5_000,
+    onTimeout: () => 'late',
+  });
   if (outcome === 'converged') return;
   const slots = supervisor.snapshot();
   if (slots.some((slot) => slot.state === 'ready')) {

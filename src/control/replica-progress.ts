@@ -1,4 +1,4 @@
-import type { SupervisorEvent } from '../supervisor/supervisor.js';
+import type { SupervisorEvent } from '../supervisor/supervisor-events.js';
 import type { ReplicaProgressEvent, SurgeProgressEvent } from './messages.js';
 
 /** A supervisor event as the progress line a streamed operation sends to the CLI. */

@@ -2,7 +2,9 @@ import type { Logger } from 'pino';
 import { CodedError } from '../coded-error.js';
 import type { DeployRecord, DoneEvent, ProgressEvent } from '../control/messages.js';
 import { BusyError, type OperationClaim, OperationLock } from '../control/operation-lock.js';
-import type { ReplicaEvent, Supervisor } from '../supervisor/supervisor.js';
+import type { Supervisor } from '../supervisor/supervisor.js';
+import type { ReplicaEvent } from '../supervisor/supervisor-events.js';
+import { waitForState } from '../supervisor/wait-for-state.js';
 import { resolveDeployTarget } from './deploy-target.js';
 import { checkSymlinkWritable, flipSymlink, resolvedTargetOrNull } from './flip-symlink.js';
 import { lastGoodRelease } from './last-good-release.js';
@@ -426,24 +428,23 @@ export class Deployer {
       });
       const retargeted = new AbortController();
       running.retarget = () => retargeted.abort('retarget');
-      const outcome = await supervisor
-        .until<Outcome | 'retarget'>(
-          () =>
-            failure ??
-            (supervisor.isConverged() && supervisor.desired.release === target
-              ? { ok: true }
-              : undefined),
-          deadline - Date.now(),
-          () => ({
-            ok: false,
-            reason: `not every replica served ${target} within ${timeoutMs} ms`,
-          }),
-          retargeted.signal,
-        )
-        .finally(() => {
-          unsubscribe();
-          running.retarget = null;
-        });
+      const outcome = await waitForState<Outcome | 'retarget'>({
+        changes: supervisor.onChange,
+        judge: () =>
+          failure ??
+          (supervisor.isConverged() && supervisor.desired.release === target
+            ? { ok: true }
+            : undefined),
+        timeoutMs: deadline - Date.now(),
+        onTimeout: () => ({
+          ok: false,
+          reason: `not every replica served ${target} within ${timeoutMs} ms`,
+        }),
+        signal: retargeted.signal,
+      }).finally(() => {
+        unsubscribe();
+        running.retarget = null;
+      });
       if (outcome !== 'retarget') return outcome;
     }
   }
@@ -483,14 +484,15 @@ export class Deployer {
     running.target = back;
     // The old release served throughout; wait (bounded) until nothing runs the failed one,
     // not for every replica to be back: one that cannot start at all keeps backing off.
-    const gone = await supervisor.until(
-      () =>
+    const gone = await waitForState({
+      changes: supervisor.onChange,
+      judge: () =>
         supervisor.snapshot().every((slot) => slot.release !== failed || slot.state === 'stopped')
           ? true
           : undefined,
-      10_000,
-      () => false,
-    );
+      timeoutMs: 10_000,
+      onTimeout: () => false,
+    });
     const replicas = gone
       ? 'the replicas that ran it are coming back on it'
       : `some replicas still run ${failed}`;

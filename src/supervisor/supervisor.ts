@@ -2,18 +2,19 @@ import type { Logger } from 'pino';
 import type { Balancer } from '../balancer/balancer.js';
 import type { HealthConfig, SurgeSetting } from '../config/config-types.js';
 import { RateLimitedWarning } from '../rate-limited-warning.js';
-import { addKnownRelease } from '../request/release-pinning.js';
 import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 import { type BringUpOutcome, bringUp } from './bring-up.js';
+import { changeUnderWay, isConverged } from './convergence.js';
 import { type HealthEvent, HealthMonitor } from './health-monitor.js';
 import { KnownReleases } from './known-releases.js';
 import { type Action, type DesiredState, plan } from './plan.js';
 import { replicaSpecFor } from './replica-spec.js';
-import { type ReplicaState, transition } from './replica-state.js';
+import { transition } from './replica-state.js';
 import { newSlot, type Slot, type SlotSnapshot, toSnapshot, toView } from './slot.js';
-import { type SurgeChoice, SurgeChooser, type SurgeStatus } from './surge-chooser.js';
+import { type SupervisorEvent, SupervisorEvents, type ToggleEvent } from './supervisor-events.js';
+import { SurgeChooser, type SurgeStatus, surgeRequestFor } from './surge-chooser.js';
 import type { SurgeChange } from './surge-decision.js';
-import { type ChangeSource, waitForState } from './wait-for-state.js';
+import type { ChangeSource } from './wait-for-state.js';
 import type { Worker, WorkerLauncher } from './workers/worker.js';
 
 /** What the supervisor keeps running; replaced as a whole on a config reload. */
@@ -34,12 +35,6 @@ export interface SupervisorSettings {
   readonly releaseHeader: string | null;
 }
 
-/** The cut-over of a release change. */
-export interface ToggleEvent {
-  readonly release: string;
-  readonly previous: string | null;
-}
-
 export interface SupervisorOptions {
   readonly settings: SupervisorSettings;
   readonly balancer: Balancer;
@@ -52,32 +47,14 @@ export interface SupervisorOptions {
   readonly tickMs?: number;
 }
 
-/** A change in one replica, for logs, progress streams and tests. */
-export interface ReplicaEvent {
-  readonly kind: 'replica';
-  readonly name: string;
-  readonly slot: number;
-  readonly state: ReplicaState;
-  readonly pid: number | null;
-  readonly release: string;
-  readonly message: string;
-}
-
-/** Whether the switch or restart starting now surges, and why (see SurgeChooser). */
-export interface SurgeEvent extends SurgeChoice {
-  readonly kind: 'surge';
-  /** About no replica: listeners that look for a failed replica's state pass over it. */
-  readonly state: null;
-}
-
-/** What `onEvent` listeners hear: replica steps, and the surge decision of a change. */
-export type SupervisorEvent = ReplicaEvent | SurgeEvent;
-
 /**
  * The one place that acts on replicas. It observes the slots, asks the pure planner what to
  * do, and applies the actions: start a worker and health-check it before it takes traffic,
  * drain through the balancer, stop, back off after failures. Level-based: events (an exit, a
- * health result, a drain finishing) only wake the loop; a tick catches timeouts.
+ * health result, a drain finishing) only wake the loop; a tick catches timeouts. What it
+ * reports goes out through SupervisorEvents; waiting for a state is waitForState over
+ * `onChange` (see convergence.ts); the surge choice is SurgeChooser's, the release memory
+ * KnownReleases'.
  */
 export class Supervisor {
   readonly #balancer: Balancer;
@@ -87,11 +64,16 @@ export class Supervisor {
   readonly #descriptorAlarm: RateLimitedWarning;
   readonly #backoff: BackoffPolicy;
   readonly #slots = new Map<number, Slot>();
-  readonly #listeners = new Set<(event: SupervisorEvent) => void>();
-  readonly #toggleListeners = new Set<(event: ToggleEvent) => void>();
-  readonly #changeListeners = new Set<() => void>();
+  readonly #events: SupervisorEvents;
   /** Every release a replica was pinned to: their paths are rewritten too (see release-pinning). */
-  readonly #knownReleases = new KnownReleases();
+  readonly #knownReleases = new KnownReleases({
+    // The desired and the serving release are never forgotten.
+    inUse: (release) => release === this.#desired.release || release === this.servingRelease,
+    pinnings: () =>
+      [...this.#slots.values()].flatMap((record) =>
+        record.pool === null ? [] : [record.pool.spec.pinning],
+      ),
+  });
   readonly #surge = new SurgeChooser();
   #settings: SupervisorSettings;
   #desired: DesiredState;
@@ -105,6 +87,7 @@ export class Supervisor {
     this.#balancer = options.balancer;
     this.#symlink = options.symlink;
     this.#logger = options.logger;
+    this.#events = new SupervisorEvents(options.logger);
     this.#descriptorAlarm = new RateLimitedWarning(
       options.logger,
       'ERR_DESCRIPTORS',
@@ -125,42 +108,26 @@ export class Supervisor {
     return this.#settings;
   }
 
-  /** Begins converging; see `whenConverged` to wait for it. */
+  /** Begins converging; see `untilConverged` to wait for it. */
   start(): void {
     this.#balancer.setServingRelease(this.#desired.release);
     this.#wake();
   }
 
   onEvent(listener: (event: SupervisorEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#events.onEvent(listener);
   }
 
   /**
    * Fires after every reconcile and every replica step or cut-over: whatever `isConverged`,
-   * `snapshot` and `servingRelease` report may have changed. What `until` waits on.
+   * `snapshot` and `servingRelease` report may have changed. What waitForState waits on.
    */
-  readonly onChange: ChangeSource = (listener) => {
-    this.#changeListeners.add(listener);
-    return () => this.#changeListeners.delete(listener);
-  };
-
-  /**
-   * Waits, without polling, until `judge` answers (asked now and after every change), or
-   * `timeoutMs` passes (then `onTimeout()`), or `signal` aborts (then its reason).
-   */
-  until<T>(
-    judge: () => T | undefined,
-    timeoutMs: number,
-    onTimeout: () => T,
-    signal?: AbortSignal,
-  ): Promise<T> {
-    return waitForState({ changes: this.onChange, judge, timeoutMs, onTimeout, signal });
+  get onChange(): ChangeSource {
+    return this.#events.onChange;
   }
 
   onToggle(listener: (event: ToggleEvent) => void): () => void {
-    this.#toggleListeners.add(listener);
-    return () => this.#toggleListeners.delete(listener);
+    return this.#events.onToggle(listener);
   }
 
   /** The release new requests go to now. */
@@ -173,11 +140,7 @@ export class Supervisor {
    * can send such paths (the deployer calls it before it flips the symlink).
    */
   knowRelease(release: string): void {
-    if (this.#knownReleases.has(release)) return;
-    this.#rememberRelease(release);
-    for (const record of this.#slots.values()) {
-      if (record.pool !== null) addKnownRelease(record.pool.spec.pinning, release);
-    }
+    this.#knownReleases.know(release);
   }
 
   /**
@@ -223,30 +186,12 @@ export class Supervisor {
 
   /** `[replicas] surge` and the decision the latest switch or restart made with it. */
   get surgeStatus(): SurgeStatus {
-    const last = this.#surge.last;
-    return {
-      setting: this.#settings.surge,
-      last:
-        last === null
-          ? null
-          : {
-              surge: last.surge,
-              reason: last.reason,
-              change: last.change,
-              message: last.message,
-              decidedAt: new Date(last.decidedAt).toISOString(),
-            },
-    };
+    return this.#surge.status(this.#settings.surge);
   }
 
-  /**
-   * Whether a switch or restart is still being carried out: the balancer serves another
-   * release than the desired one, or a replica is not on the desired release and generation.
-   */
+  /** A switch or restart is still being carried out (or its surge is being decided). */
   #changeUnderWay(): boolean {
-    if (this.#surge.pending) return true;
-    if (this.#balancer.servingRelease !== this.#desired.release) return true;
-    return [...this.#slots.values()].some((record) => !this.#isCurrent(record));
+    return this.#surge.pending || changeUnderWay(this.#desired, this.#slots, this.servingRelease);
   }
 
   /**
@@ -255,63 +200,19 @@ export class Supervisor {
    * tells the listeners and wakes the loop.
    */
   #chooseSurge(change: SurgeChange, underWay: boolean): void {
-    const { count, surge, surgeMarginBytes } = this.#settings;
-    const serving = [...this.#slots.values()].filter(
-      (record) => record.slot < count && record.state === 'ready' && record.worker !== null,
-    );
-    this.#surge.choose(
-      {
-        change,
-        setting: surge,
-        marginBytes: surgeMarginBytes,
-        extraReplicas: change === 'switch' ? count : 1,
-        replicas: serving.map((record) => record.worker?.pids ?? []),
-      },
-      underWay,
-      (choice) => {
-        if (this.#closed) return;
-        this.#desired = { ...this.#desired, surge: choice.surge };
-        this.#emitSurge(choice);
-        this.#wake();
-      },
-    );
+    const request = surgeRequestFor(change, this.#settings, this.#slots.values());
+    this.#surge.choose(request, underWay, (choice) => {
+      if (this.#closed) return;
+      this.#desired = { ...this.#desired, surge: choice.surge };
+      this.#events.surge(choice);
+      this.#wake();
+    });
     this.#wake();
   }
 
   /** Every in-count replica ready on the desired release and generation, nothing pending. */
   isConverged(): boolean {
-    const { count } = this.#desired;
-    if (this.#balancer.servingRelease !== this.#desired.release) return false;
-    for (let slot = 0; slot <= count; slot += 1) {
-      const record = this.#slots.get(slot);
-      if (slot === count) {
-        if (record !== undefined) return false;
-        continue;
-      }
-      if (record === undefined || record.state !== 'ready' || !this.#isCurrent(record)) {
-        return false;
-      }
-    }
-    return [...this.#slots.keys()].every((slot) => slot < count);
-  }
-
-  /**
-   * Resolves true once converged, false when `timeoutMs` passes or `failFast` sees a replica
-   * fail (the supervisor keeps trying; the caller reports).
-   */
-  whenConverged(
-    timeoutMs: number,
-    failFast = false,
-  ): Promise<{ ok: true } | { ok: false; reason: string }> {
-    let failure: { ok: false; reason: string } | undefined;
-    const unsubscribe = this.onEvent((event) => {
-      if (failFast && event.state === 'failed') failure ??= { ok: false, reason: event.message };
-    });
-    return this.until<{ ok: true } | { ok: false; reason: string }>(
-      () => failure ?? (this.isConverged() ? { ok: true } : undefined),
-      timeoutMs,
-      () => ({ ok: false, reason: `not converged within ${timeoutMs} ms` }),
-    ).finally(unsubscribe);
+    return isConverged(this.#desired, this.#slots, this.servingRelease);
   }
 
   snapshot(): SlotSnapshot[] {
@@ -346,17 +247,6 @@ export class Supervisor {
     await Promise.all([...this.#pendingStops]);
   }
 
-  /**
-   * Releases seen are kept for pinning new pools (see KnownReleases); the desired and the
-   * serving release are never forgotten.
-   */
-  #rememberRelease(release: string): void {
-    this.#knownReleases.remember(
-      release,
-      (old) => old === this.#desired.release || old === this.#balancer.servingRelease,
-    );
-  }
-
   /** Stops under way: shutdown waits for them, and a failure in one is logged, not thrown. */
   #track(work: Promise<unknown>): void {
     const tracked = work.then(
@@ -389,7 +279,7 @@ export class Supervisor {
       this.#balancer.servingRelease,
     );
     for (const action of actions) this.#apply(action, now);
-    this.#changed();
+    this.#events.changed();
   }
 
   #apply(action: Action, now: number): void {
@@ -430,9 +320,9 @@ export class Supervisor {
     record.healthFailures = 0;
     record.backoffUntil = null;
     record.drainingSince = null;
-    this.#rememberRelease(release);
+    this.#knownReleases.remember(release);
     const incarnation = record.incarnation;
-    this.#emit(record, `starting on ${release}`);
+    this.#events.replica(record, `starting on ${release}`);
     const launch = this.#settings.launcher.launch({
       name: record.name,
       incarnation,
@@ -476,15 +366,7 @@ export class Supervisor {
   #toggle(release: string): void {
     const previous = this.#balancer.servingRelease;
     this.#balancer.setServingRelease(release);
-    this.#logger.info({ release, previous }, 'cut-over: new requests go to the new release');
-    for (const listener of this.#toggleListeners) {
-      try {
-        listener({ release, previous });
-      } catch (error) {
-        this.#logger.error({ err: (error as Error).message }, 'a cut-over listener failed');
-      }
-    }
-    this.#changed();
+    this.#events.toggled({ release, previous });
     this.#wake();
   }
 
@@ -510,7 +392,7 @@ export class Supervisor {
       (event) => this.#healthReported(record, incarnation, event),
     );
     record.monitor.watchReady();
-    this.#emit(record, `ready (pid ${worker.pids[0] ?? '?'})`);
+    this.#events.replica(record, `ready (pid ${worker.pids[0] ?? '?'})`);
     this.#wake();
   }
 
@@ -549,14 +431,14 @@ export class Supervisor {
     if (reason === 'unhealthy') record.restarts += 1;
     this.#stopHealthChecks(record);
     const pool = record.pool;
-    this.#emit(record, `draining (${reason}, ${pool?.inFlight ?? 0} in flight)`);
+    this.#events.replica(record, `draining (${reason}, ${pool?.inFlight ?? 0} in flight)`);
     if (pool !== null) void this.#balancer.drain(pool.id).then(() => this.#wake());
   }
 
   async #stop(record: Slot, force: boolean): Promise<void> {
     if (record.state === 'backing-off') {
       record.state = transition(record.state, 'stopped');
-      this.#emit(record, 'stopped');
+      this.#events.replica(record, 'stopped');
       this.#wake();
       return;
     }
@@ -570,14 +452,14 @@ export class Supervisor {
     record.state = transition(record.state, 'stopping');
     this.#stopHealthChecks(record);
     this.#removePool(record);
-    this.#emit(record, 'stopping');
+    this.#events.replica(record, 'stopping');
     const worker = record.worker ?? (await record.launching);
     const result = worker === null ? null : await worker.stop(this.#settings.drainTimeoutMs);
     if (record.incarnation !== incarnation || record.state !== 'stopping') return;
     record.state = transition(record.state, 'stopped');
     record.worker = null;
     record.launching = null;
-    this.#emit(record, result?.forced === true ? 'stopped (forced)' : 'stopped');
+    this.#events.replica(record, result?.forced === true ? 'stopped (forced)' : 'stopped');
     this.#wake();
   }
 
@@ -586,7 +468,7 @@ export class Supervisor {
     record.state = transition(record.state, 'backing-off');
     record.backoffUntil = now + delayMs;
     record.restarts += 1;
-    this.#emit(record, `restarting in ${delayMs} ms`);
+    this.#events.replica(record, `restarting in ${delayMs} ms`);
     setTimeout(() => this.#wake(), delayMs).unref();
   }
 
@@ -602,7 +484,7 @@ export class Supervisor {
     record.worker = null;
     record.launching = null;
     this.#logger.error({ replica: record.name, reason, output: tail }, 'replica failed');
-    this.#emit(record, reason);
+    this.#events.replica(record, reason);
     // A crashed php-fpm master leaves children finishing their requests: stop() lets them.
     if (worker !== null) this.#track(worker.stop(this.#settings.drainTimeoutMs));
     this.#wake();
@@ -613,56 +495,6 @@ export class Supervisor {
     record.servedBefore += record.pool.served;
     this.#balancer.remove(record.pool.id);
     record.pool = null;
-  }
-
-  #isCurrent(record: Slot): boolean {
-    return (
-      record.release === this.#desired.release && record.generation === this.#desired.generation
-    );
-  }
-
-  #emit(record: Slot, message: string): void {
-    const event: ReplicaEvent = {
-      kind: 'replica',
-      name: record.name,
-      slot: record.slot,
-      state: record.state,
-      pid: record.worker?.pids[0] ?? null,
-      release: record.release,
-      message,
-    };
-    this.#logger.info(
-      { replica: record.name, state: record.state, pid: event.pid, release: record.release },
-      message,
-    );
-    this.#tell(event);
-  }
-
-  #emitSurge(choice: SurgeChoice): void {
-    this.#logger.info({ surge: choice.surge, change: choice.change }, choice.message);
-    this.#tell({ ...choice, kind: 'surge', state: null });
-  }
-
-  /** Listeners first, then the change: a waiter judging on a step has heard the step. */
-  #tell(event: SupervisorEvent): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        this.#logger.error({ err: (error as Error).message }, 'a replica event listener failed');
-      }
-    }
-    this.#changed();
-  }
-
-  #changed(): void {
-    for (const listener of this.#changeListeners) {
-      try {
-        listener();
-      } catch (error) {
-        this.#logger.error({ err: (error as Error).message }, 'a change listener failed');
-      }
-    }
   }
 
   #require(slot: number): Slot {

@@ -1,6 +1,7 @@
 import type { SurgeSetting } from '../config/config-types.js';
 import { readAvailableMemory } from './available-memory.js';
 import { measureReplicas } from './replica-memory.js';
+import type { Slot } from './slot.js';
 import {
   decideSurge,
   fixedSurge,
@@ -39,6 +40,32 @@ export interface SurgeRequest {
   readonly extraReplicas: number;
   /** The pids switchyard started for each replica serving now: what "auto" measures. */
   readonly replicas: readonly (readonly number[])[];
+}
+
+/** What of the supervisor's settings a surge decision reads. */
+export interface SurgeSettings {
+  readonly count: number;
+  readonly surge: SurgeSetting;
+  readonly surgeMarginBytes: number;
+}
+
+/** The request for a change starting now: the in-count replicas serving are what "auto" measures. */
+export function surgeRequestFor(
+  change: SurgeChange,
+  settings: SurgeSettings,
+  slots: Iterable<Slot>,
+): SurgeRequest {
+  const { count, surge, surgeMarginBytes } = settings;
+  const serving = [...slots].filter(
+    (record) => record.slot < count && record.state === 'ready' && record.worker !== null,
+  );
+  return {
+    change,
+    setting: surge,
+    marginBytes: surgeMarginBytes,
+    extraReplicas: change === 'switch' ? count : 1,
+    replicas: serving.map((record) => record.worker?.pids ?? []),
+  };
 }
 
 /** Reading /proc takes milliseconds; past this the answer is no surge rather than a stalled switch. */
@@ -104,6 +131,24 @@ export class SurgeChooser {
   /** The latest decision, or null before the first change. */
   get last(): SurgeChoice | null {
     return this.#last;
+  }
+
+  /** `setting` and the latest decision, as `status` shows them. */
+  status(setting: SurgeSetting): SurgeStatus {
+    const last = this.#last;
+    return {
+      setting,
+      last:
+        last === null
+          ? null
+          : {
+              surge: last.surge,
+              reason: last.reason,
+              change: last.change,
+              message: last.message,
+              decidedAt: new Date(last.decidedAt).toISOString(),
+            },
+    };
   }
 
   /**

@@ -7,6 +7,7 @@ import { ControlClient } from '../../src/control/control-client.js';
 import { Deployer } from '../../src/release/deployer.js';
 import { flipSymlink } from '../../src/release/flip-symlink.js';
 import { ReleaseHistory } from '../../src/release/release-history.js';
+import { untilConverged } from '../../src/supervisor/convergence.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
 import { CommandLauncher } from '../../src/supervisor/workers/command-launcher.js';
 import { demoRelease, type ManagedDaemon, startManagedDaemon } from '../support/managed-daemon.js';
@@ -93,7 +94,7 @@ async function startDeployer(label: string) {
   });
   cleanups.push(() => supervisor.shutdown());
   supervisor.start();
-  expect(await supervisor.whenConverged(30_000)).toEqual({ ok: true });
+  expect(await untilConverged(supervisor, 30_000)).toEqual({ ok: true });
   mkdirSync(join(temp.path, 'state'));
   const deployer = new Deployer({
     supervisor,

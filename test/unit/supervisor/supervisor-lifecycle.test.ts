@@ -2,11 +2,9 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Balancer } from '../../../src/balancer/balancer.js';
 import type { HealthConfig } from '../../../src/config/config-types.js';
-import {
-  type ReplicaEvent,
-  Supervisor,
-  type SupervisorSettings,
-} from '../../../src/supervisor/supervisor.js';
+import { untilConverged } from '../../../src/supervisor/convergence.js';
+import { Supervisor, type SupervisorSettings } from '../../../src/supervisor/supervisor.js';
+import type { ReplicaEvent } from '../../../src/supervisor/supervisor-events.js';
 import { startDataPlane } from '../../support/data-plane.js';
 import { FakeLauncher } from '../../support/fake-launcher.js';
 import { cgiParams, fastcgiRequest } from '../../support/fastcgi-client-request.js';
@@ -90,7 +88,7 @@ function harness(
 }
 
 async function converged(supervisor: Supervisor): Promise<void> {
-  expect(await supervisor.whenConverged(5_000)).toEqual({ ok: true });
+  expect(await untilConverged(supervisor, 5_000)).toEqual({ ok: true });
 }
 
 describe('supervisor lifecycle (fake launcher)', () => {
