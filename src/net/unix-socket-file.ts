@@ -1,5 +1,6 @@
-import { lstatSync, rmSync } from 'node:fs';
+import { lstatSync, renameSync, rmSync } from 'node:fs';
 import { connect, type Server } from 'node:net';
+import { dirname, join } from 'node:path';
 
 /** sun_path is 108 bytes on Linux, the terminating NUL included. */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -113,4 +114,47 @@ function setUmask(mask: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+let scratchCount = 0;
+
+/**
+ * listenOwnerOnly on `path`, bound under a scratch name beside it and renamed into place. libuv
+ * unlinks the name a unix listener was bound to when it closes; bound this way, that name is
+ * the scratch one, already gone, so closing never takes the path away. The path stays for
+ * whoever else accepts on the same socket (a successor started by `switchyard upgrade`); the
+ * owner removes it when it stops (removeSocketFileIfSame). A scratch name over sun_path's
+ * limit falls back to binding `path` itself.
+ */
+export async function listenInPlace(server: Server, path: string, backlog?: number): Promise<void> {
+  scratchCount += 1;
+  const scratch = join(dirname(path), `.${process.pid}.${scratchCount}.sock`);
+  if (Buffer.byteLength(scratch) > MAX_SOCKET_PATH_BYTES) {
+    await listenOwnerOnly(server, path, backlog);
+    return;
+  }
+  rmSync(scratch, { force: true });
+  await listenOwnerOnly(server, scratch, backlog);
+  try {
+    renameSync(scratch, path);
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+}
+
+/** The inode of the socket file at `path`, to recognise it later; null when none is there. */
+export function socketFileInode(path: string): number | null {
+  try {
+    const stats = lstatSync(path);
+    return stats.isSocket() ? stats.ino : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Removes the socket file at `path` if it is still the one with `inode` (not a successor's). */
+export function removeSocketFileIfSame(path: string, inode: number | null): void {
+  if (inode === null || socketFileInode(path) !== inode) return;
+  rmSync(path, { force: true });
 }
