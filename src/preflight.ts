@@ -9,12 +9,17 @@ import { ControlClient } from './control/control-client.js';
  * no other daemon runs with this config (its replicas' sockets and files would be taken over).
  * Returns the FastCGI socket's gid.
  */
-export async function preflight(config: Config): Promise<number | null> {
+export async function preflight(
+  config: Config,
+  /** False when the control socket is passed in (socket activation, an upgrade): it is ours. */
+  probeControlSocket = true,
+): Promise<number | null> {
   const listenGid =
     config.listen.group === null
       ? null
       : resolveGroup(config.listen.group, undefined, 'listen.group');
   if (config.control.group !== null) resolveGroup(config.control.group);
+  if (!probeControlSocket) return listenGid;
   const other = await new ControlClient(config.control.socket).status().then(
     (status) => status,
     () => null,

@@ -3,7 +3,7 @@ import type { ListenAddress } from '../config/address.js';
 import { type ClientWarnings, clientWarnings } from './client-warnings.js';
 import { ConnectionTable } from './connection-table.js';
 import { FastCgiClientConnection, type FrontendContext } from './fastcgi-client-connection.js';
-import { listen } from './listener.js';
+import { listen, listeningFd, type SocketFileOnClose } from './listener.js';
 
 /**
  * The socket the web server talks FastCGI to, and the connections it has open: at most
@@ -17,6 +17,9 @@ export class FastCgiFrontend {
   readonly #connections: ConnectionTable<Socket, FastCgiClientConnection>;
   readonly #warnings: ClientWarnings;
   #stopped = false;
+  /** A listening socket passed in (socket activation, an upgrade), taken by the first listen. */
+  #inheritedFd: number | null = null;
+  readonly #socketFile: SocketFileOnClose = { remove: true };
 
   private constructor(address: ListenAddress, mode: number, context: FrontendContext) {
     this.#address = address;
@@ -33,8 +36,10 @@ export class FastCgiFrontend {
     address: ListenAddress,
     mode: number,
     context: FrontendContext,
+    inheritedFd: number | null = null,
   ): Promise<FastCgiFrontend> {
     const frontend = new FastCgiFrontend(address, mode, context);
+    frontend.#inheritedFd = inheritedFd;
     frontend.#server = await frontend.#listen();
     return frontend;
   }
@@ -55,8 +60,27 @@ export class FastCgiFrontend {
     else this.#server = server;
   }
 
+  /** The descriptor it accepts on, for `switchyard upgrade` to pass on; null once stopped. */
+  get listeningFd(): number | null {
+    return this.#server === null ? null : listeningFd(this.#server);
+  }
+
+  /** A successor accepts on the same socket: stopping must leave its file in place. */
+  keepSocketFile(): void {
+    this.#socketFile.remove = false;
+  }
+
   async #listen(): Promise<Server> {
-    const server = await listen(this.#address, this.#mode, (socket) => this.#accept(socket));
+    // A rebind (its file was removed) binds anew: the inherited socket has no path left.
+    const inherited = this.#inheritedFd;
+    this.#inheritedFd = null;
+    const server = await listen(
+      this.#address,
+      this.#mode,
+      (socket) => this.#accept(socket),
+      inherited,
+      this.#socketFile,
+    );
     // An accept failure (EMFILE) is emitted as 'error'; unheard, it would end the daemon.
     server.on('error', (error: NodeJS.ErrnoException) =>
       this.#warnings.acceptFailed.note({ err: error.code ?? error.message }),
