@@ -17,7 +17,7 @@ import type { ResponseSink } from '../request/response-sink.js';
 import { clientWarnings } from './client-warnings.js';
 import { ConnectionTable, type TableEntry } from './connection-table.js';
 import { HttpResponseSink } from './http-response-sink.js';
-import { ListenError } from './listener.js';
+import { ListenError, listeningFd } from './listener.js';
 import { isRefused, refuseConnection } from './refuse-http-connection.js';
 
 export interface HttpFrontendLimits {
@@ -94,7 +94,12 @@ export class HttpFrontend {
     this.#state = state;
   }
 
-  static async start(address: ListenAddress, context: HttpFrontendContext): Promise<HttpFrontend> {
+  /** `inheritedFd`: a listening socket passed in (socket activation, an upgrade), used as it is. */
+  static async start(
+    address: ListenAddress,
+    context: HttpFrontendContext,
+    inheritedFd: number | null = null,
+  ): Promise<HttpFrontend> {
     if (address.kind !== 'tcp') {
       throw new ListenError(`the HTTP front needs a TCP host:port, not ${formatAddress(address)}`);
     }
@@ -155,16 +160,23 @@ export class HttpFrontend {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(address.port, address.host, () => {
+      const done = () => {
         server.off('error', reject);
         resolve();
-      });
+      };
+      if (inheritedFd === null) server.listen(address.port, address.host, done);
+      else server.listen({ fd: inheritedFd }, done);
     });
     // An accept failure (EMFILE) is emitted here; unhandled, it would end the daemon.
     server.on('error', (error: NodeJS.ErrnoException) =>
       warnings.acceptFailed.note({ err: error.code ?? error.message }),
     );
     return new HttpFrontend(server, sockets, state);
+  }
+
+  /** The descriptor it accepts on, for `switchyard upgrade` to pass on. */
+  get listeningFd(): number | null {
+    return listeningFd(this.#server);
   }
 
   /** The bound port (useful when listening on port 0). */
