@@ -7,6 +7,9 @@ import { AdmissionQueue } from './admission-queue.js';
 import { affinityScore, loadBound } from './affinity.js';
 import { type PoolListener, ReplicaPool, type ReplicaSpec } from './replica-pool.js';
 
+/** `[watchdog] abandon_after`'s default: `[drain] timeout`'s. */
+export const DEFAULT_ABANDON_AFTER_MS = 30_000;
+
 /** A request in the admission queue, with what the balancer keeps of it while it waits. */
 interface QueuedExchange {
   readonly exchange: Exchange;
@@ -21,6 +24,11 @@ export interface BalancerOptions {
   readonly queueTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly connectTimeoutMs: number;
+  /**
+   * How long an abandoned request keeps its slot waiting for END_REQUEST (see PoolTimeouts);
+   * DEFAULT_ABANDON_AFTER_MS when absent.
+   */
+  readonly abandonAfterMs?: number;
   /** How often an unreachable replica is probed. */
   readonly probeIntervalMs: number;
   /**
@@ -70,6 +78,7 @@ export class Balancer implements Dispatcher, PoolListener {
     const pool = new ReplicaPool(spec, this, {
       idleMs: this.#options.idleTimeoutMs,
       connectMs: this.#options.connectTimeoutMs,
+      abandonAfterMs: this.#options.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS,
     });
     this.#pools.set(spec.id, pool);
     this.#poolList = [...this.#pools.values()];
@@ -183,7 +192,7 @@ export class Balancer implements Dispatcher, PoolListener {
       const pool = pools[(this.#cursor + i) % pools.length] as ReplicaPool;
       if (!pool.hasFreeSlot || pool.spec.release !== this.#servingRelease) continue;
       if (pool.id === avoid) continue;
-      if (best === null || pool.inFlight < best.inFlight) best = pool;
+      if (best === null || pool.load < best.load) best = pool;
     }
     this.#cursor = (this.#cursor + 1) % Math.max(pools.length, 1);
     return best;
@@ -198,7 +207,7 @@ export class Balancer implements Dispatcher, PoolListener {
     let serving = 0;
     for (const pool of this.#poolList) {
       if (pool.routing !== 'active' || pool.spec.release !== this.#servingRelease) continue;
-      total += pool.inFlight;
+      total += pool.load;
       serving += 1;
     }
     const bound = loadBound(total, serving, loadFactor);
@@ -206,7 +215,7 @@ export class Balancer implements Dispatcher, PoolListener {
     let bestScore = -1;
     for (const pool of this.#poolList) {
       if (!pool.hasFreeSlot || pool.spec.release !== this.#servingRelease) continue;
-      if (pool.id === avoid || pool.inFlight + 1 > bound) continue;
+      if (pool.id === avoid || pool.load + 1 > bound) continue;
       const score = affinityScore(session.point, pool.affinitySeed);
       if (score > bestScore) {
         best = pool;

@@ -1,5 +1,10 @@
 import type { ListenAddress } from '../config/address.js';
-import { BackendConnection, type ConnectionOwner } from '../fastcgi-client/backend-connection.js';
+import {
+  BackendConnection,
+  type CarriedRequest,
+  type ConnectionOwner,
+  type HeldAtClose,
+} from '../fastcgi-client/backend-connection.js';
 import { BalancerError } from '../request/balancer-error.js';
 import type { Exchange } from '../request/exchange.js';
 import type { ReleasePinning } from '../request/release-pinning.js';
@@ -32,6 +37,16 @@ export interface PoolTimeouts {
   readonly idleMs: number;
   /** A connection not accepted within this counts as the replica being unreachable. */
   readonly connectMs: number;
+  /**
+   * An abandoned request (client gone, request timeout) keeps its slot until the worker's
+   * END_REQUEST, at most this long; then the slot counts stuck until the replica is replaced.
+   */
+  readonly abandonAfterMs: number;
+}
+
+/** A slot's request as the watchdog sees it: still answering, abandoned, or given up. */
+export interface SlotRequest extends CarriedRequest {
+  readonly held: 'running' | 'abandoned' | 'stuck';
 }
 
 /** What a pool tells the balancer. */
@@ -54,7 +69,12 @@ export class ReplicaPool implements ConnectionOwner {
   readonly #timeouts: PoolTimeouts;
   /** Most recently used last: reusing the warmest connection keeps the others closable. */
   readonly #idle: BackendConnection[] = [];
+  /** Connections with a request on them, live or abandoned. */
+  readonly #busy = new Set<BackendConnection>();
+  /** Slots given up: an abandoned request that never ended. They stay taken for good. */
+  readonly #stuck: CarriedRequest[] = [];
   #inFlight = 0;
+  #abandoned = 0;
   #served = 0;
   #routing: ReplicaRouting = 'active';
   #drained: { promise: Promise<void>; resolve: () => void } | null = null;
@@ -74,8 +94,36 @@ export class ReplicaPool implements ConnectionOwner {
     return this.#routing;
   }
 
+  /** Requests whose clients still wait for them. */
   get inFlight(): number {
     return this.#inFlight;
+  }
+
+  /** Requests whose clients left while the worker still runs them. */
+  get abandoned(): number {
+    return this.#abandoned;
+  }
+
+  /** Slots given up on: taken until the replica is replaced. */
+  get stuck(): number {
+    return this.#stuck.length;
+  }
+
+  /** Slots taken, whatever by: what routing counts against the capacity. */
+  get load(): number {
+    return this.#inFlight + this.#abandoned + this.#stuck.length;
+  }
+
+  /** Every slot's request (running, abandoned or stuck), oldest first not guaranteed. */
+  slotRequests(): SlotRequest[] {
+    const requests: SlotRequest[] = this.#stuck.map((request) => ({ ...request, held: 'stuck' }));
+    for (const connection of this.#busy) {
+      const carried = connection.carried;
+      if (carried === null) continue;
+      const held = connection.state === 'abandoned' ? 'abandoned' : 'running';
+      requests.push({ ...carried, held });
+    }
+    return requests;
   }
 
   get served(): number {
@@ -87,7 +135,7 @@ export class ReplicaPool implements ConnectionOwner {
   }
 
   get hasFreeSlot(): boolean {
-    return this.#routing === 'active' && this.#inFlight < this.spec.capacity;
+    return this.#routing === 'active' && this.load < this.spec.capacity;
   }
 
   /**
@@ -107,38 +155,54 @@ export class ReplicaPool implements ConnectionOwner {
     exchange.runsOn(this.spec);
     let connection = fresh ? undefined : this.#idle.pop();
     if (connection?.idleTimer) clearTimeout(connection.idleTimer);
-    if (connection === undefined && this.#inFlight + this.#idle.length > this.spec.capacity) {
+    if (connection === undefined && this.load + this.#idle.length > this.spec.capacity) {
       // Every idle kept-alive connection holds a worker: a new connection beside them would
       // wait in the replica's backlog behind connections nobody uses. Close the coldest.
       this.#idle.shift()?.close();
     }
-    connection ??= new BackendConnection(this.spec.address, this, this.#timeouts.connectMs);
+    connection ??= new BackendConnection(this.spec.address, this, this.#timeouts);
+    this.#busy.add(connection);
     connection.run(exchange, params);
   }
 
   released(connection: BackendConnection): void {
     this.#inFlight -= 1;
     this.#served += 1;
-    if (this.#routing === 'active' || this.#routing === 'unreachable') {
-      this.#idle.push(connection);
-      connection.idleTimer = setTimeout(() => connection.close(), this.#timeouts.idleMs);
-      connection.idleTimer.unref();
-    } else {
-      connection.close();
-    }
+    this.#keepOrClose(connection);
     this.#afterSlotFreed();
+  }
+
+  requestAbandoned(_connection: BackendConnection): void {
+    // Still taken, but no client waits for it: a drain need not.
+    this.#inFlight -= 1;
+    this.#abandoned += 1;
+    this.#checkDrained();
+  }
+
+  abandonedRequestEnded(connection: BackendConnection): void {
+    this.#abandoned -= 1;
+    this.#keepOrClose(connection);
+    this.#afterSlotFreed();
+  }
+
+  abandonedRequestGivenUp(connection: BackendConnection, request: CarriedRequest): void {
+    this.#busy.delete(connection);
+    this.#abandoned -= 1;
+    this.#stuck.push(request);
   }
 
   closed(
     connection: BackendConnection,
-    wasBusy: boolean,
+    held: HeldAtClose,
     connectFailed: boolean,
     error: Error | null,
   ): void {
     const idleAt = this.#idle.indexOf(connection);
     if (idleAt >= 0) this.#idle.splice(idleAt, 1);
-    if (!wasBusy) return;
-    this.#inFlight -= 1;
+    this.#busy.delete(connection);
+    if (held === 'nothing') return;
+    if (held === 'abandoned') this.#abandoned -= 1;
+    else this.#inFlight -= 1;
     if (connectFailed && this.#routing === 'active') {
       this.setRouting('unreachable');
       this.#listener.unreachable(this, error ?? new Error('connect failed'));
@@ -171,6 +235,18 @@ export class ReplicaPool implements ConnectionOwner {
 
   closeIdle(): void {
     for (const connection of this.#idle.splice(0)) connection.close();
+  }
+
+  #keepOrClose(connection: BackendConnection): void {
+    this.#busy.delete(connection);
+    const routable = this.#routing === 'active' || this.#routing === 'unreachable';
+    if (routable && connection.reusable) {
+      this.#idle.push(connection);
+      connection.idleTimer = setTimeout(() => connection.close(), this.#timeouts.idleMs);
+      connection.idleTimer.unref();
+    } else {
+      connection.close();
+    }
   }
 
   #afterSlotFreed(): void {

@@ -19,22 +19,56 @@ const BEGIN_KEEP_CONN = encodeRecord(
 );
 const STDIN_END = encodeRecord(RecordType.Stdin, BACKEND_REQUEST_ID);
 
-export type BackendConnectionState = 'connecting' | 'idle' | 'busy' | 'closed';
+/**
+ * - connecting: not yet accepted, no request
+ * - busy: carrying a request whose client is waiting
+ * - abandoned: its client went away or timed out, but the worker still runs the script:
+ *   the output is discarded and the slot stays taken until END_REQUEST (or the give-up)
+ * - idle: kept alive between requests
+ * - closed
+ */
+export type BackendConnectionState = 'connecting' | 'idle' | 'busy' | 'abandoned' | 'closed';
+
+/** What a connection held when it closed: nothing, a live request, or an abandoned one. */
+export type HeldAtClose = 'nothing' | 'request' | 'abandoned';
+
+/** The request a connection carries, as the watchdog describes it; kept after abandonment. */
+export interface CarriedRequest {
+  readonly exchange: Exchange;
+  /** Date.now() when it was sent to the worker. */
+  readonly startedAt: number;
+}
 
 /** What a connection tells its replica pool. */
 export interface ConnectionOwner {
   /** The request ended cleanly: the connection can serve the next one. */
   released(connection: BackendConnection): void;
+  /** Its request was abandoned: the worker is still busy with it until `abandonedRequestEnded`. */
+  requestAbandoned(connection: BackendConnection): void;
+  /** An abandoned request's END_REQUEST came: the worker is free, the connection reusable. */
+  abandonedRequestEnded(connection: BackendConnection): void;
+  /**
+   * An abandoned request ran past `abandonAfterMs`: the connection is closed and the slot
+   * counted stuck, since the worker may still be running the script.
+   */
+  abandonedRequestGivenUp(connection: BackendConnection, request: CarriedRequest): void;
   /**
    * The connection is gone. `connectFailed`: the replica refused it (not a socket switchyard
    * closed itself, nor one this process had no descriptor for).
    */
   closed(
     connection: BackendConnection,
-    wasBusy: boolean,
+    held: HeldAtClose,
     connectFailed: boolean,
     error: Error | null,
   ): void;
+}
+
+export interface BackendConnectionTimeouts {
+  /** A connection not accepted within this counts as the replica being unreachable. */
+  readonly connectMs: number;
+  /** How long an abandoned request may keep its slot before it is given up as stuck. */
+  readonly abandonAfterMs: number;
 }
 
 /**
@@ -49,6 +83,13 @@ export class BackendConnection {
   #state: BackendConnectionState = 'connecting';
   #connected = false;
   #exchange: Exchange | null = null;
+  /** The request on it, busy or abandoned; null when idle. */
+  #carried: CarriedRequest | null = null;
+  #stdinEnded = false;
+  /** False once switchyard has ended its side (an abandoned request's cut-short body). */
+  #reusable = true;
+  #abandonTimer: NodeJS.Timeout | null = null;
+  readonly #abandonAfterMs: number;
   #error: Error | null = null;
   /**
    * Destroyed by switchyard (its client went away, a timeout): a connect still under way is
@@ -64,7 +105,9 @@ export class BackendConnection {
   #endedInThisRead = false;
   idleTimer: NodeJS.Timeout | null = null;
 
-  constructor(address: ListenAddress, owner: ConnectionOwner, connectTimeoutMs: number) {
+  constructor(address: ListenAddress, owner: ConnectionOwner, timeouts: BackendConnectionTimeouts) {
+    const connectTimeoutMs = timeouts.connectMs;
+    this.#abandonAfterMs = timeouts.abandonAfterMs;
     this.#owner = owner;
     this.#decoder = new RecordDecoder((type, requestId, content) =>
       this.#onRecord(type, requestId, content),
@@ -99,6 +142,8 @@ export class BackendConnection {
   run(exchange: Exchange, paramsRecords: Buffer): void {
     this.#state = 'busy';
     this.#exchange = exchange;
+    this.#carried = { exchange, startedAt: Date.now() };
+    this.#stdinEnded = false;
     const socket = this.#socket;
     // The client's STDIN records usually follow in the same read: send them along.
     batchWritesThisTick(socket);
@@ -108,6 +153,7 @@ export class BackendConnection {
     const flowing = exchange.body.attach({
       write: (chunk) => this.#writeStdin(chunk),
       end: () => {
+        this.#stdinEnded = true;
         batchWritesThisTick(socket);
         socket.write(STDIN_END);
       },
@@ -124,17 +170,65 @@ export class BackendConnection {
     this.#socket.resume();
   }
 
-  /** Drops the current request: the connection is destroyed, never reused. */
+  get state(): BackendConnectionState {
+    return this.#state;
+  }
+
+  /** Whether it can carry another request after its current one. */
+  get reusable(): boolean {
+    return this.#reusable;
+  }
+
+  /** The request it carries (busy or abandoned), or null. */
+  get carried(): CarriedRequest | null {
+    return this.#carried;
+  }
+
+  /**
+   * Drops the current request's client side. The worker goes on running the script whatever
+   * switchyard does (php-fpm ignores an aborted connection until the script writes), so the
+   * connection stays open and the slot taken until END_REQUEST: a request sent to a "freed"
+   * slot would wait in the replica's backlog behind it. The rest of the output is discarded.
+   */
   abandon(): void {
     this.#exchange = null;
-    this.#closedByUs = true;
-    this.#socket.destroy();
+    if (this.#state !== 'busy') {
+      this.#closedByUs = true;
+      this.#socket.destroy();
+      return;
+    }
+    this.#state = 'abandoned';
+    // The worker may be reading a body that will never be whole. An empty STDIN record does
+    // not end it (php-fpm reads on for CONTENT_LENGTH and blocks on the next header): only the
+    // end of the stream does. The connection is then used up.
+    if (!this.#stdinEnded) {
+      this.#stdinEnded = true;
+      this.#reusable = false;
+      this.#socket.end();
+    }
+    // Paused for a slow client that is gone now: the output must flow to reach END_REQUEST.
+    this.#socket.resume();
+    this.#abandonTimer = setTimeout(() => this.#giveUp(), this.#abandonAfterMs);
+    this.#abandonTimer.unref();
+    this.#owner.requestAbandoned(this);
   }
 
   /** Closes an idle connection (idle timeout, draining, removal). */
   close(): void {
     this.#closedByUs = true;
     this.#socket.destroy();
+  }
+
+  /** The abandoned request outlived its bound: close, and let the pool count the slot stuck. */
+  #giveUp(): void {
+    this.#abandonTimer = null;
+    const carried = this.#carried;
+    if (this.#state !== 'abandoned' || carried === null) return;
+    this.#state = 'closed';
+    this.#carried = null;
+    this.#closedByUs = true;
+    this.#socket.destroy();
+    this.#owner.abandonedRequestGivenUp(this, carried);
   }
 
   #writeStdin(chunk: Buffer): boolean {
@@ -159,8 +253,13 @@ export class BackendConnection {
   }
 
   #onRecord(type: number, requestId: number, content: Buffer): void {
+    if (requestId !== BACKEND_REQUEST_ID || this.#endedInThisRead) return;
+    if (this.#state === 'abandoned') {
+      if (type === RecordType.EndRequest) this.#abandonedEnd(content);
+      return;
+    }
     const exchange = this.#exchange;
-    if (exchange === null || requestId !== BACKEND_REQUEST_ID || this.#endedInThisRead) return;
+    if (exchange === null) return;
     switch (type) {
       case RecordType.Stdout:
         if (content.length > 0) exchange.onStdout(content);
@@ -181,6 +280,7 @@ export class BackendConnection {
           return;
         }
         this.#exchange = null;
+        this.#carried = null;
         this.#state = 'idle';
         this.#endedInThisRead = true;
         exchange.body.detach();
@@ -195,9 +295,28 @@ export class BackendConnection {
     }
   }
 
+  /** The worker finished the abandoned script: its slot is free and the connection reusable. */
+  #abandonedEnd(content: Buffer): void {
+    const { protocolStatus } = parseEndRequestBody(content);
+    if (protocolStatus !== ProtocolStatus.RequestComplete) {
+      this.#socket.destroy();
+      return;
+    }
+    if (this.#abandonTimer !== null) clearTimeout(this.#abandonTimer);
+    this.#abandonTimer = null;
+    this.#carried = null;
+    this.#state = 'idle';
+    this.#endedInThisRead = true;
+    this.#owner.abandonedRequestEnded(this);
+  }
+
   #onClose(): void {
-    const wasBusy = this.#state === 'busy';
+    if (this.#state === 'closed') return; // given up: the pool already knows
+    const held: HeldAtClose =
+      this.#state === 'busy' ? 'request' : this.#state === 'abandoned' ? 'abandoned' : 'nothing';
     this.#state = 'closed';
+    this.#carried = null;
+    if (this.#abandonTimer !== null) clearTimeout(this.#abandonTimer);
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     const exchange = this.#exchange;
     this.#exchange = null;
@@ -208,7 +327,7 @@ export class BackendConnection {
     // had no descriptor for it. Only a refusal takes the replica out of rotation and costs the
     // request no attempt (out of descriptors, a free retry could loop).
     const refused = !this.#connected && !this.#closedByUs && !isDescriptorExhaustion(error);
-    this.#owner.closed(this, wasBusy, refused, error);
+    this.#owner.closed(this, held, refused, error);
     exchange?.onBackendFailure(error, refused);
   }
 }

@@ -69,7 +69,7 @@ describe('backend connection reuse', () => {
         pinning: makeReleasePinning('/srv/app/current', release),
       },
       { slotFreed: () => {}, unreachable: () => {} },
-      { idleMs: 30_000, connectMs: 2_000 },
+      { idleMs: 30_000, connectMs: 2_000, abandonAfterMs: 30_000 },
     );
     for (let i = 0; i < 5; i += 1) {
       const received = { bytes: 0 };

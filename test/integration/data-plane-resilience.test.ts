@@ -1,24 +1,17 @@
-import { mkdirSync, realpathSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type RunningDataPlane, startDataPlane } from '../support/data-plane.js';
 import { type FcgiResponse, fcgiExchange, phpParams } from '../support/fcgi-exchange.js';
 import { fcgiLoad } from '../support/fcgi-load.js';
-import { type RunningPhpFpm, startPhpFpm } from '../support/php-fpm.js';
-import { repoRoot } from '../support/repo-root.js';
+import { startPhpFpm } from '../support/php-fpm.js';
+import {
+  type PhpFpmDataPlane,
+  type PhpFpmDataPlaneOptions,
+  startPhpFpmDataPlane,
+} from '../support/php-fpm-data-plane.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
-import { makeTempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait-for.js';
 
 const phpFpm = requireSystemTool(SystemTool.phpFpm);
-const release = realpathSync(join(repoRoot, 'fixtures/php/releases/r1'));
-
-interface Setup {
-  readonly plane: RunningDataPlane;
-  readonly masters: RunningPhpFpm[];
-  readonly symlink: string;
-  readonly dir: string;
-}
 
 /** What each test started, so afterEach can stop it whatever the test's outcome. */
 const running: Array<() => Promise<void> | void> = [];
@@ -27,41 +20,8 @@ afterEach(async () => {
   for (const stop of running.splice(0).reverse()) await stop();
 });
 
-async function setUp(options: {
-  children: number;
-  maxRequests?: number;
-  queue?: number;
-  queueTimeoutMs?: number;
-  requestTimeoutMs?: number;
-}): Promise<Setup> {
-  const temp = makeTempDir('res');
-  running.push(temp.remove);
-  const symlink = join(temp.path, 'current');
-  symlinkSync(release, symlink);
-  const masters: RunningPhpFpm[] = [];
-  for (const name of ['a', 'b']) {
-    mkdirSync(join(temp.path, name));
-    const master = await startPhpFpm({
-      binary: phpFpm as string,
-      dir: join(temp.path, name),
-      children: options.children,
-      ...(options.maxRequests === undefined ? {} : { maxRequests: options.maxRequests }),
-    });
-    running.push(() => master.stop());
-    masters.push(master);
-  }
-  const plane = await startDataPlane({
-    dir: temp.path,
-    symlink,
-    replicas: masters.map((m) => ({ socket: m.socket, capacity: options.children, release })),
-    ...(options.queue === undefined ? {} : { queue: options.queue }),
-    ...(options.queueTimeoutMs === undefined ? {} : { queueTimeoutMs: options.queueTimeoutMs }),
-    ...(options.requestTimeoutMs === undefined
-      ? {}
-      : { requestTimeoutMs: options.requestTimeoutMs }),
-  });
-  running.push(() => plane.stop());
-  return { plane, masters, symlink, dir: temp.path };
+function setUp(options: PhpFpmDataPlaneOptions): Promise<PhpFpmDataPlane> {
+  return startPhpFpmDataPlane(phpFpm as string, options, running);
 }
 
 function failures(results: Array<FcgiResponse | Error>): string[] {

@@ -21,6 +21,7 @@ export interface DataPlaneOptions {
   readonly requestTimeoutMs?: number;
   readonly retryBodyBytes?: number;
   readonly probeIntervalMs?: number;
+  readonly abandonAfterMs?: number;
   /** Also start the HTTP front on 127.0.0.1, port 0 (document root: the symlink). */
   readonly http?: boolean;
 }
@@ -44,6 +45,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     idleTimeoutMs: 30_000,
     connectTimeoutMs: 2_000,
     probeIntervalMs: options.probeIntervalMs ?? 100,
+    ...(options.abandonAfterMs === undefined ? {} : { abandonAfterMs: options.abandonAfterMs }),
     logger,
   });
   const releases = options.replicas.map((r) => r.release);
