@@ -14,6 +14,7 @@ export function balancerOptions(config: Config, logger: Logger): BalancerOptions
     idleTimeoutMs: replicas.idleTimeoutMs,
     connectTimeoutMs: replicas.connectTimeoutMs,
     probeIntervalMs: PROBE_INTERVAL_MS,
+    abandonAfterMs: config.watchdog.abandonAfterMs,
     affinity:
       config.sessions?.affinity === 'session' ? { loadFactor: config.sessions.affinityLoad } : null,
     logger,
