@@ -32,6 +32,7 @@ let nextPid = 5_000_000;
 export class FakeWorker implements Worker {
   readonly address: { readonly kind: 'unix'; readonly path: string };
   readonly pids: readonly number[];
+  readonly statusPath = null;
   readonly spec: WorkerSpec;
   readonly exited: Promise<WorkerExit>;
   health: FakeHealth;

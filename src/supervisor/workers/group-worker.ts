@@ -18,6 +18,8 @@ export interface GroupWorkerOptions {
   readonly log: Logger;
   readonly drainTimeoutMs: number;
   readonly table: StopTable;
+  /** php-fpm's pm.status_path; absent for other programs. */
+  readonly statusPath?: string;
 }
 
 /**
@@ -29,6 +31,7 @@ export interface GroupWorkerOptions {
 export class GroupWorker implements Worker {
   readonly address: ListenAddress;
   readonly pids: readonly number[];
+  readonly statusPath: string | null;
   readonly exited: Promise<WorkerExit>;
   readonly #options: GroupWorkerOptions;
   #stopping: Promise<WorkerStopResult> | null = null;
@@ -38,6 +41,7 @@ export class GroupWorker implements Worker {
     this.#options = options;
     this.address = { kind: 'unix', path: options.socket };
     this.pids = processes.map((entry) => entry.pid);
+    this.statusPath = options.statusPath ?? null;
     this.exited = Promise.race(processes.map((entry) => entry.exited));
     for (const entry of processes) {
       void entry.exited.then(async (exit) => {

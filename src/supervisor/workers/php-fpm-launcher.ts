@@ -4,7 +4,7 @@ import type { HealthConfig, PhpFpmReplicasConfig } from '../../config/config-typ
 import { checkSocketPath, removeOwnStaleSocket } from '../../net/unix-socket-file.js';
 import { discardFailedStart, GroupWorker } from './group-worker.js';
 import { OutputLog } from './output-log.js';
-import { phpFpmFiles, renderPhpFpmConfig } from './php-fpm-config.js';
+import { phpFpmFiles, phpFpmStatusPath, renderPhpFpmConfig } from './php-fpm-config.js';
 import { preloadSettings } from './php-fpm-preload.js';
 import { PHP_FPM_STOP_TABLE } from './stop-tables.js';
 import type { Worker, WorkerLauncher, WorkerSpec } from './worker.js';
@@ -134,6 +134,7 @@ export class PhpFpmLauncher implements WorkerLauncher {
       log,
       drainTimeoutMs: this.#options.drainTimeoutMs,
       table: PHP_FPM_STOP_TABLE,
+      statusPath: phpFpmStatusPath(this.#options.health.path),
     });
   }
 }

@@ -34,6 +34,11 @@ export interface Worker {
   /** The processes switchyard started (the php-fpm master; every command process). */
   readonly pids: readonly number[];
   /**
+   * php-fpm's pm.status_path, where the watchdog learns which child runs which request; null
+   * for other programs (the watchdog then reads /proc for the processes' groups).
+   */
+  readonly statusPath: string | null;
+  /**
    * Settles the first time any started process exits, whether asked to or not; the
    * supervisor knows whether it asked. Never rejects.
    */
