@@ -7,6 +7,8 @@ export interface PhpFpmFiles {
   /** The pool's listening socket, `<runtime>/<name>.<incarnation>.sock`. */
   readonly socket: string;
   readonly pid: string;
+  /** php-fpm's slow log (`[watchdog] slowlog`), `<runtime>/<name>.<incarnation>.slow.log`. */
+  readonly slowlog: string;
 }
 
 export interface PhpFpmConfigInput {
@@ -25,6 +27,8 @@ export interface PhpFpmConfigInput {
   readonly runAs: { readonly user: string; readonly group: string } | null;
   /** The extra pool directives file (config `phpFpm.pool`): its path and its text, or null. */
   readonly pool: { readonly path: string; readonly directives: string } | null;
+  /** request_slowlog_timeout in ms (whole seconds), or null/absent: no slow log. */
+  readonly slowlogMs?: number | null;
 }
 
 /** The pm.status_path switchyard sets; moved aside when the health check uses the same path. */
@@ -37,7 +41,12 @@ export function phpFpmStatusPath(healthPath: string): string {
 
 export function phpFpmFiles(runtimeDir: string, name: string, incarnation: number): PhpFpmFiles {
   const base = join(runtimeDir, `${name}.${incarnation}`);
-  return { config: `${base}.conf`, socket: `${base}.sock`, pid: `${base}.pid` };
+  return {
+    config: `${base}.conf`,
+    socket: `${base}.sock`,
+    pid: `${base}.pid`,
+    slowlog: `${base}.slow.log`,
+  };
 }
 
 /**
@@ -92,6 +101,10 @@ export function renderPhpFpmConfig(input: PhpFpmConfigInput): string {
   if (!Number.isFinite(input.drainTimeoutMs) || input.drainTimeoutMs < 0) {
     throw new Error(`drain timeout must be a duration in ms, got ${input.drainTimeoutMs}`);
   }
+  const slowlogMs = input.slowlogMs ?? null;
+  if (slowlogMs !== null && (!Number.isInteger(slowlogMs / 1000) || slowlogMs < 1000)) {
+    throw new Error(`the slow log timeout must be whole seconds, got ${slowlogMs} ms`);
+  }
   const files = phpFpmFiles(input.runtimeDir, name, input.incarnation);
   // php-fpm takes whole seconds; 0 would mean "no graceful stop" (SIGQUIT acting as SIGTERM).
   const controlTimeoutS = Math.max(1, Math.ceil(input.drainTimeoutMs / 1000));
@@ -137,6 +150,15 @@ export function renderPhpFpmConfig(input: PhpFpmConfigInput): string {
     `env[SWITCHYARD_RELEASE_DIR] = ${iniString(input.release)}`,
     `env[SWITCHYARD_REPLICA] = ${iniString(input.name)}`,
   );
+  if (slowlogMs !== null) {
+    // The master traces a child past the timeout (ptrace) and appends its PHP backtrace here;
+    // switchyard forwards each entry to its log (slowlog-forwarder.ts). Without ptrace php-fpm
+    // still logs "executing too slow" on its stderr, which reaches the log with the replica.
+    lines.push(
+      `request_slowlog_timeout = ${slowlogMs / 1000}s`,
+      `slowlog = ${iniString(files.slowlog)}`,
+    );
+  }
   if (input.pool !== null) {
     const directives = input.pool.directives;
     lines.push(

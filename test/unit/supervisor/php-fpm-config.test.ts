@@ -101,7 +101,17 @@ describe('renderPhpFpmConfig', () => {
       config: '/run/sy/replica-2.3.conf',
       socket: '/run/sy/replica-2.3.sock',
       pid: '/run/sy/replica-2.3.pid',
+      slowlog: '/run/sy/replica-2.3.slow.log',
     });
+  });
+
+  it("sets no slow log unless asked, and php-fpm's slow log in the runtime dir when asked", () => {
+    expect(render().pool?.has('request_slowlog_timeout')).toBe(false);
+    expect(render({ slowlogMs: null }).pool?.has('slowlog')).toBe(false);
+    const pool = render({ slowlogMs: 5_000 }).pool;
+    expect(pool?.get('request_slowlog_timeout')).toBe('5s');
+    expect(pool?.get('slowlog')).toBe('/run/switchyard/replica-1.7.slow.log');
+    expect(() => render({ slowlogMs: 1_500 })).toThrow('whole seconds');
   });
 
   it('sets user and group only when running as root, and leaves listen.owner alone', () => {
