@@ -24,9 +24,13 @@ export type ReplicaView = {
   backoffUntil: number | null;
   /** Restarts after failures so far; the back-off exponent. */
   restarts: number;
+  /** The watchdog found `stuck_workers` of its slots stuck: it is replaced. */
+  stuck?: boolean;
+  /** A replica stuck again soon after its last replacement waits this long for the next. */
+  replaceNotBefore?: number | null;
 };
 
-export type DrainReason = 'outdated' | 'unhealthy' | 'surplus';
+export type DrainReason = 'outdated' | 'unhealthy' | 'stuck' | 'surplus';
 
 export type Action =
   | { kind: 'start'; slot: number; release: string; generation: number }
@@ -84,6 +88,16 @@ export function plan(
     return actions;
   }
   return planCutOver(desired, observed, now, serving);
+}
+
+/**
+ * A ready replica that must be replaced: it failed `maxHealthFailures` checks in a row, or
+ * the watchdog found it stuck (and a back-off after its last replacement has run out).
+ */
+function replacementDue(view: ReplicaView, desired: DesiredState, now: number): boolean {
+  if (view.state !== 'ready') return false;
+  if (view.stuck !== true && view.healthFailures < desired.maxHealthFailures) return false;
+  return view.replaceNotBefore == null || view.replaceNotBefore <= now;
 }
 
 function isReadyOn(view: ReplicaView, release: string): boolean {
@@ -145,9 +159,9 @@ function planCutOver(
     // abandoned surge) goes; with surge, a spare on another release (a restart's spare)
     // makes room for a new one.
     else if (unwanted) drainIfAffordable(view, 'surplus');
-    // An unhealthy replica is replaced during a switch too (on the new release).
-    else if (view.healthFailures >= desired.maxHealthFailures) {
-      drainIfAffordable(view, 'unhealthy');
+    // An unhealthy or stuck replica is replaced during a switch too (on the new release).
+    else if (replacementDue(view, desired, now)) {
+      drainIfAffordable(view, view.stuck === true ? 'stuck' : 'unhealthy');
     } else if (desired.surge && view.slot >= count && view.release !== desired.release) {
       drainIfAffordable(view, 'outdated');
     }
@@ -278,8 +292,11 @@ function planRolling(
   const outdatedReady = views.filter(
     (view) => view.slot < count && view.state === 'ready' && !isCurrent(view),
   );
-  // The spare is wanted only while a surge replacement has work left.
-  const spareWanted = desired.surge && outdatedReady.length > 0;
+  // Unhealthy or stuck replicas are replaced replacement first: the spare starts, and only
+  // once it is ready does the failing one drain, so capacity holds.
+  const failing = views.filter((view) => view.slot < count && replacementDue(view, desired, now));
+  // The spare is wanted only while a surge or failure replacement has work left.
+  const spareWanted = (desired.surge && outdatedReady.length > 0) || failing.length > 0;
   const isSurplus = (view: ReplicaView): boolean =>
     view.slot > count || (view.slot === count && (!spareWanted || !isCurrent(view)));
 
@@ -294,6 +311,18 @@ function planRolling(
     add({ kind: 'drain', slot, reason });
   };
   const start = (slot: number): void => planned.start(slot);
+  // The spare first; once it is ready and current, the failing replica drains (leaving count
+  // ready). A spare that cannot come up (failed, backing off) must not keep a failing
+  // replica in rotation: it drains anyway, leaving count-1.
+  const replaceFirst = (view: ReplicaView): void => {
+    const reason: DrainReason = view.stuck === true ? 'stuck' : 'unhealthy';
+    const spare = bySlot.get(count);
+    if (spare === undefined) start(count);
+    else if (spare.state === 'ready' && isCurrent(spare)) drain(view.slot, reason, count);
+    else if (spare.state === 'failed' || spare.state === 'backing-off') {
+      drain(view.slot, reason, count - 1);
+    }
+  };
 
   for (const view of views) {
     const { slot } = view;
@@ -303,6 +332,8 @@ function planRolling(
     else if (view.state === 'ready') {
       if (afterCutOver && view.release !== desired.release) {
         add({ kind: 'drain', slot, reason: 'outdated' });
+      } else if (slot < count && replacementDue(view, desired, now)) {
+        replaceFirst(view);
       } else if (view.healthFailures >= desired.maxHealthFailures) {
         drain(slot, 'unhealthy', count - 1);
       } else if (surplus) drain(slot, 'surplus', count);

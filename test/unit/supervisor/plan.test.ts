@@ -174,16 +174,52 @@ describe('plan', () => {
     ]);
   });
 
-  it('drains an unhealthy replica only when count-1 others stay ready', () => {
+  it('replaces an unhealthy replica replacement first: the spare starts, then it drains', () => {
     const unhealthy = replica(0, { healthFailures: 3 });
-    expect(plan(DESIRED, [unhealthy, replica(1)], 0)).toEqual([
+    const spare = { kind: 'start', slot: 2, release: 'r1', generation: 1 } as const;
+    expect(plan(DESIRED, [unhealthy, replica(1)], 0)).toEqual([spare]);
+    // While the spare starts, the failing replica keeps its place.
+    expect(plan(DESIRED, [unhealthy, replica(1), replica(2, { state: 'starting' })], 0)).toEqual(
+      [],
+    );
+    // The spare ready: it drains, leaving count ready.
+    expect(plan(DESIRED, [unhealthy, replica(1), replica(2)], 0)).toEqual([
       { kind: 'drain', slot: 0, reason: 'unhealthy' },
     ]);
-    expect(plan(DESIRED, [unhealthy, replica(1, { state: 'starting' })], 0)).toEqual([]);
-    // Two unhealthy out of three: only one may go at a time.
+    // A spare that cannot come up does not keep it in rotation: count-1 stay ready.
+    const failedSpare = replica(2, { state: 'backing-off', backoffUntil: 9 });
+    expect(plan(DESIRED, [unhealthy, replica(1), failedSpare], 0)).toEqual([
+      { kind: 'drain', slot: 0, reason: 'unhealthy' },
+    ]);
+    expect(plan(DESIRED, [unhealthy, replica(1, { state: 'starting' }), failedSpare], 0)).toEqual(
+      [],
+    );
+    // Two unhealthy out of three: only one goes at a time.
     const desired = { ...DESIRED, count: 3 };
-    const views = [unhealthy, replica(1, { healthFailures: 5 }), replica(2)];
+    const views = [unhealthy, replica(1, { healthFailures: 5 }), replica(2), replica(3)];
     expect(plan(desired, views, 0)).toEqual([{ kind: 'drain', slot: 0, reason: 'unhealthy' }]);
+  });
+
+  it('replaces a stuck replica the same way, after its back-off when it was stuck again', () => {
+    const stuck = replica(1, { stuck: true });
+    expect(plan(DESIRED, [replica(0), stuck], 0)).toEqual([
+      { kind: 'start', slot: 2, release: 'r1', generation: 1 },
+    ]);
+    expect(plan(DESIRED, [replica(0), stuck, replica(2)], 0)).toEqual([
+      { kind: 'drain', slot: 1, reason: 'stuck' },
+    ]);
+    const waiting = replica(1, { stuck: true, replaceNotBefore: 5_000 });
+    expect(plan(DESIRED, [replica(0), waiting], 4_999)).toEqual([]);
+    expect(plan(DESIRED, [replica(0), waiting], 5_000)).toHaveLength(1);
+  });
+
+  it('brings a stuck replica through replacement to count ready on fresh incarnations', () => {
+    const model = new Model([replica(0), replica(1, { stuck: true })]);
+    converge(DESIRED, model, DESIRED.count);
+    expect(model.views.map((view) => [view.slot, view.state, view.stuck ?? false])).toEqual([
+      [0, 'ready', false],
+      [1, 'ready', false],
+    ]);
   });
 
   it('rolls a restart through without surge, never below count-1 ready', () => {
@@ -408,6 +444,8 @@ describe('plan properties', () => {
       drainingSince: fc.option(fc.integer({ min: 0, max: 2_000 })),
       backoffUntil: fc.option(fc.integer({ min: 0, max: 2_000 })),
       restarts: fc.integer({ min: 0, max: 10 }),
+      stuck: fc.boolean(),
+      replaceNotBefore: fc.option(fc.integer({ min: 0, max: 2_000 })),
     });
   // Any subset of slots 0..6, so missing slots, the spare and leftovers beyond count all occur.
   const observedArb: fc.Arbitrary<ReplicaView[]> = fc
