@@ -6,6 +6,7 @@ import { discardFailedStart, GroupWorker } from './group-worker.js';
 import { OutputLog } from './output-log.js';
 import { phpFpmFiles, phpFpmStatusPath, renderPhpFpmConfig } from './php-fpm-config.js';
 import { preloadSettings } from './php-fpm-preload.js';
+import { SlowlogForwarder } from './slowlog-forwarder.js';
 import { PHP_FPM_STOP_TABLE } from './stop-tables.js';
 import type { Worker, WorkerLauncher, WorkerSpec } from './worker.js';
 import { describeExit, WorkerError } from './worker-error.js';
@@ -25,6 +26,8 @@ export interface PhpFpmLauncherOptions {
   readonly startTimeoutMs?: number;
   /** `release.symlink`: an `opcache.preload` path through it is moved into the pinned release. */
   readonly releaseSymlink?: string;
+  /** `[watchdog] slowlog`: php-fpm's request_slowlog_timeout in ms, forwarded to the log; null: off. */
+  readonly slowlogMs?: number | null;
 }
 
 /**
@@ -74,6 +77,7 @@ export class PhpFpmLauncher implements WorkerLauncher {
         drainTimeoutMs: this.#options.drainTimeoutMs,
         runAs: asRoot ? { user: phpFpm.user, group: phpFpm.group } : null,
         pool,
+        slowlogMs: this.#options.slowlogMs ?? null,
       });
       preload = preloadSettings({
         poolDirectives: pool?.directives ?? null,
@@ -126,7 +130,7 @@ export class PhpFpmLauncher implements WorkerLauncher {
         { outputTail: output.tail(), exit },
       );
     }
-    return new GroupWorker({
+    const worker = new GroupWorker({
       processes: [master],
       socket: files.socket,
       files: filesOf(files),
@@ -136,11 +140,17 @@ export class PhpFpmLauncher implements WorkerLauncher {
       table: PHP_FPM_STOP_TABLE,
       statusPath: phpFpmStatusPath(this.#options.health.path),
     });
+    if ((this.#options.slowlogMs ?? null) !== null) {
+      const slowlog = new SlowlogForwarder({ file: files.slowlog, logger, replica: spec.name });
+      // Only the master writes the slow log: its exit ends it.
+      void worker.exited.then(() => slowlog.close());
+    }
+    return worker;
   }
 }
 
 function filesOf(files: ReturnType<typeof phpFpmFiles>): string[] {
-  return [files.config, files.socket, files.pid];
+  return [files.config, files.socket, files.pid, files.slowlog];
 }
 
 function removeFiles(files: ReturnType<typeof phpFpmFiles>): void {
