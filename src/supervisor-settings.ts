@@ -32,6 +32,7 @@ export function supervisorSettings(config: Config, logger: Logger): SupervisorSe
             replicas,
             health: config.health,
             releaseSymlink: config.release.symlink,
+            slowlogMs: config.watchdog.slowlogMs,
           })
         : new CommandLauncher({ ...common, replicas }),
   };
