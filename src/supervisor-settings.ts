@@ -25,6 +25,10 @@ export function supervisorSettings(config: Config, logger: Logger): SupervisorSe
     warmup: config.deploy.warmup,
     warmupTimeoutMs: config.deploy.warmupTimeoutMs,
     releaseHeader: config.response.releaseHeader,
+    watchdog: {
+      stuckAfterMs: config.watchdog.stuckAfterMs,
+      stuckWorkers: config.watchdog.stuckWorkers,
+    },
     launcher:
       replicas.kind === 'php-fpm'
         ? new PhpFpmLauncher({

@@ -7,6 +7,7 @@ import type {
   ReplicaProgressEvent,
   ReplicaStatus,
   SessionsStatus,
+  StuckRequestStatus,
 } from '../control/messages.js';
 import type { SurgeStatus } from '../supervisor/surge-chooser.js';
 import { escapeControlsByLine, escapeControls as shown } from './escape-controls.js';
@@ -51,17 +52,21 @@ export function formatStatus(status: DaemonStatus, now?: number): string {
     'PID',
     'RELEASE',
     'IN FLIGHT',
+    'ABANDONED',
+    'STUCK',
     'SERVED',
     'RESTARTS',
     'UPTIME',
   ];
-  const rightAligned = new Set([2, 4, 5, 6, 7]);
+  const rightAligned = new Set([2, 4, 5, 6, 7, 8, 9]);
   const rows = status.replicas.map((replica) => [
     shown(replica.name),
     replica.state,
     replica.pid === null ? '-' : String(replica.pid),
     releaseName(replica.release),
     String(replica.inFlight),
+    String(replica.abandoned ?? 0),
+    String(replica.stuck ?? 0),
     String(replica.served),
     String(replica.restarts),
     replica.uptimeMs === null ? '-' : formatUptime(replica.uptimeMs),
@@ -80,7 +85,27 @@ export function formatStatus(status: DaemonStatus, now?: number): string {
       ...rest.map((line) => `  ${line}`),
     );
   }
+  for (const replica of status.replicas) {
+    const stuck = replica.stuckRequests ?? [];
+    if (stuck.length > 0) lines.push('', `${shown(replica.name)} stuck requests:`);
+    for (const request of stuck) lines.push(`  ${formatStuckRequest(request)}`);
+  }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * `pid 4121  63.0s  abandoned  /srv/app/current/report.php (/report.php?id=7)  session
+ * 3fa2c1d04b9e: waiting on PHP session lock 3fa2c1d04b9e`.
+ */
+export function formatStuckRequest(request: StuckRequestStatus): string {
+  const parts = [
+    request.pid === null ? 'pid ?' : `pid ${request.pid}`,
+    formatSeconds(request.elapsedMs),
+    request.held,
+    `${shown(request.script ?? '?')} (${shown(request.uri ?? '?')})`,
+  ];
+  if (request.session !== null) parts.push(`session ${shown(request.session)}`);
+  return `${parts.join('  ')}: ${shown(request.blockedOn ?? 'unknown')}`;
 }
 
 /**

@@ -27,7 +27,7 @@ export type ReplicaView = {
   /** The watchdog found `stuck_workers` of its slots stuck: it is replaced. */
   stuck?: boolean;
   /** A replica stuck again soon after its last replacement waits this long for the next. */
-  replaceNotBefore?: number | null;
+  replaceNotBefore?: number | null | undefined;
 };
 
 export type DrainReason = 'outdated' | 'unhealthy' | 'stuck' | 'surplus';

@@ -2,6 +2,9 @@ import type { ReplicaPool } from '../balancer/replica-pool.js';
 import type { HealthMonitor } from './health-monitor.js';
 import type { ReplicaView } from './plan.js';
 import type { ReplicaState } from './replica-state.js';
+import type { StuckDiagnosis } from './stuck-diagnosis-report.js';
+import type { StuckHistory } from './stuck-replacement.js';
+import type { StuckWatch } from './stuck-watch.js';
 import type { Worker } from './workers/worker.js';
 
 /** One slot's record: the only mutable replica state in the daemon (the supervisor's alone). */
@@ -20,6 +23,18 @@ export interface Slot {
   healthFailures: number;
   /** Periodic health checks while ready. */
   monitor: HealthMonitor | null;
+  /** Looks for stuck requests while ready. */
+  stuckWatch: StuckWatch | null;
+  /** This incarnation has `stuck_workers` stuck slots: it is being replaced. */
+  stuck: boolean;
+  /** Its replacement waits until then (a slot stuck again backs off); null: at once. */
+  replaceNotBefore: number | null;
+  /** The slot's stuck replacements, for the back-off of one stuck again. */
+  stuckHistory: StuckHistory;
+  /** The latest diagnosis of its stuck requests, for status. */
+  stuckRequests: readonly StuckDiagnosis[];
+  /** A diagnosis is under way: one at a time. */
+  diagnosing: boolean;
   drainingSince: number | null;
   backoffUntil: number | null;
   /** Failures in a row: the back-off exponent; cleared once a start passes its health check. */
@@ -46,6 +61,11 @@ export interface SlotSnapshot {
   readonly healthFailures: number;
   readonly lastError: string | null;
   readonly generation: number;
+  /** Slots whose clients left while the worker runs on (see ReplicaPool). */
+  readonly abandoned: number;
+  /** Slots given up on: taken until the replica is replaced. */
+  readonly stuck: number;
+  readonly stuckRequests: readonly StuckDiagnosis[];
 }
 
 /** A slot's name, as status, logs and the replica's environment show it: `replica-1`. */
@@ -66,6 +86,12 @@ export function newSlot(slot: number, release: string): Slot {
     pool: null,
     healthFailures: 0,
     monitor: null,
+    stuckWatch: null,
+    stuck: false,
+    replaceNotBefore: null,
+    stuckHistory: { inRow: 0, lastAt: null },
+    stuckRequests: [],
+    diagnosing: false,
     drainingSince: null,
     backoffUntil: null,
     failuresInRow: 0,
@@ -88,6 +114,8 @@ export function toView(record: Slot): ReplicaView {
     drainingSince: record.drainingSince,
     backoffUntil: record.backoffUntil,
     restarts: record.failuresInRow,
+    stuck: record.stuck,
+    replaceNotBefore: record.replaceNotBefore,
   };
 }
 
@@ -105,5 +133,8 @@ export function toSnapshot(record: Slot): SlotSnapshot {
     healthFailures: record.healthFailures,
     lastError: record.lastError,
     generation: record.generation,
+    abandoned: record.pool?.abandoned ?? 0,
+    stuck: record.pool?.stuck ?? 0,
+    stuckRequests: record.stuckRequests,
   };
 }

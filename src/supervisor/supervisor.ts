@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Balancer } from '../balancer/balancer.js';
 import type { HealthConfig, SurgeSetting } from '../config/config-types.js';
 import { RateLimitedWarning } from '../rate-limited-warning.js';
+import type { SessionHasher } from '../sessions/session-hasher.js';
 import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 import { type BringUpOutcome, bringUp } from './bring-up.js';
 import { changeUnderWay, isConverged } from './convergence.js';
@@ -11,6 +12,9 @@ import { type Action, type DesiredState, plan } from './plan.js';
 import { replicaSpecFor } from './replica-spec.js';
 import { transition } from './replica-state.js';
 import { newSlot, type Slot, type SlotSnapshot, toSnapshot, toView } from './slot.js';
+import { diagnoseSlot, stuckLine } from './stuck-diagnosis-report.js';
+import { decideReplacement } from './stuck-replacement.js';
+import { type StuckReport, type StuckSettings, StuckWatch } from './stuck-watch.js';
 import { type SupervisorEvent, SupervisorEvents, type ToggleEvent } from './supervisor-events.js';
 import { SurgeChooser, type SurgeStatus, surgeRequestFor } from './surge-chooser.js';
 import type { SurgeChange } from './surge-decision.js';
@@ -33,6 +37,8 @@ export interface SupervisorSettings {
   readonly warmupTimeoutMs: number;
   /** `[response] release_header`: added to every response of the replica, or null. */
   readonly releaseHeader: string | null;
+  /** `[watchdog]`: when requests count as stuck, and how many make a replica stuck. */
+  readonly watchdog: StuckSettings;
 }
 
 export interface SupervisorOptions {
@@ -45,6 +51,11 @@ export interface SupervisorOptions {
   readonly backoff?: BackoffPolicy;
   /** How often the planner runs without an event to wake it (timeouts, back-off). */
   readonly tickMs?: number;
+  /**
+   * The session lanes' hasher: a worker waiting on a session's lock is named by the same hash
+   * as its requests. Null: such waits are reported without it.
+   */
+  readonly sessionHasher?: Pick<SessionHasher, 'tag'> | null;
 }
 
 /**
@@ -63,6 +74,7 @@ export class Supervisor {
   /** Health checks that could not be made for want of descriptors: one line per interval. */
   readonly #descriptorAlarm: RateLimitedWarning;
   readonly #backoff: BackoffPolicy;
+  readonly #sessionHasher: Pick<SessionHasher, 'tag'> | null;
   readonly #slots = new Map<number, Slot>();
   readonly #events: SupervisorEvents;
   /** Every release a replica was pinned to: their paths are rewritten too (see release-pinning). */
@@ -94,6 +106,7 @@ export class Supervisor {
       'health checks cannot open a connection: the daemon is out of file descriptors (replicas are not blamed for it)',
     );
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.#sessionHasher = options.sessionHasher ?? null;
     this.#settings = options.settings;
     this.#desired = desiredFrom(options.settings, options.release, 1);
     this.#tick = setInterval(() => this.#reconcile(), options.tickMs ?? 250);
@@ -320,6 +333,9 @@ export class Supervisor {
     record.healthFailures = 0;
     record.backoffUntil = null;
     record.drainingSince = null;
+    record.stuck = false;
+    record.replaceNotBefore = null;
+    record.stuckRequests = [];
     this.#knownReleases.remember(release);
     const incarnation = record.incarnation;
     this.#events.replica(record, `starting on ${release}`);
@@ -392,6 +408,10 @@ export class Supervisor {
       (event) => this.#healthReported(record, incarnation, event),
     );
     record.monitor.watchReady();
+    record.stuckWatch = new StuckWatch(record.pool, this.#settings.watchdog, (report) =>
+      this.#stuckReported(record, incarnation, worker, report),
+    );
+    record.stuckWatch.start();
     this.#events.replica(record, `ready (pid ${worker.pids[0] ?? '?'})`);
     this.#wake();
   }
@@ -419,16 +439,96 @@ export class Supervisor {
     this.#wake();
   }
 
+  /**
+   * A look at a ready replica's slots found stuck requests (or none any more): each new one is
+   * diagnosed and logged once, status shows them all, and at `stuck_workers` the replica is
+   * marked for the planner to replace, at once or, stuck again soon after its last
+   * replacement, after a back-off.
+   */
+  #stuckReported(record: Slot, incarnation: number, worker: Worker, report: StuckReport): void {
+    if (record.incarnation !== incarnation || record.state !== 'ready') return;
+    if (report.stuck.length === 0) record.stuckRequests = [];
+    else void this.#diagnose(record, incarnation, worker, report);
+    const now = Date.now();
+    if (!report.replicaStuck) {
+      // Recovered while its replacement waited out a back-off: it keeps its place.
+      if (record.stuck && record.replaceNotBefore !== null && record.replaceNotBefore > now) {
+        record.stuck = false;
+        record.replaceNotBefore = null;
+        this.#events.replica(record, 'no longer stuck: its replacement is called off');
+      }
+      return;
+    }
+    if (record.stuck) return;
+    const { stuckAfterMs } = this.#settings.watchdog;
+    const decision = decideReplacement(record.stuckHistory, now, stuckAfterMs, Math.random());
+    record.stuck = true;
+    record.stuckHistory = decision.history;
+    record.replaceNotBefore = decision.notBefore;
+    const capacity = record.pool?.spec.capacity ?? this.#settings.capacity;
+    const what = `${report.stuck.length} of ${capacity} slots stuck for more than ${Math.round(stuckAfterMs / 1000)} s`;
+    record.lastError = what;
+    const fields = { replica: record.name, stuck: report.stuck.length, capacity };
+    if (decision.delayMs === 0) {
+      this.#logger.error(fields, `replica stuck (${what}): replacing it, a replacement first`);
+    } else {
+      this.#logger.error(
+        { ...fields, inRow: decision.history.inRow, delayMs: decision.delayMs },
+        `replica stuck again soon after its replacement (${what}): the application itself hangs; next replacement in ${Math.round(decision.delayMs / 1000)} s`,
+      );
+      setTimeout(() => this.#wake(), decision.delayMs).unref();
+    }
+    this.#events.replica(record, `stuck (${what})`);
+    this.#wake();
+  }
+
+  async #diagnose(
+    record: Slot,
+    incarnation: number,
+    worker: Worker,
+    report: StuckReport,
+  ): Promise<void> {
+    if (record.diagnosing) return;
+    record.diagnosing = true;
+    try {
+      const entries = await diagnoseSlot(record.name, worker, report.stuck, this.#sessionHasher);
+      if (record.incarnation !== incarnation) return;
+      record.stuckRequests = entries;
+      const fresh = new Set(report.fresh);
+      entries.forEach((entry, index) => {
+        const request = report.stuck[index];
+        if (request === undefined || !fresh.has(request)) return;
+        this.#logger.warn(
+          {
+            replica: entry.replica,
+            pid: entry.pid,
+            script: entry.script,
+            uri: entry.uri,
+            elapsedMs: entry.elapsedMs,
+            session: entry.session,
+            held: entry.held,
+            blockedOn: entry.blockedOn,
+          },
+          stuckLine(entry),
+        );
+      });
+    } finally {
+      record.diagnosing = false;
+    }
+  }
+
   #stopHealthChecks(record: Slot): void {
     record.monitor?.stop();
     record.monitor = null;
+    record.stuckWatch?.stop();
+    record.stuckWatch = null;
   }
 
   #drain(record: Slot, reason: string, now: number): void {
     record.state = transition(record.state, 'draining');
     record.drainingSince = now;
     record.readySince = null;
-    if (reason === 'unhealthy') record.restarts += 1;
+    if (reason === 'unhealthy' || reason === 'stuck') record.restarts += 1;
     this.#stopHealthChecks(record);
     const pool = record.pool;
     this.#events.replica(record, `draining (${reason}, ${pool?.inFlight ?? 0} in flight)`);

@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Balancer } from '../../src/balancer/balancer.js';
 import type { CommandReplicasConfig, HealthConfig } from '../../src/config/config-types.js';
+import { DEFAULT_STUCK_SETTINGS } from '../../src/supervisor/stuck-watch.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
 import type { ReplicaEvent } from '../../src/supervisor/supervisor-events.js';
 import { CommandLauncher } from '../../src/supervisor/workers/command-launcher.js';
@@ -63,6 +64,7 @@ describe('supervisor failures', () => {
         warmup: [],
         warmupTimeoutMs: 1_000,
         releaseHeader: null,
+        watchdog: DEFAULT_STUCK_SETTINGS,
         launcher: new CommandLauncher({
           replicas: commandReplicas(['/bin/sh', '-c', 'echo "boom: no config" >&2; exit 3']),
           runtimeDir: join(temp.path, 'run'),

@@ -8,6 +8,7 @@ import { Deployer } from '../../src/release/deployer.js';
 import { flipSymlink } from '../../src/release/flip-symlink.js';
 import { ReleaseHistory } from '../../src/release/release-history.js';
 import { untilConverged } from '../../src/supervisor/convergence.js';
+import { DEFAULT_STUCK_SETTINGS } from '../../src/supervisor/stuck-watch.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
 import { CommandLauncher } from '../../src/supervisor/workers/command-launcher.js';
 import { demoRelease, type ManagedDaemon, startManagedDaemon } from '../support/managed-daemon.js';
@@ -71,6 +72,7 @@ async function startDeployer(label: string) {
       warmup: [],
       warmupTimeoutMs: 5_000,
       releaseHeader: null,
+      watchdog: DEFAULT_STUCK_SETTINGS,
       launcher: new CommandLauncher({
         replicas: {
           kind: 'command',

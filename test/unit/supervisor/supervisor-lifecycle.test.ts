@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Balancer } from '../../../src/balancer/balancer.js';
 import type { HealthConfig } from '../../../src/config/config-types.js';
 import { untilConverged } from '../../../src/supervisor/convergence.js';
+import { DEFAULT_STUCK_SETTINGS } from '../../../src/supervisor/stuck-watch.js';
 import { Supervisor, type SupervisorSettings } from '../../../src/supervisor/supervisor.js';
 import type { ReplicaEvent } from '../../../src/supervisor/supervisor-events.js';
 import { startDataPlane } from '../../support/data-plane.js';
@@ -67,6 +68,7 @@ function harness(
       warmup: [],
       warmupTimeoutMs: 200,
       releaseHeader: null,
+      watchdog: DEFAULT_STUCK_SETTINGS,
       launcher,
       ...overrides,
     },
@@ -136,7 +138,7 @@ describe('supervisor lifecycle (fake launcher)', () => {
     expect(launcher.workers[0]?.stoppedAt).not.toBeNull();
   });
 
-  it('a ready replica that fails its health checks is drained and replaced alone', async () => {
+  it('a ready replica that fails its health checks is replaced, a replacement first', async () => {
     const { supervisor, launcher, events } = harness({ count: 2 });
     supervisor.start();
     await converged(supervisor);
@@ -147,16 +149,25 @@ describe('supervisor lifecycle (fake launcher)', () => {
       timeoutMs: 3_000,
       what: 'the unhealthy drain',
     });
-    await waitFor(() => launcher.latest('replica-1') !== sick && supervisor.isConverged(), {
-      timeoutMs: 3_000,
-      what: 'replica-1 replaced',
-    });
+    // The spare came up before the failing replica left the rotation.
+    const step = (name: string, prefix: string) =>
+      events.findIndex((event) => event.name === name && event.message.startsWith(prefix));
+    expect(step('replica-3', 'ready')).toBeGreaterThanOrEqual(0);
+    expect(step('replica-3', 'ready')).toBeLessThan(step('replica-1', 'draining (unhealthy'));
+    await waitFor(
+      () =>
+        launcher.latest('replica-1') !== sick &&
+        supervisor.isConverged() &&
+        supervisor.snapshot().length === 2,
+      { timeoutMs: 5_000, what: 'replica-1 replaced and the spare gone' },
+    );
     expect(sick.stoppedAt).not.toBeNull();
     expect(other.stoppedAt).toBeNull();
+    expect(launcher.latest('replica-3').stoppedAt).not.toBeNull();
     const [one, two] = supervisor.snapshot();
     expect(one).toMatchObject({ state: 'ready', restarts: 1, healthFailures: 0 });
     expect(two).toMatchObject({ state: 'ready', restarts: 0 });
-    expect(launcher.workers).toHaveLength(3);
+    expect(launcher.workers).toHaveLength(4);
   });
 
   it('a drain with a request in flight stops the replica once the drain timeout passes', async () => {

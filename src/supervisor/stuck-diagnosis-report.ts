@@ -1,0 +1,64 @@
+import type { SlotRequest } from '../balancer/replica-pool.js';
+import type { SessionHasher } from '../sessions/session-hasher.js';
+import {
+  type DiagnosisEntry,
+  diagnoseStuck,
+  type ReplicaProcesses,
+  type StuckRequest,
+} from '../watchdog/stuck-diagnosis.js';
+import { liveGroupMembers } from './workers/process-stop.js';
+import type { Worker } from './workers/worker.js';
+
+/** A stuck request as status shows it: the diagnosis, and whether a client still waits. */
+export interface StuckDiagnosis extends DiagnosisEntry {
+  readonly held: SlotRequest['held'];
+}
+
+/** The status page must answer within this: php-fpm's spare child serves it. */
+const STATUS_TIMEOUT_MS = 2_000;
+
+/** Where the watchdog looks for a worker's processes: php-fpm's status page, or /proc. */
+function processesOf(worker: Worker): ReplicaProcesses {
+  if (worker.statusPath !== null) {
+    return { kind: 'php-fpm', address: worker.address, statusPath: worker.statusPath };
+  }
+  return { kind: 'command', pids: worker.pids.flatMap((pid) => liveGroupMembers(pid)) };
+}
+
+/** What the worker got, from the params the web server sent (never the session id). */
+function asStuckRequest(request: SlotRequest, now: number): StuckRequest {
+  const [script, uri] = request.exchange.params.values(['SCRIPT_FILENAME', 'REQUEST_URI']);
+  return {
+    script: script ?? '',
+    uri: uri ?? '',
+    elapsedMs: now - request.startedAt,
+    session: request.exchange.session?.hash ?? null,
+    startedAt: request.startedAt,
+  };
+}
+
+/** Diagnoses one replica's stuck requests; never throws (what cannot be read says so). */
+export async function diagnoseSlot(
+  name: string,
+  worker: Worker,
+  stuck: readonly SlotRequest[],
+  sessionHasher: Pick<SessionHasher, 'tag'> | null,
+  now = Date.now(),
+): Promise<StuckDiagnosis[]> {
+  const entries = await diagnoseStuck({
+    replica: name,
+    processes: processesOf(worker),
+    stuck: stuck.map((request) => asStuckRequest(request, now)),
+    sessionHasher,
+    statusTimeoutMs: STATUS_TIMEOUT_MS,
+  });
+  return entries.map((entry, index) => ({ ...entry, held: stuck[index]?.held ?? 'running' }));
+}
+
+/** The one log line of a stuck request, as an operator reads it. */
+export function stuckLine(entry: StuckDiagnosis): string {
+  const seconds = Math.round(entry.elapsedMs / 1000);
+  const pid = entry.pid === null ? '' : ` pid ${entry.pid}`;
+  const session = entry.session === null ? '' : ` session ${entry.session}`;
+  return `request stuck ${seconds} s on ${entry.replica}${pid}: ${entry.script} (${entry.uri})${session}, ${entry.blockedOn}`;
+}
