@@ -28,6 +28,8 @@ export interface ManagedDaemonOptions {
   readonly releaseExtra?: readonly string[];
   /** Directory name of the first release under `<dir>/releases`; `one` unless told. */
   readonly firstRelease?: string;
+  /** `[drain] timeout`, "10s" unless told. */
+  readonly drainTimeout?: string;
 }
 
 export interface ManagedDaemon {
@@ -103,7 +105,7 @@ export async function startManagedDaemon(options: ManagedDaemonOptions): Promise
       ...(options.extra ?? []),
       ...(options.extra?.some((line) => line.trim() === '[health]') ? [] : QUICK_HEALTH),
       '[drain]',
-      'timeout = "10s"',
+      `timeout = "${options.drainTimeout ?? '10s'}"`,
       '[control]',
       `socket = "${controlSocket}"`,
       '[paths]',

@@ -27,6 +27,8 @@ export interface PhpFpmDaemonOptions {
   readonly extra?: readonly string[];
   /** The release copied as `d0`; the PHP test app's r1 unless told. */
   readonly releaseSource?: string;
+  /** `[drain] timeout`, "10s" unless told. */
+  readonly drainTimeout?: string;
 }
 
 /** A held warm-up (test/support/warm-up-gate.ts) is let go well within these. */
@@ -52,6 +54,7 @@ export function startPhpFpmDaemon(options: PhpFpmDaemonOptions): Promise<Managed
       ...(options.phpFpmExtra ?? []),
     ],
     releaseSource: options.releaseSource ?? PHP_R1,
+    ...(options.drainTimeout === undefined ? {} : { drainTimeout: options.drainTimeout }),
     extra: [
       '[health]',
       'interval = "1s"',

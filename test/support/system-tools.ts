@@ -12,6 +12,7 @@ export const SystemTool = {
   curl: { names: ['curl'], debianPackage: 'curl' },
   chattr: { names: ['chattr'], debianPackage: 'e2fsprogs' },
   php: { names: ['php8.2', 'php'], debianPackage: 'php8.2-cli' },
+  flock: { names: ['flock'], debianPackage: 'util-linux' },
 } as const;
 export type SystemTool = (typeof SystemTool)[keyof typeof SystemTool];
 
