@@ -11,6 +11,8 @@ import type {
   ProgressEvent,
   RestartRequest,
   RollbackRequest,
+  UpgradeProgressEvent,
+  UpgradeRequest,
 } from './control/messages.js';
 import type { OperationLock } from './control/operation-lock.js';
 import { replicaProgress } from './control/replica-progress.js';
@@ -21,6 +23,7 @@ import type { ReleaseHistory } from './release/release-history.js';
 import type { SessionLanes } from './sessions/session-lanes.js';
 import { untilConverged } from './supervisor/convergence.js';
 import type { Supervisor, SupervisorSettings } from './supervisor/supervisor.js';
+import type { Upgrader } from './upgrade/upgrader.js';
 import { packageVersion } from './version.js';
 
 export type ControlRequestErrorCode =
@@ -52,8 +55,10 @@ export interface DaemonControlOptions {
   readonly balancer: Balancer;
   readonly managed: ManagedParts | null;
   readonly lanes: SessionLanes | null;
-  /** Taken by deploy, rollback (in the deployer) and restart: one at a time. */
+  /** Taken by deploy, rollback (in the deployer), restart and upgrade: one at a time. */
   readonly lock: OperationLock;
+  /** `switchyard upgrade`: a successor on the same sockets. */
+  readonly upgrader: Upgrader;
 }
 
 /**
@@ -67,6 +72,7 @@ export class DaemonControl implements ControlHandler {
   readonly #managed: ManagedParts | null;
   readonly #lanes: SessionLanes | null;
   readonly #lock: OperationLock;
+  readonly #upgrader: Upgrader;
   readonly #startedAt = Date.now();
   #awaiting = 0;
 
@@ -76,6 +82,15 @@ export class DaemonControl implements ControlHandler {
     this.#managed = options.managed;
     this.#lanes = options.lanes;
     this.#lock = options.lock;
+    this.#upgrader = options.upgrader;
+  }
+
+  /** Refused (ERR_BUSY) while a switch or restart runs; streams the successor's steps. */
+  upgrade(
+    request: UpgradeRequest,
+    onEvent: (event: UpgradeProgressEvent) => void,
+  ): Promise<DoneEvent> {
+    return this.#upgrader.upgrade(request, onEvent);
   }
 
   /** After a reload: status reports the config in force. */

@@ -1,4 +1,5 @@
-import { chownSync } from 'node:fs';
+import { chownSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Balancer } from './balancer/balancer.js';
 import { balancerOptions } from './balancer-settings.js';
@@ -6,6 +7,7 @@ import type { Config, ExternalReplicasConfig } from './config/config-types.js';
 import { configInForce } from './config/reload-policy.js';
 import { ConfigReloader } from './config-reloader.js';
 import { ControlServer } from './control/control-server.js';
+import type { DoneEvent } from './control/messages.js';
 import { OperationLock } from './control/operation-lock.js';
 import { DaemonControl, type ManagedParts } from './daemon-control.js';
 import { logExchangeOutcome } from './exchange-outcome-log.js';
@@ -30,6 +32,11 @@ import { startReplicasOrRecover } from './start-replicas.js';
 import { staticFilesFor } from './static/static-files.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { supervisorSettings } from './supervisor-settings.js';
+import { type InheritedSockets, inheritedSockets } from './systemd/inherited-sockets.js';
+import type { SystemdNotifier } from './systemd/notifier.js';
+import { NO_SYSTEMD, type SystemdEnvironment } from './systemd/systemd-environment.js';
+import type { HandedSockets } from './upgrade/start-successor.js';
+import { ownCommandLine, Upgrader } from './upgrade/upgrader.js';
 
 export interface RunningDaemon {
   readonly balancer: Balancer;
@@ -37,6 +44,10 @@ export interface RunningDaemon {
   readonly http: HttpFrontend | null;
   readonly supervisor: Supervisor | null;
   readonly control: ControlServer;
+  /** Deploy, rollback, restart and upgrade take it; STATUS= names what holds it. */
+  readonly lock: OperationLock;
+  /** `switchyard upgrade` without the CLI (SIGUSR2): the outcome, for the log. */
+  upgrade(): Promise<DoneEvent>;
   /** Applies a re-read config (SIGHUP) by replacing replicas; returns what it did or why not. */
   reload(next: Config): string;
   /** Stops accepting, lets every admitted request finish, then closes what is left. */
@@ -45,8 +56,25 @@ export interface RunningDaemon {
   destroy(): void;
 }
 
+/** What the daemon command passes besides the config: what systemd (or a predecessor) gave. */
+export interface DaemonStartOptions {
+  readonly systemd?: SystemdEnvironment;
+  /** Tells systemd the new main pid at an upgrade; absent, nothing is sent. */
+  readonly notifier?: SystemdNotifier;
+  /**
+   * A successor took over (`switchyard upgrade`): its pid. The daemon command stops this one
+   * gracefully; the socket files are the successor's from now on.
+   */
+  readonly onHandedOver?: (pid: number) => void;
+}
+
 /** The composition root: builds the data plane from a validated config and starts it. */
-export async function startDaemon(requested: Config, logger: Logger): Promise<RunningDaemon> {
+export async function startDaemon(
+  requested: Config,
+  logger: Logger,
+  options: DaemonStartOptions = {},
+): Promise<RunningDaemon> {
+  const systemd = options.systemd ?? NO_SYSTEMD;
   // Client connections are bounded below the descriptor limit, raised to its hard limit first.
   const config = fitToDescriptorLimit(requested, raiseDescriptorLimit(logger), logger);
   const { replicas } = config;
@@ -55,18 +83,45 @@ export async function startDaemon(requested: Config, logger: Logger): Promise<Ru
     replicas.kind === 'external'
       ? resolveRelease(config.release.symlink)
       : resolvedTargetOrNull(config.release.symlink);
-  const listenGid = await preflight(config);
+  // Sockets passed in are checked against the config before anything starts (exit 78).
+  const inherited = inheritedSockets(config, systemd.listenFds);
+  const listenGid = await preflight(config, inherited.control === null);
+  // A successor's replicas run beside its predecessor's until the hand-over: their sockets
+  // and php-fpm files must not take the same names (replica-1.1.sock).
+  const replicaRuntime =
+    systemd.upgrade === null
+      ? config.paths.runtime
+      : join(config.paths.runtime, `upgrade-${process.pid}`);
   const balancer = new Balancer(balancerOptions(config, logger));
   // Deploy, rollback and restart take it; a followed symlink flip holds it.
   const lock = new OperationLock();
+  const common = {
+    config,
+    logger,
+    balancer,
+    lock,
+    listenGid,
+    inherited,
+    replicaRuntime,
+    systemd,
+    notifier: options.notifier ?? null,
+    onHandedOver: options.onHandedOver ?? (() => {}),
+  };
   if (replicas.kind === 'external') {
     const release = symlinkRelease ?? '';
     addExternalReplicas(balancer, replicas, config, release);
-    return serve({ config, logger, release, balancer, managed: null, lock, listenGid });
+    return serve({ ...common, release, managed: null });
   }
-  const { managed, release } = await startManaged(config, symlinkRelease, balancer, lock, logger);
+  const { managed, release } = await startManaged(
+    config,
+    replicaRuntime,
+    symlinkRelease,
+    balancer,
+    lock,
+    logger,
+  );
   try {
-    return await serve({ config, logger, release, balancer, managed, lock, listenGid });
+    return await serve({ ...common, release, managed });
   } catch (error) {
     // Whatever cannot start after the replicas (a front, the control socket) must not leave
     // workers behind.
@@ -100,6 +155,7 @@ function addExternalReplicas(
  */
 async function startManaged(
   config: Config,
+  replicaRuntime: string,
   symlinkRelease: string | null,
   balancer: Balancer,
   lock: OperationLock,
@@ -118,7 +174,7 @@ async function startManaged(
     unresolved: () => resolveRelease(config.release.symlink),
     newSupervisor: (on) =>
       new Supervisor({
-        settings: supervisorSettings(config, logger),
+        settings: supervisorSettings(withReplicaRuntime(config, replicaRuntime), logger),
         balancer,
         symlink: config.release.symlink,
         release: on,
@@ -146,11 +202,18 @@ interface ServeOptions {
   readonly lock: OperationLock;
   /** listen.group's gid, for the FastCGI socket. */
   readonly listenGid: number | null;
+  /** Listening sockets passed in (socket activation, an upgrade). */
+  readonly inherited: InheritedSockets;
+  /** Where the replicas' sockets and files go: paths.runtime, or a successor's own below it. */
+  readonly replicaRuntime: string;
+  readonly systemd: SystemdEnvironment;
+  readonly notifier: SystemdNotifier | null;
+  readonly onHandedOver: (pid: number) => void;
 }
 
 /** Starts the fronts, the control socket and the symlink watcher over running replicas. */
 async function serve(options: ServeOptions): Promise<RunningDaemon> {
-  const { config, logger, release, balancer, managed, lock, listenGid } = options;
+  const { config, logger, release, balancer, managed, lock, listenGid, inherited } = options;
   const { replicas } = config;
   const supervisor = managed?.supervisor ?? null;
   const replicaCount = replicas.kind === 'external' ? replicas.addresses.length : replicas.count;
@@ -169,20 +232,54 @@ async function serve(options: ServeOptions): Promise<RunningDaemon> {
     staticFilesFor(config, lanes ?? balancer, serving, managed?.history ?? null, logger) ??
     lanes ??
     balancer;
-  const fastcgi = await FastCgiFrontend.start(config.listen.fastcgi, config.listen.mode, {
-    dispatcher,
-    logger,
-    limits: fastCgiFrontLimits(config, capacity),
-    onOutcome,
-    // A request aborted before its params were complete has no outcome, only a removal.
-    onRequestRemoved: inFlight.ended,
-  });
+  const fastcgi = await FastCgiFrontend.start(
+    config.listen.fastcgi,
+    config.listen.mode,
+    {
+      dispatcher,
+      logger,
+      limits: fastCgiFrontLimits(config, capacity),
+      onOutcome,
+      // A request aborted before its params were complete has no outcome, only a removal.
+      onRequestRemoved: inFlight.ended,
+    },
+    inherited.fastcgi,
+  );
   inFlight.add(fastcgi);
-  if (listenGid !== null && config.listen.fastcgi.kind === 'unix') {
+  // A socket passed in has the socket unit's owner and mode: never changed here.
+  if (listenGid !== null && config.listen.fastcgi.kind === 'unix' && inherited.fastcgi === null) {
     chownSync(config.listen.fastcgi.path, -1, listenGid);
   }
-  const controlHandler = new DaemonControl({ config, balancer, managed, lanes, lock });
-  const control = await ControlServer.start(config.control, controlHandler, logger);
+  // Filled once the fronts listen: an upgrade hands over what accepts.
+  const listening: { http: HttpFrontend | null; control: ControlServer | null } = {
+    http: null,
+    control: null,
+  };
+  const upgrader = new Upgrader({
+    lock,
+    logger,
+    sockets: () => handedSockets(fastcgi, listening.control, listening.http, config),
+    argv: ownCommandLine(),
+    notifySocket: options.systemd.notifySocket,
+    watchdogUsec: options.systemd.watchdogUsec,
+    // Its replicas start, pass their health checks and warm up, as at any start.
+    timeoutMs: config.health.startTimeoutMs * 2 + config.deploy.warmupTimeoutMs + 10_000,
+    handOver: (pid) => {
+      fastcgi.keepSocketFile();
+      listening.control?.keepSocketFile();
+      options.notifier?.mainPid(pid);
+      options.onHandedOver(pid);
+    },
+  });
+  const controlHandler = new DaemonControl({ config, balancer, managed, lanes, lock, upgrader });
+  const control = await ControlServer.start(
+    config.control,
+    controlHandler,
+    logger,
+    undefined,
+    inherited.control,
+  );
+  listening.control = control;
   // Periodic checks for what an operator's rm -rf takes away.
   const watches = watchRemovals({
     config,
@@ -206,13 +303,18 @@ async function serve(options: ServeOptions): Promise<RunningDaemon> {
   const http =
     config.listen.http === null
       ? null
-      : await HttpFrontend.start(config.listen.http, {
-          dispatcher,
-          logger,
-          limits: httpFrontLimits(config),
-          site: { documentRoot: config.release.symlink, index: 'index.php' },
-          onOutcome,
-        });
+      : await HttpFrontend.start(
+          config.listen.http,
+          {
+            dispatcher,
+            logger,
+            limits: httpFrontLimits(config),
+            site: { documentRoot: config.release.symlink, index: 'index.php' },
+            onOutcome,
+          },
+          inherited.http,
+        );
+  listening.http = http;
   if (http !== null) inFlight.add(http);
   logger.info(
     servingSummary(config, release, http?.port ?? null, capacity),
@@ -226,7 +328,12 @@ async function serve(options: ServeOptions): Promise<RunningDaemon> {
     apply: (next) => {
       controlHandler.setConfig(configInForce(config, next));
       // Sockets and state stay where the daemon started them.
-      supervisor?.reconfigure(supervisorSettings({ ...next, paths: config.paths }, logger));
+      supervisor?.reconfigure(
+        supervisorSettings(
+          withReplicaRuntime({ ...next, paths: config.paths }, options.replicaRuntime),
+          logger,
+        ),
+      );
     },
   });
   const parts: RunningParts = {
@@ -245,8 +352,39 @@ async function serve(options: ServeOptions): Promise<RunningDaemon> {
     http,
     supervisor,
     control,
+    lock,
+    upgrade: () => upgrader.upgrade({}, () => {}),
     reload: (next) => reloader.reload(next),
-    shutdown: () => shutDown(parts, logger),
+    shutdown: async () => {
+      await shutDown(parts, logger);
+      // A successor's own directory for its replicas goes with it.
+      if (options.replicaRuntime !== config.paths.runtime) {
+        rmSync(options.replicaRuntime, { recursive: true, force: true });
+      }
+    },
     destroy: () => destroyNow(parts),
   };
+}
+
+/** The config with the replicas' runtime directory replaced (a successor's own, see startDaemon). */
+function withReplicaRuntime(config: Config, runtime: string): Config {
+  return runtime === config.paths.runtime
+    ? config
+    : { ...config, paths: { ...config.paths, runtime } };
+}
+
+/** What accepts now, for a successor; or why it cannot be handed over. */
+function handedSockets(
+  fastcgi: FastCgiFrontend,
+  control: ControlServer | null,
+  http: HttpFrontend | null,
+  config: Config,
+): HandedSockets | string {
+  const fastcgiFd = fastcgi.listeningFd;
+  const controlFd = control?.listeningFd ?? null;
+  const httpFd = http?.listeningFd ?? null;
+  if (fastcgiFd === null) return 'the FastCGI socket is not listening (stopping?)';
+  if (controlFd === null) return 'the control socket is not listening (stopping?)';
+  if (config.listen.http !== null && httpFd === null) return 'the HTTP front is not listening';
+  return { fastcgi: fastcgiFd, control: controlFd, http: httpFd };
 }

@@ -7,7 +7,7 @@ import { CodedError } from '../coded-error.js';
 import { ConfigError } from '../config/config-error.js';
 import type { ControlConfig } from '../config/config-types.js';
 import { resolveGroup } from '../config/group-id.js';
-import { listenOwnerOnly, removeStaleSocket } from '../net/unix-socket-file.js';
+import { listenInPlace, removeStaleSocket } from '../net/unix-socket-file.js';
 import {
   ConnectionGuard,
   type ControlConnectionLimits,
@@ -25,6 +25,7 @@ import {
   NDJSON_CONTENT_TYPE,
   type ProgressEvent,
   REFUSAL_STATUS,
+  type UpgradeProgressEvent,
 } from './messages.js';
 import {
   parseAwaitRequest,
@@ -33,9 +34,13 @@ import {
   parseRollbackRequest,
   readBody,
 } from './request-bodies.js';
+import { parseUpgradeRequest } from './upgrade-request.js';
 
 /** The streamed operations, as they are named in log lines and failed `done` messages. */
-type StreamedOperation = 'restart' | 'deploy' | 'rollback' | 'await';
+type StreamedOperation = 'restart' | 'deploy' | 'rollback' | 'await' | 'upgrade';
+
+/** A line of a stream: an operation's progress, or an upgrade's step. */
+type StreamedEvent = ProgressEvent | UpgradeProgressEvent;
 
 /** Shed connections are a sign of abuse or a runaway script: said once a minute, not per connection. */
 const SHED_WARN_INTERVAL_MS = 60_000;
@@ -55,8 +60,11 @@ export class ControlServer {
   readonly #server: Server;
   readonly #handler: ControlHandler;
   readonly #logger: Logger;
-  /** Inode of the socket file this server created, so close() never removes a successor's. */
-  #inode: number;
+  /**
+   * Inode of the socket file this server created, so close() never removes a successor's;
+   * null for a socket passed in (socket activation, an upgrade), whose file is not ours.
+   */
+  #inode: number | null;
   /** Listeners made by rebind(), handing their connections to the HTTP server. */
   readonly #rebound: NetServer[] = [];
   #config: ControlConfig | null = null;
@@ -67,7 +75,7 @@ export class ControlServer {
     server: Server,
     handler: ControlHandler,
     logger: Logger,
-    inode: number,
+    inode: number | null,
   ) {
     this.socketPath = socketPath;
     this.#server = server;
@@ -82,14 +90,35 @@ export class ControlServer {
    * socket), gives it `config.group` and `config.mode`. The socket is created owner-only and
    * opened up afterwards, so nobody outside the configured group can connect in between.
    * `limits` bound idle and slow clients (see ConnectionGuard); tests shorten them.
+   * `inheritedFd`, a listening socket passed in (socket activation, an upgrade), is used as it
+   * is: its file, group and mode are the socket unit's, and it is never removed.
    */
   static async start(
     config: ControlConfig,
     handler: ControlHandler,
     logger: Logger,
     limits: ControlConnectionLimits = DEFAULT_CONTROL_LIMITS,
+    inheritedFd: number | null = null,
   ): Promise<ControlServer> {
     const path = config.socket;
+    if (inheritedFd !== null) {
+      const server = createServer({
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.headersTimeoutMs + limits.bodyTimeoutMs,
+      });
+      const control = new ControlServer(path, server, handler, logger, null);
+      control.#setUp(server, limits);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ fd: inheritedFd }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      control.#config = config;
+      logger.info({ socket: path, fd: inheritedFd }, 'control socket passed in: listening');
+      return control;
+    }
     const gid = config.group === null ? null : resolveGroup(config.group);
     try {
       mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
@@ -109,12 +138,8 @@ export class ControlServer {
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.headersTimeoutMs + limits.bodyTimeoutMs,
     });
-    server.keepAliveTimeout = limits.keepAliveTimeoutMs;
-    const guard: ConnectionGuard = new ConnectionGuard(
-      limits,
-      shedLogger(logger, () => guard.size),
-    );
-    server.on('connection', (socket: Socket) => guard.admit(socket));
+    const control = new ControlServer(path, server, handler, logger, null);
+    control.#setUp(server, limits);
     await listenOnControlSocket(server, path);
 
     let inode: number;
@@ -136,12 +161,25 @@ export class ControlServer {
       );
     }
 
-    const control = new ControlServer(path, server, handler, logger, inode);
+    control.#inode = inode;
     control.#config = config;
+    logger.info({ socket: path, mode: config.mode.toString(8) }, 'control socket listening');
+    return control;
+  }
+
+  /** The connection guard, the request handler and the error handlers of a new server. */
+  #setUp(server: Server, limits: ControlConnectionLimits): void {
+    const logger = this.#logger;
+    server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+    const guard: ConnectionGuard = new ConnectionGuard(
+      limits,
+      shedLogger(logger, () => guard.size),
+    );
+    server.on('connection', (socket: Socket) => guard.admit(socket));
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
       const guarded = guard.request(request.socket);
       response.once('close', () => guarded.done());
-      control.#serve(request, response, guarded).catch((error: unknown) => {
+      this.#serve(request, response, guarded).catch((error: unknown) => {
         logger.error({ err: error }, 'control request failed');
         if (!response.destroyed) response.destroy();
       });
@@ -161,8 +199,19 @@ export class ControlServer {
         socket.destroy();
       }
     });
-    logger.info({ socket: path, mode: config.mode.toString(8) }, 'control socket listening');
-    return control;
+  }
+
+  /** The descriptor it accepts on, for `switchyard upgrade` to pass on; null once closed. */
+  get listeningFd(): number | null {
+    // After a rebind the newest listener is the one on control.socket's path.
+    const listener = this.#rebound.at(-1) ?? this.#server;
+    const fd = (listener as unknown as { _handle: { fd?: number } | null })._handle?.fd;
+    return this.#closing === undefined && typeof fd === 'number' && fd >= 0 ? fd : null;
+  }
+
+  /** A successor accepts on the same socket: close() must leave its file in place. */
+  keepSocketFile(): void {
+    this.#inode = null;
   }
 
   /**
@@ -213,6 +262,7 @@ export class ControlServer {
   }
 
   #removeSocketFile(): void {
+    if (this.#inode === null) return;
     try {
       if (lstatSync(this.socketPath).ino === this.#inode) rmSync(this.socketPath, { force: true });
     } catch {
@@ -252,6 +302,19 @@ export class ControlServer {
         await this.#stream('rollback', response, (onEvent) =>
           this.#handler.rollback(body, onEvent),
         );
+      } else if (route === CONTROL_ROUTES.upgrade) {
+        allowMethod(request, 'POST');
+        const body = parseUpgradeRequest(await readBody(request));
+        guarded.serving();
+        const { upgrade } = this.#handler;
+        if (upgrade === undefined) {
+          throw new ControlError('ERR_UPGRADE_UNSUPPORTED', 'this daemon cannot upgrade itself', {
+            status: 409,
+          });
+        }
+        await this.#stream('upgrade', response, (onEvent) =>
+          upgrade.call(this.#handler, body, onEvent),
+        );
       } else if (route === CONTROL_ROUTES.await) {
         allowMethod(request, 'POST');
         const body = parseAwaitRequest(await readBody(request));
@@ -278,12 +341,12 @@ export class ControlServer {
   async #stream(
     operation: StreamedOperation,
     response: ServerResponse,
-    run: (onEvent: (event: ProgressEvent) => void, signal: AbortSignal) => Promise<DoneEvent>,
+    run: (onEvent: (event: StreamedEvent) => void, signal: AbortSignal) => Promise<DoneEvent>,
   ): Promise<void> {
     const started = Date.now();
     const left = new AbortController();
     let streaming = false;
-    const write = (event: ProgressEvent): void => {
+    const write = (event: StreamedEvent): void => {
       if (response.destroyed || response.writableEnded) return;
       if (!streaming) {
         streaming = true;
@@ -304,7 +367,7 @@ export class ControlServer {
         );
       }
     });
-    const onEvent = (event: ProgressEvent): void => {
+    const onEvent = (event: StreamedEvent): void => {
       // A restart has no cut-over: a client expects only replica and surge lines.
       if (event.kind === 'done' || (operation === 'restart' && event.kind === 'toggle')) {
         this.#logger.warn(
@@ -475,7 +538,7 @@ async function controlSocketInUse(path: string): Promise<ControlError | null> {
 /** listenOwnerOnly, its failure named as the control socket's. */
 async function listenOnControlSocket(server: Server | NetServer, path: string): Promise<void> {
   try {
-    await listenOwnerOnly(server, path);
+    await listenInPlace(server, path);
   } catch (error) {
     throw new ControlError(
       'ERR_CONTROL_LISTEN',

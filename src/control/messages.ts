@@ -10,6 +10,7 @@ export const CONTROL_ROUTES = {
   deploy: '/v1/deploy',
   rollback: '/v1/rollback',
   await: '/v1/await',
+  upgrade: '/v1/upgrade',
 } as const;
 
 export interface ReplicaStatus {
@@ -136,6 +137,12 @@ export interface RestartRequest {
   readonly replica?: number;
 }
 
+/** `switchyard upgrade`: replace the daemon by a new one on the same sockets. */
+export interface UpgradeRequest {
+  /** The switchyard to start (absolute); without it, the running daemon's own command line. */
+  readonly binary?: string;
+}
+
 /** One line of a streamed operation's progress (newline-delimited JSON). */
 export type ProgressEvent =
   | {
@@ -209,8 +216,24 @@ export interface ControlHandler {
     onEvent: (event: ProgressEvent) => void,
     signal: AbortSignal,
   ): Promise<ProgressEvent & { kind: 'done' }>;
+  /**
+   * Starts a successor daemon on the same sockets and hands over to it once it is ready
+   * (refused, ERR_BUSY, while a switch or restart runs); streams its steps. A handler without
+   * it refuses upgrades (ERR_UPGRADE_UNSUPPORTED).
+   */
+  upgrade?(
+    request: UpgradeRequest,
+    onEvent: (event: UpgradeProgressEvent) => void,
+  ): Promise<ProgressEvent & { kind: 'done' }>;
 }
 
+/** A step of `switchyard upgrade`: the successor started, became ready, or failed. */
+export interface UpgradeProgressEvent {
+  readonly kind: 'upgrade';
+  /** The successor's pid, once it runs. */
+  readonly pid: number | null;
+  readonly message: string;
+}
 /** A progress line about one replica. */
 export type ReplicaProgressEvent = Extract<ProgressEvent, { kind: 'replica' }>;
 /** The progress line saying whether a switch or restart surges. */
@@ -240,7 +263,7 @@ export type ControlServerErrorCode =
  * with their own status in REFUSAL_STATUS.
  */
 export type ControlRefusalCode =
-  /** A deploy, rollback or restart is running, or the daemon is stopping (409; control/operation-lock.ts). */
+  /** A deploy, rollback, restart or upgrade is running, or the daemon is stopping (409; control/operation-lock.ts). */
   | 'ERR_BUSY'
   /** `--replica 7` with 2 replicas (404). */
   | 'ERR_NO_SUCH_REPLICA'
@@ -253,7 +276,9 @@ export type ControlRefusalCode =
   /** `restart` while the serving release's directory no longer exists (409). */
   | 'ERR_RELEASE_GONE'
   /** More `await`s at once than the daemon holds (409). */
-  | 'ERR_TOO_MANY_AWAITS';
+  | 'ERR_TOO_MANY_AWAITS'
+  /** `upgrade` where it cannot hand its sockets over (409): see src/upgrade/. */
+  | 'ERR_UPGRADE_UNSUPPORTED';
 
 /** HTTP statuses of refusals that are not a plain conflict (409). */
 export const REFUSAL_STATUS: Readonly<Partial<Record<string, number>>> = {

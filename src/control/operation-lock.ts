@@ -15,7 +15,7 @@ export interface OperationClaim {
 }
 
 /**
- * The one lock deploy, rollback and restart take: each replaces replicas on a plan of its own,
+ * The one lock deploy, rollback, restart and upgrade take: each replaces replicas on a plan of its own,
  * so a second one is refused while the first runs. A switch that follows a deploy tool's
  * symlink flip holds it too, without being refused (the flip has happened; the daemon follows
  * it), so that nothing else starts beside it. Waiters learn when it is free by an event, not by
@@ -28,6 +28,12 @@ export class OperationLock {
 
   get busy(): boolean {
     return this.#holders.size > 0;
+  }
+
+  /** What holds it ("a deploy of …", "an upgrade"), the first taker; null when free. */
+  get holder(): string | null {
+    const [first] = this.#holders;
+    return first?.what ?? null;
   }
 
   /** Takes the lock for `what` ("a deploy of …"), or throws BusyError naming what holds it. */

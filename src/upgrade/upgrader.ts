@@ -1,0 +1,97 @@
+import type { Logger } from 'pino';
+import type { DoneEvent, UpgradeProgressEvent, UpgradeRequest } from '../control/messages.js';
+import type { OperationLock } from '../control/operation-lock.js';
+import { type HandedSockets, startSuccessor, UpgradeError } from './start-successor.js';
+
+export interface UpgraderOptions {
+  /** Deploy, rollback and restart take it too: an upgrade runs alone. */
+  readonly lock: OperationLock;
+  readonly logger: Logger;
+  /** The sockets accepting now; null when one cannot be handed over (why, for the refusal). */
+  readonly sockets: () => HandedSockets | string;
+  /** The running daemon's command line, for a successor of the same build. */
+  readonly argv: readonly [string, ...string[]];
+  readonly notifySocket: string | null;
+  readonly watchdogUsec: number | null;
+  readonly timeoutMs: number;
+  /**
+   * The successor serves: this daemon keeps the socket files for it, tells systemd its pid,
+   * and stops once the answer to the CLI is written.
+   */
+  readonly handOver: (pid: number) => void;
+}
+
+/**
+ * `switchyard upgrade` (and SIGUSR2), the old daemon's side: starts the successor on the
+ * same sockets while this one serves; when it reports ready (its replicas healthy, its
+ * fronts accepting beside ours), hands over. When it does not, this daemon serves on as if
+ * nothing had happened, and says why.
+ */
+export class Upgrader {
+  readonly #options: UpgraderOptions;
+
+  constructor(options: UpgraderOptions) {
+    this.#options = options;
+  }
+
+  /** Refusals (busy, nothing to hand over) are thrown before anything starts. */
+  async upgrade(
+    request: UpgradeRequest,
+    onEvent: (event: UpgradeProgressEvent) => void,
+  ): Promise<DoneEvent> {
+    const { lock, logger } = this.#options;
+    const sockets = this.#options.sockets();
+    if (typeof sockets === 'string') {
+      throw new UpgradeError('ERR_UPGRADE_FAILED', `cannot upgrade: ${sockets}`);
+    }
+    const claim = lock.claim('an upgrade');
+    const started = Date.now();
+    const argv: [string, ...string[]] =
+      request.binary === undefined
+        ? [...this.#options.argv]
+        : [request.binary, ...this.#options.argv.slice(this.#firstArgument())];
+    const say = (pid: number | null, message: string) => {
+      logger.info({ successor: pid }, message);
+      onEvent({ kind: 'upgrade', pid, message });
+    };
+    try {
+      const successor = await startSuccessor(
+        {
+          argv,
+          sockets,
+          notifySocket: this.#options.notifySocket,
+          watchdogUsec: this.#options.watchdogUsec,
+          timeoutMs: this.#options.timeoutMs,
+        },
+        (pid) => say(pid, `new daemon started (pid ${pid}): starting its replicas`),
+      );
+      say(
+        successor.pid,
+        `new daemon (pid ${successor.pid}) serves: this one (pid ${process.pid}) stops accepting and finishes its requests`,
+      );
+      // Held from here to the exit: nothing may start a switch in a daemon that is leaving.
+      this.#options.handOver(successor.pid);
+      return {
+        kind: 'done',
+        ok: true,
+        message: `upgraded: pid ${successor.pid} serves, pid ${process.pid} is stopping`,
+        durationMs: Date.now() - started,
+      };
+    } catch (error) {
+      claim.release();
+      const message = `upgrade failed, this daemon (pid ${process.pid}) serves on: ${(error as Error).message}`;
+      logger.error(message);
+      return { kind: 'done', ok: false, message, durationMs: Date.now() - started };
+    }
+  }
+
+  /** Where the arguments begin after the program: past node's own options and the script. */
+  #firstArgument(): number {
+    return this.#options.argv.length - process.argv.slice(2).length;
+  }
+}
+
+/** The running daemon's command line: node, its options (tsx's loader), the script, the args. */
+export function ownCommandLine(): [string, ...string[]] {
+  return [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
+}
