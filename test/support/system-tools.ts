@@ -13,6 +13,7 @@ export const SystemTool = {
   chattr: { names: ['chattr'], debianPackage: 'e2fsprogs' },
   php: { names: ['php8.2', 'php'], debianPackage: 'php8.2-cli' },
   flock: { names: ['flock'], debianPackage: 'util-linux' },
+  socketActivate: { names: ['systemd-socket-activate'], debianPackage: 'systemd' },
 } as const;
 export type SystemTool = (typeof SystemTool)[keyof typeof SystemTool];
 
