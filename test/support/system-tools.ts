@@ -14,6 +14,7 @@ export const SystemTool = {
   php: { names: ['php8.2', 'php'], debianPackage: 'php8.2-cli' },
   flock: { names: ['flock'], debianPackage: 'util-linux' },
   socketActivate: { names: ['systemd-socket-activate'], debianPackage: 'systemd' },
+  systemdAnalyze: { names: ['systemd-analyze'], debianPackage: 'systemd' },
 } as const;
 export type SystemTool = (typeof SystemTool)[keyof typeof SystemTool];
 
