@@ -840,7 +840,8 @@ export function configSchema(baseDir: string) {
         });
       }
       const { sessions, limits } = config;
-      if (sessions !== undefined) {
+      // With lanes off (per_session = 0) no request waits in a lane: its timeout is moot.
+      if (sessions !== undefined && sessions.per_session > 0) {
         const laneTimeout = sessions.lane_timeout ?? limits.queueTimeoutMs;
         const inherited = sessions.lane_timeout === undefined ? ' (from limits.queue_timeout)' : '';
         if (laneTimeout === 0) {

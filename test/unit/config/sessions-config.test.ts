@@ -112,6 +112,9 @@ describe('[sessions]', () => {
     expect(sessions('lane_timeout = "2s"', '[limits]\nqueue_timeout = "0"')?.laneTimeoutMs).toBe(
       2_000,
     );
+    // Lanes off: no request waits in one, so a request timeout shorter than the queue's is fine
+    // (affinity alone, with short requests).
+    expect(sessions('per_session = 0', '[limits]\nrequest_timeout = "1s"')?.perSession).toBe(0);
     // Unset, it fits under a short lane_queue instead of refusing a key nobody wrote.
     expect(sessions('lane_queue = 2')?.warnLane).toBe(1);
     expect(sessions('lane_queue = 100')?.warnLane).toBe(8);
