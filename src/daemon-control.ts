@@ -11,7 +11,6 @@ import type {
   ProgressEvent,
   RestartRequest,
   RollbackRequest,
-  UpgradeProgressEvent,
   UpgradeRequest,
 } from './control/messages.js';
 import type { OperationLock } from './control/operation-lock.js';
@@ -85,12 +84,9 @@ export class DaemonControl implements ControlHandler {
     this.#upgrader = options.upgrader;
   }
 
-  /** Refused (ERR_BUSY) while a switch or restart runs; streams the successor's steps. */
-  upgrade(
-    request: UpgradeRequest,
-    onEvent: (event: UpgradeProgressEvent) => void,
-  ): Promise<DoneEvent> {
-    return this.#upgrader.upgrade(request, onEvent);
+  /** Refused (ERR_BUSY) while a switch or restart runs. */
+  upgrade(request: UpgradeRequest): Promise<DoneEvent> {
+    return this.#upgrader.upgrade(request);
   }
 
   /** After a reload: status reports the config in force. */

@@ -353,7 +353,7 @@ async function serve(options: ServeOptions): Promise<RunningDaemon> {
     supervisor,
     control,
     lock,
-    upgrade: () => upgrader.upgrade({}, () => {}),
+    upgrade: () => upgrader.upgrade({}),
     reload: (next) => reloader.reload(next),
     shutdown: async () => {
       await shutDown(parts, logger);

@@ -8,6 +8,7 @@ import { ExitCode } from './exit-code.js';
 import { parseReplicaNumber, runRestartCommand } from './restart-command.js';
 import { runRollbackCommand } from './rollback-command.js';
 import { runStatusCommand } from './status-command.js';
+import { runUpgradeCommand } from './upgrade-command.js';
 
 const DEFAULT_CONFIG = '/etc/switchyard/switchyard.toml';
 
@@ -155,6 +156,32 @@ Examples:
         timeoutMs: options.timeout,
         ...(options.release === undefined ? {} : { release: options.release }),
       });
+    });
+
+  program
+    .command('upgrade')
+    .description('replace the running daemon by a new one on the same sockets, refusing nothing')
+    .option('-c, --config <file>', 'configuration file (names the control socket)', DEFAULT_CONFIG)
+    .option('--binary <path>', "the switchyard to start (default: the running one's command line)")
+    .addHelpText(
+      'after',
+      `
+For a new build of switchyard, or a config change that needs a restart (listen, paths,
+control). The running daemon starts the new one with its listening sockets inherited; the
+new one starts and health-checks its own replicas while the old one serves; once it is
+ready both accept from the same sockets, then the old one stops accepting, finishes its
+requests, stops its replicas and exits. Under systemd the main pid is handed over
+(MAINPID=), so the unit never restarts. SIGUSR2 to the daemon does the same.
+
+If the new daemon does not become ready (a config it refuses, replicas that do not start),
+it exits, the old one serves on, and this command says why.
+
+Exit status: 0 the new daemon serves; 1 it failed (the old one serves on), refused (a
+deploy, rollback or restart running) or no daemon; 2 usage; 78 config error.
+`,
+    )
+    .action(async (options: { config: string; binary?: string }) => {
+      process.exitCode = await runUpgradeCommand(options);
     });
 
   return program;

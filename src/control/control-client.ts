@@ -11,6 +11,7 @@ import {
   type ReplicaProgressEvent,
   type RestartRequest,
   type SurgeProgressEvent,
+  type UpgradeRequest,
 } from './messages.js';
 
 /** A progress line before the final `done`: a replica's step, or the cut-over of a deploy. */
@@ -120,6 +121,16 @@ export class ControlClient {
       onEvent(event);
       return true;
     });
+  }
+
+  /**
+   * Asks the daemon to start a successor on its sockets and hand over to it (`switchyard
+   * upgrade`); resolves with the `done` line, ok or not (not: the old daemon serves on, and
+   * says why). No progress lines: the steps are in the daemon's log.
+   */
+  upgrade(request: UpgradeRequest): Promise<DoneEvent> {
+    const body = JSON.stringify(request.binary === undefined ? {} : { binary: request.binary });
+    return this.#stream('upgrade', CONTROL_ROUTES.upgrade, body, () => false);
   }
 
   /**

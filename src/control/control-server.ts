@@ -25,7 +25,6 @@ import {
   NDJSON_CONTENT_TYPE,
   type ProgressEvent,
   REFUSAL_STATUS,
-  type UpgradeProgressEvent,
 } from './messages.js';
 import {
   parseAwaitRequest,
@@ -38,9 +37,6 @@ import { parseUpgradeRequest } from './upgrade-request.js';
 
 /** The streamed operations, as they are named in log lines and failed `done` messages. */
 type StreamedOperation = 'restart' | 'deploy' | 'rollback' | 'await' | 'upgrade';
-
-/** A line of a stream: an operation's progress, or an upgrade's step. */
-type StreamedEvent = ProgressEvent | UpgradeProgressEvent;
 
 /** Shed connections are a sign of abuse or a runaway script: said once a minute, not per connection. */
 const SHED_WARN_INTERVAL_MS = 60_000;
@@ -312,9 +308,7 @@ export class ControlServer {
             status: 409,
           });
         }
-        await this.#stream('upgrade', response, (onEvent) =>
-          upgrade.call(this.#handler, body, onEvent),
-        );
+        await this.#stream('upgrade', response, () => upgrade.call(this.#handler, body));
       } else if (route === CONTROL_ROUTES.await) {
         allowMethod(request, 'POST');
         const body = parseAwaitRequest(await readBody(request));
@@ -341,12 +335,12 @@ export class ControlServer {
   async #stream(
     operation: StreamedOperation,
     response: ServerResponse,
-    run: (onEvent: (event: StreamedEvent) => void, signal: AbortSignal) => Promise<DoneEvent>,
+    run: (onEvent: (event: ProgressEvent) => void, signal: AbortSignal) => Promise<DoneEvent>,
   ): Promise<void> {
     const started = Date.now();
     const left = new AbortController();
     let streaming = false;
-    const write = (event: StreamedEvent): void => {
+    const write = (event: ProgressEvent): void => {
       if (response.destroyed || response.writableEnded) return;
       if (!streaming) {
         streaming = true;
@@ -367,7 +361,7 @@ export class ControlServer {
         );
       }
     });
-    const onEvent = (event: StreamedEvent): void => {
+    const onEvent = (event: ProgressEvent): void => {
       // A restart has no cut-over: a client expects only replica and surge lines.
       if (event.kind === 'done' || (operation === 'restart' && event.kind === 'toggle')) {
         this.#logger.warn(

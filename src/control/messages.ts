@@ -218,22 +218,13 @@ export interface ControlHandler {
   ): Promise<ProgressEvent & { kind: 'done' }>;
   /**
    * Starts a successor daemon on the same sockets and hands over to it once it is ready
-   * (refused, ERR_BUSY, while a switch or restart runs); streams its steps. A handler without
-   * it refuses upgrades (ERR_UPGRADE_UNSUPPORTED).
+   * (refused, ERR_BUSY, while a switch or restart runs). Answered as a stream with its `done`
+   * line only: the steps are in the daemon's log. A handler without it refuses upgrades
+   * (ERR_UPGRADE_UNSUPPORTED).
    */
-  upgrade?(
-    request: UpgradeRequest,
-    onEvent: (event: UpgradeProgressEvent) => void,
-  ): Promise<ProgressEvent & { kind: 'done' }>;
+  upgrade?(request: UpgradeRequest): Promise<ProgressEvent & { kind: 'done' }>;
 }
 
-/** A step of `switchyard upgrade`: the successor started, became ready, or failed. */
-export interface UpgradeProgressEvent {
-  readonly kind: 'upgrade';
-  /** The successor's pid, once it runs. */
-  readonly pid: number | null;
-  readonly message: string;
-}
 /** A progress line about one replica. */
 export type ReplicaProgressEvent = Extract<ProgressEvent, { kind: 'replica' }>;
 /** The progress line saying whether a switch or restart surges. */

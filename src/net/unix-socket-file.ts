@@ -1,6 +1,6 @@
 import { lstatSync, renameSync, rmSync } from 'node:fs';
 import { connect, type Server } from 'node:net';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 /** sun_path is 108 bytes on Linux, the terminating NUL included. */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -128,7 +128,7 @@ let scratchCount = 0;
  */
 export async function listenInPlace(server: Server, path: string, backlog?: number): Promise<void> {
   scratchCount += 1;
-  const scratch = join(dirname(path), `.${process.pid}.${scratchCount}.sock`);
+  const scratch = join(dirname(path), `.${basename(path)}.${process.pid}.${scratchCount}`);
   if (Buffer.byteLength(scratch) > MAX_SOCKET_PATH_BYTES) {
     await listenOwnerOnly(server, path, backlog);
     return;
@@ -141,6 +141,19 @@ export async function listenInPlace(server: Server, path: string, backlog?: numb
     server.close();
     throw error;
   }
+}
+
+/**
+ * True when a socket whose kernel-recorded name is `bound` serves `path`: bound there, or
+ * bound by listenInPlace under its scratch name beside it (the kernel keeps the name a socket
+ * was bound to, not the one it was renamed to).
+ */
+export function boundFor(bound: string, path: string): boolean {
+  if (bound === path) return true;
+  if (dirname(bound) !== dirname(path)) return false;
+  const scratch = basename(bound);
+  const prefix = `.${basename(path)}.`;
+  return scratch.startsWith(prefix) && /^\d+\.\d+$/.test(scratch.slice(prefix.length));
 }
 
 /** The inode of the socket file at `path`, to recognise it later; null when none is there. */

@@ -1,6 +1,7 @@
 import type { ListenAddress } from '../config/address.js';
 import { ConfigError } from '../config/config-error.js';
 import type { Config } from '../config/config-types.js';
+import { boundFor } from '../net/unix-socket-file.js';
 import type { ListenFdName, ListenFds } from './listen-fds.js';
 import { type BoundAddress, boundAddress } from './socket-address.js';
 
@@ -44,7 +45,7 @@ export function inheritedSockets(config: Config, fds: ListenFds): InheritedSocke
 }
 
 function sameAddress(bound: BoundAddress, address: ListenAddress): boolean {
-  if (bound.kind === 'unix') return address.kind === 'unix' && bound.path === address.path;
+  if (bound.kind === 'unix') return address.kind === 'unix' && boundFor(bound.path, address.path);
   if (bound.kind === 'tcp') return address.kind === 'tcp' && bound.port === address.port;
   return false;
 }

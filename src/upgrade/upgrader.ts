@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { DoneEvent, UpgradeProgressEvent, UpgradeRequest } from '../control/messages.js';
+import type { DoneEvent, UpgradeRequest } from '../control/messages.js';
 import type { OperationLock } from '../control/operation-lock.js';
 import { type HandedSockets, startSuccessor, UpgradeError } from './start-successor.js';
 
@@ -35,10 +35,7 @@ export class Upgrader {
   }
 
   /** Refusals (busy, nothing to hand over) are thrown before anything starts. */
-  async upgrade(
-    request: UpgradeRequest,
-    onEvent: (event: UpgradeProgressEvent) => void,
-  ): Promise<DoneEvent> {
+  async upgrade(request: UpgradeRequest): Promise<DoneEvent> {
     const { lock, logger } = this.#options;
     const sockets = this.#options.sockets();
     if (typeof sockets === 'string') {
@@ -50,10 +47,7 @@ export class Upgrader {
       request.binary === undefined
         ? [...this.#options.argv]
         : [request.binary, ...this.#options.argv.slice(this.#firstArgument())];
-    const say = (pid: number | null, message: string) => {
-      logger.info({ successor: pid }, message);
-      onEvent({ kind: 'upgrade', pid, message });
-    };
+    const say = (pid: number, message: string) => logger.info({ successor: pid }, message);
     try {
       const successor = await startSuccessor(
         {

@@ -1,0 +1,128 @@
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ControlClient } from '../../src/control/control-client.js';
+import { failures } from '../support/deploy-load.js';
+import { startNginx } from '../support/nginx.js';
+import { survivors } from '../support/process-tree.js';
+import { daemonServing, servedMore, stall, startSteadyLoad } from '../support/restart-load.js';
+import { runSwitchyard } from '../support/switchyard-process.js';
+import { requireSystemTool, SystemTool } from '../support/system-tools.js';
+import {
+  killLeftovers,
+  prepareSystemdSite,
+  replicaPids,
+  spawnDaemon,
+} from '../support/systemd-daemon.js';
+import { makeTempDir } from '../support/temp-dir.js';
+import { waitFor } from '../support/wait-for.js';
+
+const phpFpm = requireSystemTool(SystemTool.phpFpm);
+const nginx = requireSystemTool(SystemTool.nginx);
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** Waits until none of `pids` runs (zombies do not count: their process is gone). */
+function gone(pids: readonly number[], what: string): Promise<boolean> {
+  return waitFor(() => survivors(pids).length === 0, { timeoutMs: 60_000, what });
+}
+
+describe.skipIf(phpFpm === undefined || nginx === undefined)(
+  'switchyard upgrade: a new daemon on the same sockets, refusing nothing',
+  () => {
+    it('five upgrades in a row under load through nginx (and one by SIGUSR2): zero failed requests, a new daemon each time, the old one and its replicas gone, history kept; an upgrade whose new daemon refuses its config leaves the old one serving and fails', async () => {
+      const temp = makeTempDir('upgrade');
+      cleanups.push(() => temp.remove());
+      const site = await prepareSystemdSite({ dir: temp.path, phpFpm: phpFpm as string });
+      const daemons: number[] = [];
+      const replicas = new Set<number>();
+      const first = spawnDaemon(site.configPath);
+      daemons.push(first.pid);
+      cleanups.push(async () => {
+        for (const pid of survivors(daemons)) process.kill(pid, 'SIGTERM');
+        await gone(daemons, 'every daemon to stop').catch(() => {});
+        await killLeftovers([...daemons, ...replicas]);
+      });
+      const rememberReplicas = async () => {
+        const pids = await replicaPids(site.controlSocket);
+        for (const pid of pids) replicas.add(pid);
+        return pids;
+      };
+      await daemonServing(site.controlSocket, first.pid);
+      const front = await startNginx({
+        binary: nginx as string,
+        dir: temp.path,
+        fastcgiPass: `unix:${site.fastcgiSocket}`,
+        documentRoot: site.symlink,
+      });
+      cleanups.push(() => front.stop());
+      // A switch recorded before the upgrades: the history must survive them.
+      const d1 = site.addRelease('d1', site.release);
+      const deployed = await runSwitchyard(['deploy', d1, '-c', site.configPath]);
+      expect(deployed.code, deployed.stderr).toBe(0);
+
+      const load = startSteadyLoad(front.url);
+      let current = first.pid;
+      for (let round = 1; round <= 6; round += 1) {
+        await servedMore(site.controlSocket, current, 100);
+        const oldReplicas = await rememberReplicas();
+        let next: number;
+        if (round <= 5) {
+          const upgraded = await runSwitchyard(['upgrade', '-c', site.configPath]);
+          expect(
+            upgraded.code,
+            `${upgraded.stdout}${upgraded.stderr}${first.stdout().slice(-3000)}`,
+          ).toBe(0);
+          const match = /upgraded: pid (\d+) serves/.exec(upgraded.stdout);
+          expect(match, upgraded.stdout).not.toBeNull();
+          next = Number(match?.[1]);
+        } else {
+          // nginx's way: SIGUSR2 to the daemon.
+          process.kill(current, 'SIGUSR2');
+          next = await waitFor(
+            async () => {
+              const status = await new ControlClient(site.controlSocket).status();
+              return status.pid !== current ? status.pid : null;
+            },
+            { timeoutMs: 60_000, what: 'a new daemon after SIGUSR2', intervalMs: 100 },
+          );
+        }
+        daemons.push(next);
+        expect(next).not.toBe(current);
+        await gone([current], `daemon ${current} to exit after round ${round}`);
+        await gone(oldReplicas, `the replicas of daemon ${current} to stop`);
+        const status = await daemonServing(site.controlSocket, next);
+        expect(status.lastDeploy?.release).toBe(d1);
+        expect(status.servingRelease).toBe(d1);
+        await rememberReplicas();
+        current = next;
+      }
+      await servedMore(site.controlSocket, current, 100);
+
+      // An upgrade to a daemon that refuses its config: the old one serves on.
+      const config = readFileSync(site.configPath, 'utf8');
+      site.writeConfig(['[limits]', 'queue = -1']);
+      const refused = await runSwitchyard(['upgrade', '-c', site.configPath]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        /upgrade failed, this daemon \(pid \d+\) serves on: config error: limits\.queue/,
+      );
+      site.writeConfig();
+      expect(readFileSync(site.configPath, 'utf8')).toBe(config);
+      await servedMore(site.controlSocket, current, 100);
+      const after = await new ControlClient(site.controlSocket).status();
+      expect(after.pid).toBe(current);
+
+      const batches = await load.stop();
+      expect(failures(batches)).toEqual([]);
+      const measured = stall(batches);
+      process.stdout.write(
+        `switchyard upgrade x6 under load: ${measured.requests} requests, 0 failed, longest ${measured.longestMs} ms, median ${measured.medianMs} ms\n`,
+      );
+      // No daemon start in the request path: the old daemon serves until the new one does.
+      expect(measured.longestMs).toBeLessThan(5_000);
+    }, 240_000);
+  },
+);
