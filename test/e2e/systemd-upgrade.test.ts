@@ -5,7 +5,7 @@ import { failures } from '../support/deploy-load.js';
 import { startNginx } from '../support/nginx.js';
 import { survivors } from '../support/process-tree.js';
 import { daemonServing, servedMore, stall, startSteadyLoad } from '../support/restart-load.js';
-import { runSwitchyard } from '../support/switchyard-process.js';
+import { runSwitchyard, type SwitchyardProcess, startCli } from '../support/switchyard-process.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 import {
   killLeftovers,
@@ -15,6 +15,7 @@ import {
 } from '../support/systemd-daemon.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait-for.js';
+import { holdWarmUp } from '../support/warm-up-gate.js';
 
 const phpFpm = requireSystemTool(SystemTool.phpFpm);
 const nginx = requireSystemTool(SystemTool.nginx);
@@ -124,5 +125,58 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
       // No daemon start in the request path: the old daemon serves until the new one does.
       expect(measured.longestMs).toBeLessThan(5_000);
     }, 240_000);
+  },
+);
+
+describe.skipIf(phpFpm === undefined)(
+  'switchyard upgrade and release switches: one at a time',
+  () => {
+    it('a deploy is refused while an upgrade runs, and an upgrade while a deploy runs (ERR_BUSY); each then completes', async () => {
+      const temp = makeTempDir('upgrade-busy');
+      cleanups.push(() => temp.remove());
+      const site = await prepareSystemdSite({
+        dir: temp.path,
+        phpFpm: phpFpm as string,
+        warmup: ['/gate.php'],
+      });
+      const daemons: number[] = [];
+      const replicas = new Set<number>();
+      const first = spawnDaemon(site.configPath);
+      daemons.push(first.pid);
+      cleanups.push(async () => {
+        for (const pid of await replicaPids(site.controlSocket)) replicas.add(pid);
+        for (const pid of survivors(daemons)) process.kill(pid, 'SIGTERM');
+        await gone(daemons, 'every daemon to stop').catch(() => {});
+        await killLeftovers([...daemons, ...replicas]);
+      });
+      await daemonServing(site.controlSocket, first.pid);
+      for (const pid of await replicaPids(site.controlSocket)) replicas.add(pid);
+      // The successor's replicas warm up on the serving release: held there.
+      const upgradeHeld = holdWarmUp(first as unknown as SwitchyardProcess, site.release);
+      const upgrade = startCli(['upgrade', '-c', site.configPath]);
+      await upgradeHeld.reached();
+      const d1 = site.addRelease('d1', site.release);
+      const refusedDeploy = await runSwitchyard(['deploy', d1, '-c', site.configPath]);
+      expect(refusedDeploy.code).toBe(1);
+      expect(refusedDeploy.stderr).toMatch(/an upgrade is running/);
+      upgradeHeld.letGo();
+      expect(await upgrade.exited, upgrade.stderr()).toBe(0);
+      const successor = Number(/upgraded: pid (\d+) serves/.exec(upgrade.stdout())?.[1]);
+      daemons.push(successor);
+      await daemonServing(site.controlSocket, successor);
+      for (const pid of await replicaPids(site.controlSocket)) replicas.add(pid);
+
+      const deployHeld = holdWarmUp(first as unknown as SwitchyardProcess, d1);
+      const deploy = startCli(['deploy', d1, '-c', site.configPath]);
+      await deployHeld.reached();
+      const refusedUpgrade = await runSwitchyard(['upgrade', '-c', site.configPath]);
+      expect(refusedUpgrade.code).toBe(1);
+      expect(refusedUpgrade.stderr).toMatch(/upgrade refused: a deploy of .* is running/);
+      deployHeld.letGo();
+      expect(await deploy.exited, deploy.stderr()).toBe(0);
+      const status = await new ControlClient(site.controlSocket).status();
+      expect(status.pid).toBe(successor);
+      expect(status.servingRelease).toBe(d1);
+    }, 120_000);
   },
 );
