@@ -8,6 +8,7 @@ import { PhpFpmLauncher } from '../../src/supervisor/workers/php-fpm-launcher.js
 import { liveGroupMembers, sendSignal } from '../../src/supervisor/workers/process-stop.js';
 import type { Worker, WorkerSpec } from '../../src/supervisor/workers/worker.js';
 import { isWorkerError, type WorkerError } from '../../src/supervisor/workers/worker-error.js';
+import { canConnect } from '../support/demo-app.js';
 import { fcgiExchange, phpParams } from '../support/fcgi-exchange.js';
 import { repoRoot } from '../support/repo-root.js';
 import { switchyardCommand } from '../support/switchyard-process.js';
@@ -100,6 +101,12 @@ describe.skipIf(phpFpm === undefined)('PhpFpmLauncher with the real php-fpm', ()
       launch: async (workerSpec: WorkerSpec) => {
         const worker = await inner.launch(workerSpec);
         workers.push(worker);
+        // launch() resolves once the socket exists; php-fpm may not listen on it yet (the
+        // supervisor's start-up health checks retry): these tests talk to it at once.
+        await waitFor(() => canConnect(socketOf(worker)), {
+          timeoutMs: 5_000,
+          what: 'php-fpm to listen',
+        });
         return worker;
       },
     };

@@ -1,5 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import type { Logger } from 'pino';
 import type { OutputLog } from './output-log.js';
@@ -102,6 +103,7 @@ export function spawnWorkerProcess(options: SpawnWorkerOptions): SpawnOutcome {
   // still reports the failure below.
   subprocess.on('error', () => {});
   const { pid } = subprocess;
+  const released = lifelineReleased(subprocess.stdio[3] as Readable | null | undefined);
   if (pid === undefined) {
     return {
       ok: false,
@@ -125,8 +127,29 @@ export function spawnWorkerProcess(options: SpawnWorkerOptions): SpawnOutcome {
   });
   return {
     ok: true,
-    process: { pid, exited, exit: () => exit, hasExited: () => exit !== undefined },
+    process: { pid, exited, released, exit: () => exit, hasExited: () => exit !== undefined },
   };
+}
+
+/**
+ * The lifeline: fd 3 of every worker process is one end of a socket pair whose other end only
+ * switchyard holds. Everything the process forks inherits it (php-fpm's children, php-cgi's),
+ * so switchyard reads EOF once the last of them has exited: the stop learns that a group is
+ * gone by an event, children orphaned by a crashed master included, which are not Node's
+ * children and give it no exit event. Anything written to it is discarded. A program that
+ * closes the descriptor (or a missing pipe) just never settles this: the stop then waits for
+ * its step's timeout and looks once.
+ */
+function lifelineReleased(lifeline: Readable | null | undefined): Promise<void> {
+  if (lifeline === null || lifeline === undefined) return new Promise<void>(() => {});
+  return new Promise<void>((resolve) => {
+    lifeline.once('end', () => resolve());
+    lifeline.once('close', () => resolve());
+    lifeline.on('error', () => resolve());
+    lifeline.resume();
+    // Holding the daemon's event loop open is the workers' and the servers' business.
+    (lifeline as Readable & { unref?: () => void }).unref?.();
+  });
 }
 
 function start(file: string, args: readonly string[], options: SpawnWorkerOptions) {
@@ -134,9 +157,8 @@ function start(file: string, args: readonly string[], options: SpawnWorkerOption
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     ...(options.env === undefined ? {} : { env: options.env, extendEnv: false }),
     // execa hands any descriptor number to child_process.spawn as is; its types only list 3..9.
-    stdin: options.stdin as 'ignore' | 3,
-    stdout: 'pipe',
-    stderr: 'pipe',
+    // fd 3 is the lifeline (see lifelineReleased).
+    stdio: [options.stdin as 'ignore' | 3, 'pipe', 'pipe', 'pipe'],
     buffer: false,
     reject: false,
     detached: true,

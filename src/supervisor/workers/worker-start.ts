@@ -1,11 +1,12 @@
-import { setTimeout as delay } from 'node:timers/promises';
+import { type FSWatcher, watch } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { isSocketFile } from '../../net/unix-socket-file.js';
 import type { WorkerExit } from './worker.js';
 import type { WorkerProcess } from './worker-process.js';
 
 /** How long launch() waits for a worker's socket to appear, unless told otherwise. */
 export const START_TIMEOUT_MS = 10_000;
-const POLL_MS = 20;
+
 /** Why a start failed: an exit, or (exit null) no socket within the bound. */
 export interface StartFailure {
   readonly exit: WorkerExit | null;
@@ -14,32 +15,51 @@ export interface StartFailure {
 /**
  * Waits until `socketPath` exists as a socket while every process keeps running. Resolves null
  * when it does, or the failure: the first process that exited, or the timeout.
+ *
+ * Event-driven: the socket's directory is watched (inotify) and the path looked at on each
+ * event in it, once at the start (it may already be there) and once at the timeout. A socket
+ * that exists but does not listen yet refuses connections: the health checks that follow
+ * retry, so its appearance is enough here. Where no watch can be had (the inotify limits),
+ * only the timeout's look is left: the start is slow, not wrong.
  */
-export async function waitForStart(
+export function waitForStart(
   processes: readonly WorkerProcess[],
   socketPath: string,
   timeoutMs: number,
 ): Promise<StartFailure | null> {
-  const deadline = Date.now() + timeoutMs;
-  let settled = false;
-  const firstExit = Promise.race(processes.map((entry) => entry.exited)).then((exit) => ({
-    exit,
-  }));
-  const appeared = (async (): Promise<StartFailure | null> => {
-    for (;;) {
-      if (settled) return null;
-      if (isSocketFile(socketPath)) return null;
-      const left = deadline - Date.now();
-      if (left <= 0) return { exit: null };
-      await delay(Math.min(POLL_MS, left));
+  return new Promise((resolve) => {
+    let settled = false;
+    let watcher: FSWatcher | null = null;
+    const finish = (outcome: StartFailure | null): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      watcher?.close();
+      // An exit that raced the socket's appearance still fails the start.
+      const exited = processes.find((entry) => entry.exit() !== undefined)?.exit();
+      resolve(exited === undefined ? outcome : { exit: exited });
+    };
+    const look = (): void => {
+      if (isSocketFile(socketPath)) finish(null);
+    };
+    const timer = setTimeout(() => {
+      look();
+      finish({ exit: null });
+    }, timeoutMs);
+    for (const entry of processes) void entry.exited.then((exit) => finish({ exit }));
+    const name = basename(socketPath);
+    try {
+      watcher = watch(dirname(socketPath), { persistent: false }, (_event, file) => {
+        // Other replicas' files share the directory; an event without a name is looked at.
+        if (file === null || file === name) look();
+      });
+      watcher.on('error', () => {
+        watcher?.close();
+        watcher = null;
+      });
+    } catch {
+      watcher = null;
     }
-  })();
-  try {
-    const outcome = await Promise.race([firstExit, appeared]);
-    // An exit that raced the socket's appearance still fails the start.
-    const exited = processes.find((entry) => entry.exit() !== undefined)?.exit();
-    return exited === undefined ? outcome : { exit: exited };
-  } finally {
-    settled = true;
-  }
+    look();
+  });
 }
