@@ -3,6 +3,7 @@ import { runDataPlaneBenchmark } from './data-plane.js';
 import { runDeployBenchmark } from './deploy.js';
 import { runFuzzBenchmark } from './fuzz.js';
 import { machineSummary } from './measure.js';
+import { runRestartBenchmark } from './restart.js';
 import { runSessionsBenchmark } from './sessions.js';
 import { runSoakBenchmark } from './soak.js';
 import { runStaticBenchmark } from './static.js';
@@ -15,6 +16,7 @@ const BENCHMARKS = [
   'static',
   'surge',
   'sessions',
+  'restart',
   'soak',
   'fuzz',
 ] as const;
@@ -44,6 +46,11 @@ const SECTIONS: ReadonlyArray<{
     run: runSurgeBenchmark,
   },
   { name: 'sessions', title: 'Session lanes', run: runSessionsBenchmark },
+  {
+    name: 'restart',
+    title: 'Replacing the daemon: restart, restart with a socket unit, switchyard upgrade',
+    run: runRestartBenchmark,
+  },
   {
     name: 'soak',
     title: 'Soak: a million requests through deploys, restarts and kills',
