@@ -34,7 +34,9 @@ export class ConfigReloader {
     if (refused !== null) return refused;
     const later = keysNeedingRestart(this.#current, next);
     const note =
-      later.length > 0 ? `; ${later.join(', ')} take effect when the daemon restarts` : '';
+      later.length > 0
+        ? `; ${later.join(', ')} take effect when the daemon restarts (or after \`switchyard upgrade\`)`
+        : '';
     if (this.#options.lock.busy) {
       const waiting = this.#pending !== null;
       this.#pending = next;

@@ -33,7 +33,7 @@ describe('ConfigReloader', () => {
     expect(applied).toEqual([next]);
     const moved = { ...commandConfig('count = 3'), limits: { ...next.limits, queue: 7 } };
     expect(reloader.reload(moved)).toBe(
-      'config applied: replacing replicas one at a time; limits take effect when the daemon restarts',
+      'config applied: replacing replicas one at a time; limits take effect when the daemon restarts (or after `switchyard upgrade`)',
     );
   });
 
