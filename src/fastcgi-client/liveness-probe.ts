@@ -1,9 +1,8 @@
 import type { ListenAddress } from '../config/address.js';
-import { connectTo } from '../net/connect-to.js';
 import { FCGI_NULL_REQUEST_ID, ManagementVariable, RecordType } from '../protocol/constants.js';
 import { encodeNameValuePairs } from '../protocol/name-value-pairs.js';
-import { RecordDecoder } from '../protocol/record-decoder.js';
 import { encodeRecord } from '../protocol/record-encoder.js';
+import { exchangeRecords } from './record-exchange.js';
 
 const GET_VALUES = encodeRecord(
   RecordType.GetValues,
@@ -17,29 +16,11 @@ const GET_VALUES = encodeRecord(
  * just that the master's socket exists.
  */
 export function probeReplica(address: ListenAddress, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connectTo(address);
-    let settled = false;
-    const settle = (alive: boolean) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(alive);
-    };
-    const timer = setTimeout(() => settle(false), timeoutMs);
-    const decoder = new RecordDecoder((type) => {
-      if (type === RecordType.GetValuesResult) settle(true);
-    });
-    socket.on('connect', () => socket.write(GET_VALUES));
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        decoder.write(chunk);
-      } catch {
-        settle(false);
-      }
-    });
-    socket.on('error', () => settle(false));
-    socket.on('close', () => settle(false));
+  return exchangeRecords<boolean>({
+    address,
+    bytes: GET_VALUES,
+    timeoutMs,
+    onRecord: (type) => (type === RecordType.GetValuesResult ? true : undefined),
+    onFailure: () => false,
   });
 }

@@ -1,13 +1,11 @@
-import type { Socket } from 'node:net';
 import { CodedError } from '../coded-error.js';
 import { formatAddress, type ListenAddress } from '../config/address.js';
-import { connectTo } from '../net/connect-to.js';
 import { MAX_CGI_HEAD_BYTES, parseCgiResponseHead } from '../protocol/cgi-response.js';
 import { ProtocolStatus, RecordType } from '../protocol/constants.js';
 import type { NameValuePair } from '../protocol/name-value-pairs.js';
 import { parseEndRequestBody } from '../protocol/record-bodies.js';
-import { RecordDecoder } from '../protocol/record-decoder.js';
 import { encodeRequest } from '../protocol/request-encoder.js';
+import { type ExchangeFailure, exchangeRecords } from './record-exchange.js';
 
 /** Stable codes for a failed one-shot request; callers branch on `code`, never on the message. */
 export type FastCgiRequestErrorCode =
@@ -99,85 +97,62 @@ export function sendFastCgiRequest(
     );
   }
 
-  return new Promise((resolve, reject) => {
-    const answer = new AnswerCollector(maxBodyBytes);
-    let connected = false;
-    let settled = false;
-    let socket: Socket | undefined;
-
-    const finish = (outcome: FastCgiResponse | FastCgiRequestError) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket?.destroy();
-      if (outcome instanceof FastCgiRequestError) reject(outcome);
-      else resolve(outcome);
-    };
-    const fail = (code: FastCgiRequestErrorCode, message: string, cause?: unknown) =>
-      finish(new FastCgiRequestError(code, message, cause === undefined ? undefined : { cause }));
-
-    const timer = setTimeout(() => {
-      if (!connected)
-        fail('ERR_PROBE_TIMEOUT', `could not connect to ${where} within ${timeoutMs} ms`);
-      else if (answer.outputBytes === 0) {
-        fail('ERR_PROBE_TIMEOUT', `no answer from ${where} within ${timeoutMs} ms`);
-      } else {
-        fail(
-          'ERR_PROBE_TIMEOUT',
-          `no complete answer from ${where} within ${timeoutMs} ms (${answer.outputBytes} bytes of output received)`,
-        );
-      }
-    }, timeoutMs);
-
-    const decoder = new RecordDecoder((type, requestId, content) => {
-      if (settled) return; // records after END_REQUEST, in the same chunk
-      const outcome = answer.record(type, requestId, content, where);
-      if (outcome !== null) finish(outcome);
-    });
-
-    try {
-      socket = connectTo(address);
-    } catch (error) {
-      // net.connect throws synchronously only for arguments it rejects outright.
-      fail('ERR_PROBE_CONNECT', `cannot connect to ${where}: ${(error as Error).message}`, error);
-      return;
-    }
-    socket.on('connect', () => {
-      connected = true;
-    });
-    socket.on('data', (chunk: Buffer) => {
-      if (settled) return;
-      try {
-        decoder.write(chunk);
-      } catch (error) {
-        fail(
-          'ERR_PROBE_PROTOCOL',
-          `${where} sent bytes that are not a FastCGI response: ${(error as Error).message}`,
-          error,
-        );
-      }
-    });
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      if (!connected) fail('ERR_PROBE_CONNECT', connectFailure(where, error), error);
-      else {
-        fail(
-          'ERR_PROBE_CLOSED',
-          `connection to ${where} failed before the end of the response: ${error.code ?? error.message}`,
-          error,
-        );
-      }
-    });
-    socket.on('close', () => {
-      fail(
-        'ERR_PROBE_CLOSED',
-        answer.outputBytes === 0
-          ? `${where} closed the connection without answering`
-          : `${where} closed the connection before the end of the response (${answer.outputBytes} bytes of output received)`,
-      );
-    });
-    // Queued until the connection is up; the application closes it after END_REQUEST.
-    socket.write(encoded);
+  const answer = new AnswerCollector(maxBodyBytes);
+  return exchangeRecords<FastCgiResponse | FastCgiRequestError>({
+    address,
+    // The application closes the connection after END_REQUEST (no FCGI_KEEP_CONN).
+    bytes: encoded,
+    timeoutMs,
+    onRecord: (type, requestId, content) =>
+      answer.record(type, requestId, content, where) ?? undefined,
+    onFailure: (failure) => failureError(failure, where, timeoutMs, answer.outputBytes),
+  }).then((outcome) => {
+    if (outcome instanceof FastCgiRequestError) throw outcome;
+    return outcome;
   });
+}
+
+/** The error for an exchange that ended before END_REQUEST. */
+function failureError(
+  failure: ExchangeFailure,
+  where: string,
+  timeoutMs: number,
+  outputBytes: number,
+): FastCgiRequestError {
+  switch (failure.kind) {
+    case 'timeout':
+      return new FastCgiRequestError(
+        'ERR_PROBE_TIMEOUT',
+        !failure.connected
+          ? `could not connect to ${where} within ${timeoutMs} ms`
+          : outputBytes === 0
+            ? `no answer from ${where} within ${timeoutMs} ms`
+            : `no complete answer from ${where} within ${timeoutMs} ms (${outputBytes} bytes of output received)`,
+      );
+    case 'connect':
+      return new FastCgiRequestError('ERR_PROBE_CONNECT', connectFailure(where, failure.error), {
+        cause: failure.error,
+      });
+    case 'protocol':
+      return new FastCgiRequestError(
+        'ERR_PROBE_PROTOCOL',
+        `${where} sent bytes that are not a FastCGI response: ${failure.error.message}`,
+        { cause: failure.error },
+      );
+    case 'broken':
+      return new FastCgiRequestError(
+        'ERR_PROBE_CLOSED',
+        `connection to ${where} failed before the end of the response: ${failure.error.code ?? failure.error.message}`,
+        { cause: failure.error },
+      );
+    case 'closed':
+      return new FastCgiRequestError(
+        'ERR_PROBE_CLOSED',
+        outputBytes === 0
+          ? `${where} closed the connection without answering`
+          : `${where} closed the connection before the end of the response (${outputBytes} bytes of output received)`,
+      );
+  }
 }
 
 /** Collects STDOUT and STDERR of the one request until END_REQUEST. */
