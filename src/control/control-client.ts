@@ -63,11 +63,7 @@ export class ControlClient {
     onEvent: (event: RestartProgressEvent) => void,
   ): Promise<DoneEvent> {
     const body = JSON.stringify(request.replica === undefined ? {} : { replica: request.replica });
-    return this.#stream('restart', CONTROL_ROUTES.restart, body, (event) => {
-      if (event.kind === 'toggle') return false;
-      onEvent(event);
-      return true;
-    });
+    return this.#stream('restart', CONTROL_ROUTES.restart, body, isRestartProgress, onEvent);
   }
 
   /**
@@ -86,10 +82,7 @@ export class ControlClient {
         ? { target: request.target }
         : { target: request.target, force: request.force },
     );
-    return this.#stream('deploy', CONTROL_ROUTES.deploy, body, (event) => {
-      onEvent(event);
-      return true;
-    });
+    return this.#stream('deploy', CONTROL_ROUTES.deploy, body, isAnyProgress, onEvent);
   }
 
   /**
@@ -97,10 +90,7 @@ export class ControlClient {
    * nowhere to go back to it rejects with ERR_NO_ROLLBACK_TARGET.
    */
   rollback(onEvent: (event: OperationProgressEvent) => void): Promise<DoneEvent> {
-    return this.#stream('rollback', CONTROL_ROUTES.rollback, '{}', (event) => {
-      onEvent(event);
-      return true;
-    });
+    return this.#stream('rollback', CONTROL_ROUTES.rollback, '{}', isAnyProgress, onEvent);
   }
 
   /**
@@ -117,10 +107,7 @@ export class ControlClient {
         ? { timeoutMs: request.timeoutMs }
         : { release: request.release, timeoutMs: request.timeoutMs },
     );
-    return this.#stream('await', CONTROL_ROUTES.await, body, (event) => {
-      onEvent(event);
-      return true;
-    });
+    return this.#stream('await', CONTROL_ROUTES.await, body, isAnyProgress, onEvent);
   }
 
   /**
@@ -130,18 +117,19 @@ export class ControlClient {
    */
   upgrade(request: UpgradeRequest): Promise<DoneEvent> {
     const body = JSON.stringify(request.binary === undefined ? {} : { binary: request.binary });
-    return this.#stream('upgrade', CONTROL_ROUTES.upgrade, body, () => false);
+    return this.#stream('upgrade', CONTROL_ROUTES.upgrade, body, isNoProgress, () => {});
   }
 
   /**
-   * POSTs `body` and reads the NDJSON answer: each progress line goes to `take` (which says
-   * whether this operation expects its kind), the `done` line ends it.
+   * POSTs `body` and reads the NDJSON answer: each progress line of a kind this operation
+   * `expects` goes to `onEvent` (any other is a protocol error), the `done` line ends it.
    */
-  async #stream(
+  async #stream<E extends OperationProgressEvent>(
     what: string,
     path: string,
     body: string,
-    take: (event: OperationProgressEvent) => boolean,
+    expects: (event: OperationProgressEvent) => event is E,
+    onEvent: (event: E) => void,
   ): Promise<DoneEvent> {
     const response = await this.#request('POST', path, body, undefined);
     if (response.statusCode !== 200) throw this.#refusal(response, await this.#readAll(response));
@@ -154,7 +142,7 @@ export class ControlClient {
     }
 
     let done: DoneEvent | undefined;
-    /** What `take` threw: the caller's own error, passed on as it is. */
+    /** What `onEvent` threw: the caller's own error, passed on as it is. */
     let callerError: { error: unknown } | undefined;
     const takeLine = (line: string): void => {
       if (line.trim() === '' || done !== undefined) return;
@@ -163,17 +151,15 @@ export class ControlClient {
         done = event as unknown as DoneEvent;
         return;
       }
-      const progress = isProgressEvent(event) ? event : undefined;
-      let taken = false;
-      if (progress !== undefined) {
-        try {
-          taken = take(progress);
-        } catch (error) {
-          callerError = { error };
-          throw error;
-        }
+      if (!isProgressEvent(event) || !expects(event)) {
+        throw this.#protocolError(`unexpected progress line: ${line.slice(0, 200)}`);
       }
-      if (!taken) throw this.#protocolError(`unexpected progress line: ${line.slice(0, 200)}`);
+      try {
+        onEvent(event);
+      } catch (error) {
+        callerError = { error };
+        throw error;
+      }
     };
 
     response.setEncoding('utf8');
@@ -298,6 +284,21 @@ export class ControlClient {
       { cause },
     );
   }
+}
+
+/** Deploy, rollback and await stream every kind of progress line. */
+function isAnyProgress(_event: OperationProgressEvent): _event is OperationProgressEvent {
+  return true;
+}
+
+/** A restart has no cut-over. */
+function isRestartProgress(event: OperationProgressEvent): event is RestartProgressEvent {
+  return event.kind !== 'toggle';
+}
+
+/** An upgrade streams no progress lines, only its `done`. */
+function isNoProgress(_event: OperationProgressEvent): _event is never {
+  return false;
 }
 
 /** A replica, surge or cut-over line, with the fields the CLI prints. */
