@@ -1,11 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ListenAddress } from '../../src/config/address.js';
 import type { ReplicaStatus } from '../../src/control/messages.js';
 import { readFpmStatus } from '../../src/watchdog/fpm-status.js';
 import { failures, startDeployLoad } from '../support/deploy-load.js';
+import { fcgiExchange, phpParams } from '../support/fcgi-exchange.js';
 import { runHttpLoad } from '../support/http-load.js';
 import type { ManagedDaemon } from '../support/managed-daemon.js';
 import { type RunningNginx, startNginx } from '../support/nginx.js';
@@ -21,8 +23,6 @@ import { waitFor } from '../support/wait-for.js';
 const phpFpm = requireSystemTool(SystemTool.phpFpm);
 const nginx = requireSystemTool(SystemTool.nginx);
 const flock = requireSystemTool(SystemTool.flock);
-
-const STATUS_PATH = '/fpm-status';
 
 let daemon: ManagedDaemon | null = null;
 let front: RunningNginx | null = null;
@@ -66,15 +66,30 @@ async function startStack(
   return { daemon: started, url: front.url };
 }
 
-/** A replica's php-fpm socket in the daemon's runtime directory (its current incarnation). */
-function replicaSocket(dir: string, name: string): string {
+/**
+ * A replica's php-fpm (its current incarnation) as switchyard generated it: its socket in the
+ * runtime directory, and the unguessable status path its config names.
+ */
+function replicaFpm(dir: string, name: string): { address: ListenAddress; statusPath: string } {
   const run = join(dir, 'run');
-  const sockets = readdirSync(run)
-    .filter((file) => file.startsWith(`${name}.`) && file.endsWith('.sock'))
+  const configs = readdirSync(run)
+    .filter((file) => file.startsWith(`${name}.`) && file.endsWith('.conf'))
     .sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]));
-  const latest = sockets.at(-1);
-  if (latest === undefined) throw new Error(`no socket of ${name} in ${run}`);
-  return join(run, latest);
+  const latest = configs.at(-1);
+  if (latest === undefined) throw new Error(`no config of ${name} in ${run}`);
+  const config = readFileSync(join(run, latest), 'utf8');
+  const statusPath = /^pm\.status_path = "(.*)"$/m.exec(config)?.[1];
+  if (statusPath === undefined) throw new Error(`no pm.status_path in ${latest}`);
+  return {
+    address: { kind: 'unix', path: join(run, latest.replace(/\.conf$/, '.sock')) },
+    statusPath,
+  };
+}
+
+/** The replica's php-fpm status page, asked directly (switchyard's own way). */
+function fpmStatus(dir: string, name: string) {
+  const { address, statusPath } = replicaFpm(dir, name);
+  return readFpmStatus(address, statusPath, { timeoutMs: 2_000 });
 }
 
 async function get(url: string, path: string, cookie?: string) {
@@ -107,7 +122,6 @@ describe('watchdog through nginx', () => {
         (await daemon.status()).replicas.find((replica) => (replica.abandoned ?? 0) === 1) ?? null,
       { timeoutMs: 3_000, what: 'status to show the abandoned slot' },
     );
-    const socket = replicaSocket(daemon.dir, abandoned.name);
     // While the script runs on: every fast page goes to the other replica, at once, and
     // nothing queues in the busy replica's backlog.
     for (let i = 0; i < 6; i += 1) {
@@ -116,9 +130,7 @@ describe('watchdog through nginx', () => {
       expect(fast.status).toBe(200);
       expect(Date.now() - started).toBeLessThan(2_000);
       expect(JSON.parse(fast.body.toString()).replica).not.toBe(abandoned.name);
-      const fpm = await readFpmStatus({ kind: 'unix', path: socket }, STATUS_PATH, {
-        timeoutMs: 2_000,
-      });
+      const fpm = await fpmStatus(daemon.dir, abandoned.name);
       expect(fpm.listenQueue).toBe(0);
     }
     expect(byName((await daemon.status()).replicas, abandoned.name)?.abandoned).toBe(1);
@@ -182,11 +194,7 @@ describe('watchdog through nginx', () => {
       pathFor: () => '/hello.php',
     });
     const oldPids = new Set(before.replicas.find((r) => r.name === stuck.name)?.pids ?? []);
-    const fpm = await readFpmStatus(
-      { kind: 'unix', path: replicaSocket(daemon.dir, stuck.name) },
-      STATUS_PATH,
-      { timeoutMs: 2_000 },
-    );
+    const fpm = await fpmStatus(daemon.dir, stuck.name);
     const children = fpm.processes.map((child) => child.pid);
 
     // Within stuck_after and a few seconds: diagnosed, then replaced.
@@ -299,11 +307,7 @@ describe('watchdog through nginx', () => {
         (await daemon.status()).replicas.find((replica) => replica.inFlight === 1) ?? null,
       { timeoutMs: 5_000, what: 'the request on a replica' },
     );
-    const fpm = await readFpmStatus(
-      { kind: 'unix', path: replicaSocket(daemon.dir, running.name) },
-      STATUS_PATH,
-      { timeoutMs: 2_000 },
-    );
+    const fpm = await fpmStatus(daemon.dir, running.name);
     const child = fpm.processes.find((entry) => entry.requestUri.startsWith('/where.php'));
     expect(child?.state).toBe('Running');
     process.kill(child?.pid as number, 'SIGKILL');
@@ -314,5 +318,24 @@ describe('watchdog through nginx', () => {
     expect(body.held).toBeGreaterThanOrEqual(3_000);
     const after = byName((await daemon.status()).replicas, running.name);
     expect(after).toMatchObject({ abandoned: 0, stuck: 0, inFlight: 0 });
+  }, 60_000);
+
+  it("does not hand php-fpm's status page to a client that names its old well-known path", async () => {
+    const { daemon } = await startStack('wd-leak', { capacity: 1, extra: [] });
+    // What a front-controller config sends for GET /fpm-status: the client's path as
+    // SCRIPT_NAME, index.php as the file. php-fpm answers its status page by SCRIPT_NAME.
+    const response = await fcgiExchange(daemon.fastcgiSocket, {
+      params: phpParams(daemon.symlink, '/fpm-status?json&full', {
+        SCRIPT_NAME: '/fpm-status',
+        SCRIPT_FILENAME: `${daemon.symlink}/index.php`,
+      }),
+    });
+    expect(response.status).toBe(200);
+    const body = response.body.toString();
+    expect(body).not.toContain('accepted conn');
+    expect(body).not.toContain('request uri');
+    // The real one is there, for switchyard only.
+    const fpm = await fpmStatus(daemon.dir, 'replica-1');
+    expect(fpm.processes.length).toBe(2);
   }, 60_000);
 });

@@ -137,11 +137,17 @@ describe.skipIf(phpFpm === undefined)('stuck-worker diagnosis with a real php-fp
     const hash = hasher.tag(SESSION_ID).hash;
     const holder = request(worker, '/session.php?hold=6000', SESSION_ID);
     const sleeper = request(worker, '/sleep.php?ms=6000');
-    const where = { kind: 'php-fpm' as const, address: worker.address, statusPath: '/fpm-status' };
+    const where = {
+      kind: 'php-fpm' as const,
+      address: worker.address,
+      statusPath: worker.statusPath as string,
+    };
     // The holder has the lock once php-fpm shows it running for a moment.
     await waitFor(
       async () => {
-        const status = await readFpmStatus(worker.address, '/fpm-status', { timeoutMs: 2_000 });
+        const status = await readFpmStatus(worker.address, worker.statusPath as string, {
+          timeoutMs: 2_000,
+        });
         if (
           status.processes.some(
             (child) => child.requestUri.startsWith('/session.php') && child.requestDurationMs > 200,
@@ -200,7 +206,7 @@ describe.skipIf(phpFpm === undefined)('stuck-worker diagnosis with a real php-fp
     await waitFor(
       async () => {
         try {
-          await readFpmStatus(worker.address, '/fpm-status', { timeoutMs: 300 });
+          await readFpmStatus(worker.address, worker.statusPath as string, { timeoutMs: 300 });
           return false;
         } catch (error) {
           return error instanceof FpmStatusError && error.code === 'ERR_FPM_STATUS_UNREACHABLE';
@@ -211,7 +217,11 @@ describe.skipIf(phpFpm === undefined)('stuck-worker diagnosis with a real php-fp
     const started = Date.now();
     const entries = await diagnoseStuck({
       replica: 'replica-1',
-      processes: { kind: 'php-fpm', address: worker.address, statusPath: '/fpm-status' },
+      processes: {
+        kind: 'php-fpm',
+        address: worker.address,
+        statusPath: worker.statusPath as string,
+      },
       stuck: [stuck('/sleep.php?ms=3000', null, 1_000)],
       sessionHasher: null,
       statusTimeoutMs: 300,

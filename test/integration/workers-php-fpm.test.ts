@@ -72,7 +72,7 @@ async function where(worker: Worker, release: string, ms = 0) {
 /** Busy children per php-fpm's status page (the status request itself counts as one). */
 async function activeChildren(worker: Worker, release: string): Promise<number> {
   const response = await fcgiExchange(socketOf(worker), {
-    params: phpParams(release, '/fpm-status?json'),
+    params: phpParams(release, `${worker.statusPath}?json`),
   });
   return JSON.parse(response.body.toString())['active processes'] as number;
 }

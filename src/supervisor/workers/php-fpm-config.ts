@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 
 /** Where one incarnation of a php-fpm replica keeps its files, all in the runtime directory. */
@@ -21,6 +22,8 @@ export interface PhpFpmConfigInput {
   readonly capacity: number;
   readonly runtimeDir: string;
   readonly health: { readonly path: string; readonly expect: string };
+  /** pm.status_path: see unguessableStatusPath. */
+  readonly statusPath: string;
   /** process_control_timeout: how long a graceful stop (SIGQUIT) lets requests run. */
   readonly drainTimeoutMs: number;
   /** Only when switchyard runs as root: php-fpm needs a user for its children then. */
@@ -31,12 +34,15 @@ export interface PhpFpmConfigInput {
   readonly slowlogMs?: number | null;
 }
 
-/** The pm.status_path switchyard sets; moved aside when the health check uses the same path. */
-export const FPM_STATUS_PATH = '/fpm-status';
-
-/** The pool's pm.status_path for a given health path (they must differ, or php-fpm refuses). */
-export function phpFpmStatusPath(healthPath: string): string {
-  return healthPath === FPM_STATUS_PATH ? '/switchyard-fpm-status' : FPM_STATUS_PATH;
+/**
+ * A pm.status_path nobody can guess, one per launcher (per daemon run). php-fpm answers its
+ * status page to any request whose SCRIPT_NAME names it, whatever the web server meant (a
+ * front-controller config passes the client's path as SCRIPT_NAME), and the full page lists
+ * every child's pid and request URI: other users' query strings. Only switchyard asks for it
+ * (the watchdog's diagnosis). It cannot be the health path: that one is plain and chosen.
+ */
+export function unguessableStatusPath(): string {
+  return `/switchyard-status-${randomBytes(12).toString('hex')}`;
 }
 
 export function phpFpmFiles(runtimeDir: string, name: string, incarnation: number): PhpFpmFiles {
@@ -139,7 +145,7 @@ export function renderPhpFpmConfig(input: PhpFpmConfigInput): string {
     `pm.max_children = ${capacity + 1}`,
     `ping.path = ${iniString(health.path)}`,
     `ping.response = ${iniString(health.expect === '' ? 'pong' : health.expect)}`,
-    `pm.status_path = ${iniString(phpFpmStatusPath(health.path))}`,
+    `pm.status_path = ${iniString(input.statusPath)}`,
     `chdir = ${iniString(input.release)}`,
     // Children's stdout/stderr reach the master's log (switchyard's pipe), undecorated.
     'catch_workers_output = yes',

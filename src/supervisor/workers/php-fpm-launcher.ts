@@ -4,7 +4,7 @@ import type { HealthConfig, PhpFpmReplicasConfig } from '../../config/config-typ
 import { checkSocketPath, removeOwnStaleSocket } from '../../net/unix-socket-file.js';
 import { discardFailedStart, GroupWorker } from './group-worker.js';
 import { OutputLog } from './output-log.js';
-import { phpFpmFiles, phpFpmStatusPath, renderPhpFpmConfig } from './php-fpm-config.js';
+import { phpFpmFiles, renderPhpFpmConfig, unguessableStatusPath } from './php-fpm-config.js';
 import { preloadSettings } from './php-fpm-preload.js';
 import { SlowlogForwarder } from './slowlog-forwarder.js';
 import { PHP_FPM_STOP_TABLE } from './stop-tables.js';
@@ -49,6 +49,8 @@ export interface PhpFpmLauncherOptions {
  */
 export class PhpFpmLauncher implements WorkerLauncher {
   readonly #options: PhpFpmLauncherOptions;
+  /** Every replica's pm.status_path, for the watchdog only (see unguessableStatusPath). */
+  readonly #statusPath = unguessableStatusPath();
 
   constructor(options: PhpFpmLauncherOptions) {
     this.#options = options;
@@ -74,6 +76,7 @@ export class PhpFpmLauncher implements WorkerLauncher {
         capacity: spec.capacity,
         runtimeDir,
         health: this.#options.health,
+        statusPath: this.#statusPath,
         drainTimeoutMs: this.#options.drainTimeoutMs,
         runAs: asRoot ? { user: phpFpm.user, group: phpFpm.group } : null,
         pool,
@@ -138,7 +141,7 @@ export class PhpFpmLauncher implements WorkerLauncher {
       log,
       drainTimeoutMs: this.#options.drainTimeoutMs,
       table: PHP_FPM_STOP_TABLE,
-      statusPath: phpFpmStatusPath(this.#options.health.path),
+      statusPath: this.#statusPath,
     });
     if ((this.#options.slowlogMs ?? null) !== null) {
       const slowlog = new SlowlogForwarder({ file: files.slowlog, logger, replica: spec.name });

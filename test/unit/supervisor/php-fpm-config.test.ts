@@ -3,8 +3,8 @@ import {
   iniString,
   type PhpFpmConfigInput,
   phpFpmFiles,
-  phpFpmStatusPath,
   renderPhpFpmConfig,
+  unguessableStatusPath,
 } from '../../../src/supervisor/workers/php-fpm-config.js';
 
 const INPUT: PhpFpmConfigInput = {
@@ -14,6 +14,7 @@ const INPUT: PhpFpmConfigInput = {
   capacity: 4,
   runtimeDir: '/run/switchyard',
   health: { path: '/fpm-ping', expect: 'pong' },
+  statusPath: '/switchyard-status-0123456789abcdef01234567',
   drainTimeoutMs: 30_000,
   runAs: null,
   pool: null,
@@ -81,7 +82,7 @@ describe('renderPhpFpmConfig', () => {
       'pm.max_children': '5',
       'ping.path': '/fpm-ping',
       'ping.response': 'pong',
-      'pm.status_path': '/fpm-status',
+      'pm.status_path': '/switchyard-status-0123456789abcdef01234567',
       chdir: '/srv/app/releases/42',
       catch_workers_output: 'yes',
       decorate_workers_output: 'no',
@@ -134,12 +135,10 @@ describe('renderPhpFpmConfig', () => {
     );
   });
 
-  it('moves the status path aside when the health check uses /fpm-status', () => {
-    const { pool } = render({ health: { path: '/fpm-status', expect: 'pong' } });
-    expect(pool?.get('ping.path')).toBe('/fpm-status');
-    expect(pool?.get('pm.status_path')).toBe('/switchyard-fpm-status');
-    expect(phpFpmStatusPath('/fpm-status')).toBe('/switchyard-fpm-status');
-    expect(phpFpmStatusPath('/ping')).toBe('/fpm-status');
+  it('gives the status page a path nobody can guess: 96 random bits, new each time', () => {
+    const paths = new Set(Array.from({ length: 100 }, () => unguessableStatusPath()));
+    expect(paths.size).toBe(100);
+    for (const path of paths) expect(path).toMatch(/^\/switchyard-status-[0-9a-f]{24}$/);
   });
 
   it('appends the pool file verbatim, after a comment naming it and after every directive of ours', () => {
