@@ -1,5 +1,6 @@
 import type { SlotRequest } from '../balancer/replica-pool.js';
 import type { SessionHasher } from '../sessions/session-hasher.js';
+import { uriWithoutSession } from '../sessions/uri-without-session.js';
 import {
   type DiagnosisEntry,
   diagnoseStuck,
@@ -8,6 +9,14 @@ import {
 } from '../watchdog/stuck-diagnosis.js';
 import { liveGroupMembers } from './workers/process-stop.js';
 import type { Worker } from './workers/worker.js';
+
+/** How sessions are known, so that a diagnosis names them by hash only. */
+export interface SessionSecrets {
+  /** The session lanes' hasher: a lock wait names its session by the requests' hash. */
+  readonly hasher: Pick<SessionHasher, 'tag'>;
+  /** `[sessions] params`: query parameters whose values are session ids, hidden in URIs. */
+  readonly params: readonly string[];
+}
 
 /** A stuck request as status shows it: the diagnosis, and whether a client still waits. */
 export interface StuckDiagnosis extends DiagnosisEntry {
@@ -42,17 +51,22 @@ export async function diagnoseSlot(
   name: string,
   worker: Worker,
   stuck: readonly SlotRequest[],
-  sessionHasher: Pick<SessionHasher, 'tag'> | null,
+  sessions: SessionSecrets | null,
   now = Date.now(),
 ): Promise<StuckDiagnosis[]> {
   const entries = await diagnoseStuck({
     replica: name,
     processes: processesOf(worker),
     stuck: stuck.map((request) => asStuckRequest(request, now)),
-    sessionHasher,
+    sessionHasher: sessions?.hasher ?? null,
     statusTimeoutMs: STATUS_TIMEOUT_MS,
   });
-  return entries.map((entry, index) => ({ ...entry, held: stuck[index]?.held ?? 'running' }));
+  // Hidden only now: the URI as sent is what pairs a request with php-fpm's child.
+  return entries.map((entry, index) => ({
+    ...entry,
+    uri: uriWithoutSession(entry.uri, sessions?.params ?? []),
+    held: stuck[index]?.held ?? 'running',
+  }));
 }
 
 /** The one log line of a stuck request, as an operator reads it. */

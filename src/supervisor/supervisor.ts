@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import type { Balancer } from '../balancer/balancer.js';
 import type { HealthConfig, SurgeSetting } from '../config/config-types.js';
 import { RateLimitedWarning } from '../rate-limited-warning.js';
-import type { SessionHasher } from '../sessions/session-hasher.js';
 import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 import { type BringUpOutcome, bringUp } from './bring-up.js';
 import { changeUnderWay, isConverged } from './convergence.js';
@@ -12,7 +11,7 @@ import { type Action, type DesiredState, plan } from './plan.js';
 import { replicaSpecFor } from './replica-spec.js';
 import { transition } from './replica-state.js';
 import { newSlot, type Slot, type SlotSnapshot, toSnapshot, toView } from './slot.js';
-import { diagnoseSlot, stuckLine } from './stuck-diagnosis-report.js';
+import { diagnoseSlot, type SessionSecrets, stuckLine } from './stuck-diagnosis-report.js';
 import { decideReplacement } from './stuck-replacement.js';
 import { type StuckReport, type StuckSettings, StuckWatch } from './stuck-watch.js';
 import { type SupervisorEvent, SupervisorEvents, type ToggleEvent } from './supervisor-events.js';
@@ -52,10 +51,11 @@ export interface SupervisorOptions {
   /** How often the planner runs without an event to wake it (timeouts, back-off). */
   readonly tickMs?: number;
   /**
-   * The session lanes' hasher: a worker waiting on a session's lock is named by the same hash
-   * as its requests. Null: such waits are reported without it.
+   * The session lanes' hasher and session parameters: a worker waiting on a session's lock is
+   * named by the same hash as its requests, and URIs show no session id. Null: lock waits
+   * are reported without the hash.
    */
-  readonly sessionHasher?: Pick<SessionHasher, 'tag'> | null;
+  readonly sessions?: SessionSecrets | null;
 }
 
 /**
@@ -74,7 +74,7 @@ export class Supervisor {
   /** Health checks that could not be made for want of descriptors: one line per interval. */
   readonly #descriptorAlarm: RateLimitedWarning;
   readonly #backoff: BackoffPolicy;
-  readonly #sessionHasher: Pick<SessionHasher, 'tag'> | null;
+  readonly #sessions: SessionSecrets | null;
   readonly #slots = new Map<number, Slot>();
   readonly #events: SupervisorEvents;
   /** Every release a replica was pinned to: their paths are rewritten too (see release-pinning). */
@@ -106,7 +106,7 @@ export class Supervisor {
       'health checks cannot open a connection: the daemon is out of file descriptors (replicas are not blamed for it)',
     );
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
-    this.#sessionHasher = options.sessionHasher ?? null;
+    this.#sessions = options.sessions ?? null;
     this.#settings = options.settings;
     this.#desired = desiredFrom(options.settings, options.release, 1);
     this.#tick = setInterval(() => this.#reconcile(), options.tickMs ?? 250);
@@ -491,7 +491,7 @@ export class Supervisor {
     if (record.diagnosing) return;
     record.diagnosing = true;
     try {
-      const entries = await diagnoseSlot(record.name, worker, report.stuck, this.#sessionHasher);
+      const entries = await diagnoseSlot(record.name, worker, report.stuck, this.#sessions);
       if (record.incarnation !== incarnation) return;
       record.stuckRequests = entries;
       const fresh = new Set(report.fresh);
