@@ -26,10 +26,12 @@ import type { Exchange, ExchangeOutcome } from './request/exchange.js';
 import { releaseHeaderBytes } from './request/release-header.js';
 import { makeReleasePinning } from './request/release-pinning.js';
 import { servingSummary } from './serving-summary.js';
+import { SessionHasher } from './sessions/session-hasher.js';
 import { SessionLanes } from './sessions/session-lanes.js';
 import { destroyNow, type RunningParts, shutDown } from './shutdown-sequence.js';
 import { startReplicasOrRecover } from './start-replicas.js';
 import { staticFilesFor } from './static/static-files.js';
+import type { SessionSecrets } from './supervisor/stuck-diagnosis-report.js';
 import { Supervisor } from './supervisor/supervisor.js';
 import { supervisorSettings } from './supervisor-settings.js';
 import { type InheritedSockets, inheritedSockets } from './systemd/inherited-sockets.js';
@@ -93,6 +95,11 @@ export async function startDaemon(
       ? config.paths.runtime
       : join(config.paths.runtime, `upgrade-${process.pid}`);
   const balancer = new Balancer(balancerOptions(config, logger));
+  // One hasher for the lanes and the watchdog: a lock wait names its session as its requests.
+  const sessions: SessionSecrets = {
+    hasher: new SessionHasher(),
+    params: config.sessions?.params ?? [],
+  };
   // Deploy, rollback and restart take it; a followed symlink flip holds it.
   const lock = new OperationLock();
   const common = {
@@ -103,6 +110,7 @@ export async function startDaemon(
     listenGid,
     inherited,
     replicaRuntime,
+    sessions,
     systemd,
     notifier: options.notifier ?? null,
     onHandedOver: options.onHandedOver ?? (() => {}),
@@ -119,6 +127,7 @@ export async function startDaemon(
     balancer,
     lock,
     logger,
+    sessions,
   );
   try {
     return await serve({ ...common, release, managed });
@@ -160,6 +169,7 @@ async function startManaged(
   balancer: Balancer,
   lock: OperationLock,
   logger: Logger,
+  sessions: SessionSecrets,
 ): Promise<{ readonly managed: ManagedParts; readonly release: string }> {
   // 0755: the web server must reach listen.fastcgi when it lives here (the default); what
   // else is inside is owner-only (replica sockets, php-fpm configs, the control socket).
@@ -179,6 +189,7 @@ async function startManaged(
         symlink: config.release.symlink,
         release: on,
         logger,
+        sessions,
       }),
   });
   const deployer = new Deployer({
@@ -206,6 +217,8 @@ interface ServeOptions {
   readonly inherited: InheritedSockets;
   /** Where the replicas' sockets and files go: paths.runtime, or a successor's own below it. */
   readonly replicaRuntime: string;
+  /** The session hasher the lanes share with the watchdog, and the session parameters. */
+  readonly sessions: SessionSecrets;
   readonly systemd: SystemdEnvironment;
   readonly notifier: SystemdNotifier | null;
   readonly onHandedOver: (pid: number) => void;
@@ -226,7 +239,9 @@ async function serve(options: ServeOptions): Promise<RunningDaemon> {
   };
   // Fronts → static files → session lanes → admission queue → balancer (see ARCHITECTURE.md).
   const lanes =
-    config.sessions === null ? null : new SessionLanes(balancer, { ...config.sessions, logger });
+    config.sessions === null
+      ? null
+      : new SessionLanes(balancer, { ...config.sessions, logger, hasher: options.sessions.hasher });
   const serving = () => balancer.servingRelease;
   const dispatcher =
     staticFilesFor(config, lanes ?? balancer, serving, managed?.history ?? null, logger) ??
