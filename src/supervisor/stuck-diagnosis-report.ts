@@ -13,7 +13,7 @@ import type { Worker } from './workers/worker.js';
 /** How sessions are known, so that a diagnosis names them by hash only. */
 export interface SessionSecrets {
   /** The session lanes' hasher: a lock wait names its session by the requests' hash. */
-  readonly hasher: Pick<SessionHasher, 'tag'>;
+  readonly hasher: SessionHasher;
   /** `[sessions] params`: query parameters whose values are session ids, hidden in URIs. */
   readonly params: readonly string[];
 }
