@@ -30,6 +30,12 @@ export interface ReplicaSpec {
    * `releaseHeaderBytes`), or none.
    */
   readonly responseHeader?: Buffer | null;
+  /**
+   * switchyard replaces it when it is stuck (a managed replica): a slot given up on stays
+   * taken until then. Otherwise (an external replica, which nothing here can replace) the
+   * slot is counted free again when given up, or it would be lost for good.
+   */
+  readonly replaceable?: boolean;
 }
 
 export interface PoolTimeouts {
@@ -188,7 +194,8 @@ export class ReplicaPool implements ConnectionOwner {
   abandonedRequestGivenUp(connection: BackendConnection, request: CarriedRequest): void {
     this.#busy.delete(connection);
     this.#abandoned -= 1;
-    this.#stuck.push(request);
+    if (this.spec.replaceable === true) this.#stuck.push(request);
+    else this.#afterSlotFreed();
   }
 
   closed(

@@ -33,5 +33,6 @@ export function replicaSpecFor(
     release: record.release,
     pinning: makeReleasePinning(context.symlink, record.release, context.knownReleases),
     responseHeader: releaseHeaderBytes(context.releaseHeader, record.release),
+    replaceable: true,
   };
 }

@@ -212,6 +212,9 @@ describe('watchdog through nginx', () => {
     const diagnosed = byName((await daemon.status()).replicas, stuck.name)?.stuckRequests ?? [];
     expect(diagnosed.length).toBeGreaterThan(0);
     expect(diagnosed[0]?.blockedOn).toContain('session lock');
+    // Named by the hash its requests show (one hasher for the lanes and the watchdog).
+    expect(diagnosed[0]?.session).toMatch(/^[0-9a-f]{12}$/);
+    expect(diagnosed[0]?.blockedOn).toContain(`session lock ${diagnosed[0]?.session}`);
     expect(JSON.stringify(await daemon.status())).not.toContain(sessionId);
 
     await waitFor(

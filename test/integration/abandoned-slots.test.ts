@@ -131,10 +131,10 @@ describe('a request whose client is gone keeps its slot until the worker is free
     });
   });
 
-  it('an abandoned request past abandon_after is given up: the connection closes and the slot counts stuck for good', async () => {
+  it('an abandoned request past abandon_after is given up: the connection closes and a managed replica’s slot counts stuck until replaced', async () => {
     const { plane, symlink, masters } = await startPhpFpmDataPlane(
       phpFpm as string,
-      { children: 1, requestTimeoutMs: 300, abandonAfterMs: 500 },
+      { children: 1, requestTimeoutMs: 300, abandonAfterMs: 500, replaceable: true },
       running,
     );
     const timedOut = await fcgiExchange(plane.socket, {
@@ -157,5 +157,25 @@ describe('a request whose client is gone keeps its slot until the worker is free
     expect(status.status).toBe(200);
     expect(pool.stuck).toBe(1);
     expect(pool.hasFreeSlot).toBe(false);
+  });
+
+  it('an external replica, which nothing replaces, gets a given-up slot back', async () => {
+    const { plane, symlink } = await startPhpFpmDataPlane(
+      phpFpm as string,
+      { children: 1, requestTimeoutMs: 300, abandonAfterMs: 500 },
+      running,
+    );
+    const timedOut = await fcgiExchange(plane.socket, {
+      params: phpParams(symlink, '/sleep.php?ms=2500'),
+    });
+    expect(timedOut.status).toBe(504);
+    const pool = holder(plane.balancer.pools());
+    expect(pool.abandoned).toBe(1);
+    await waitFor(() => pool.abandoned === 0, { timeoutMs: 5_000, what: 'the give-up' });
+    expect({ stuck: pool.stuck, load: pool.load, free: pool.hasFreeSlot }).toEqual({
+      stuck: 0,
+      load: 0,
+      free: true,
+    });
   });
 });

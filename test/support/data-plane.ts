@@ -14,6 +14,8 @@ export interface DataPlaneOptions {
     release: string;
     /** The replica's release header line (`releaseHeaderBytes`); none when omitted. */
     responseHeader?: Buffer | null;
+    /** Managed (replaced when stuck): a given-up slot stays taken. */
+    replaceable?: boolean;
   }>;
   readonly symlink: string;
   readonly queue?: number;
@@ -57,6 +59,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       release: replica.release,
       pinning: makeReleasePinning(options.symlink, replica.release, releases),
       ...(replica.responseHeader === undefined ? {} : { responseHeader: replica.responseHeader }),
+      ...(replica.replaceable === undefined ? {} : { replaceable: replica.replaceable }),
     });
   });
   const outcomes: ExchangeOutcome[] = [];

@@ -23,6 +23,8 @@ export interface PhpFpmDataPlaneOptions {
   readonly queueTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
   readonly abandonAfterMs?: number;
+  /** As managed replicas (replaced when stuck), or external ones (the default). */
+  readonly replaceable?: boolean;
 }
 
 /**
@@ -51,11 +53,16 @@ export async function startPhpFpmDataPlane(
     cleanups.push(() => master.stop());
     masters.push(master);
   }
-  const { children, maxRequests: _, ...limits } = options;
+  const { children, maxRequests: _, replaceable, ...limits } = options;
   const plane = await startDataPlane({
     dir: temp.path,
     symlink,
-    replicas: masters.map((m) => ({ socket: m.socket, capacity: children, release: PHP_RELEASE })),
+    replicas: masters.map((m) => ({
+      socket: m.socket,
+      capacity: children,
+      release: PHP_RELEASE,
+      ...(replaceable === undefined ? {} : { replaceable }),
+    })),
     ...limits,
   });
   cleanups.push(() => plane.stop());
