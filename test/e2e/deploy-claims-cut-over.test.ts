@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { failures, startDeployLoad } from '../support/deploy-load.js';
 import type { HttpLoadResponse } from '../support/http-load.js';
 import type { ManagedDaemon } from '../support/managed-daemon.js';
@@ -10,6 +10,7 @@ import {
   RELEASE_HEADER,
   startPhpFpmDaemon,
 } from '../support/php-fpm-daemon.js';
+import { stopAfterEach } from '../support/stop-after-each.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 
 const phpFpm = requireSystemTool(SystemTool.phpFpm);
@@ -18,12 +19,7 @@ const nginx = requireSystemTool(SystemTool.nginx);
 let daemon: ManagedDaemon | null = null;
 let front: RunningNginx | null = null;
 
-afterEach(async () => {
-  await front?.stop();
-  front = null;
-  await daemon?.cleanup();
-  daemon = null;
-});
+const keep = stopAfterEach();
 
 const DEPLOYS = 5;
 const CLIENTS = 12;
@@ -65,18 +61,22 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
     it(`${DEPLOYS} deploys under ${CLIENTS} clients: no request sent after any client got a new-release answer is answered by an older release`, {
       timeout: 60_000,
     }, async () => {
-      daemon = await startPhpFpmDaemon({
-        label: 'claims-cut-over',
-        phpFpm: phpFpm as string,
-        warmup: ['/index.php'],
-      });
+      daemon = keep(
+        await startPhpFpmDaemon({
+          label: 'claims-cut-over',
+          phpFpm: phpFpm as string,
+          warmup: ['/index.php'],
+        }),
+      );
       const current = daemon;
-      front = await startNginx({
-        binary: nginx as string,
-        dir: current.dir,
-        fastcgiPass: `unix:${current.fastcgiSocket}`,
-        documentRoot: current.symlink,
-      });
+      front = keep(
+        await startNginx({
+          binary: nginx as string,
+          dir: current.dir,
+          fastcgiPass: `unix:${current.fastcgiSocket}`,
+          documentRoot: current.symlink,
+        }),
+      );
       const load = startDeployLoad({
         url: front.url,
         releaseHeader: RELEASE_HEADER,

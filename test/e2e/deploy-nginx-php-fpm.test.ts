@@ -2,11 +2,12 @@ import { execFile } from 'node:child_process';
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { backwardSteps, failures, startMixedPhpLoad } from '../support/deploy-load.js';
 import type { ManagedDaemon } from '../support/managed-daemon.js';
 import { type RunningNginx, startNginx } from '../support/nginx.js';
 import { PHP_R1, PHP_R2, RELEASE_HEADER, startPhpFpmDaemon } from '../support/php-fpm-daemon.js';
+import { stopAfterEach } from '../support/stop-after-each.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 import { makeTempDir } from '../support/temp-dir.js';
 import { waitFor } from '../support/wait-for.js';
@@ -18,33 +19,32 @@ const run = promisify(execFile);
 let daemon: ManagedDaemon | null = null;
 let front: RunningNginx | null = null;
 
-afterEach(async () => {
-  await front?.stop();
-  front = null;
-  await daemon?.cleanup();
-  daemon = null;
-});
+const keep = stopAfterEach();
 
 async function startStack(
   label: string,
   extra: readonly string[] = [],
   realpathRoot = false,
 ): Promise<string> {
-  daemon = await startPhpFpmDaemon({
-    label,
-    phpFpm: phpFpm as string,
-    capacity: 6,
-    phpFpmExtra: extra,
-    warmup: ['/index.php'],
-    deployLimits: ['timeout = "60s"'],
-  });
-  front = await startNginx({
-    binary: nginx as string,
-    dir: daemon.dir,
-    fastcgiPass: `unix:${daemon.fastcgiSocket}`,
-    documentRoot: daemon.symlink,
-    realpathRoot,
-  });
+  daemon = keep(
+    await startPhpFpmDaemon({
+      label,
+      phpFpm: phpFpm as string,
+      capacity: 6,
+      phpFpmExtra: extra,
+      warmup: ['/index.php'],
+      deployLimits: ['timeout = "60s"'],
+    }),
+  );
+  front = keep(
+    await startNginx({
+      binary: nginx as string,
+      dir: daemon.dir,
+      fastcgiPass: `unix:${daemon.fastcgiSocket}`,
+      documentRoot: daemon.symlink,
+      realpathRoot,
+    }),
+  );
   return front.url;
 }
 

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { backwardSteps, failures, startDeployLoad } from '../support/deploy-load.js';
 import { type HttpLoadResponse, runHttpLoad, summarise } from '../support/http-load.js';
 import type { ManagedDaemon } from '../support/managed-daemon.js';
 import { type RunningNginx, startNginx } from '../support/nginx.js';
 import { PHP_R1, PHP_R2, RELEASE_HEADER, startPhpFpmDaemon } from '../support/php-fpm-daemon.js';
+import { stopAfterEach } from '../support/stop-after-each.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 
 // PHP's session lock, end to end: nginx → switchyard → two php-fpm replicas it runs, PHP
@@ -17,29 +18,28 @@ const nginx = requireSystemTool(SystemTool.nginx);
 let daemon: ManagedDaemon | null = null;
 let front: RunningNginx | null = null;
 
-afterEach(async () => {
-  await front?.stop();
-  front = null;
-  await daemon?.cleanup();
-  daemon = null;
-});
+const keep = stopAfterEach();
 
 /** The daemon with 2 php-fpm replicas of capacity 4 (8 routed workers), nginx in front. */
 async function startStack(label: string, sessions: readonly string[]): Promise<string> {
-  daemon = await startPhpFpmDaemon({
-    label,
-    phpFpm: phpFpm as string,
-    capacity: 4,
-    warmup: ['/index.php'],
-    deployLimits: ['timeout = "60s"'],
-    extra: sessions,
-  });
-  front = await startNginx({
-    binary: nginx as string,
-    dir: daemon.dir,
-    fastcgiPass: `unix:${daemon.fastcgiSocket}`,
-    documentRoot: daemon.symlink,
-  });
+  daemon = keep(
+    await startPhpFpmDaemon({
+      label,
+      phpFpm: phpFpm as string,
+      capacity: 4,
+      warmup: ['/index.php'],
+      deployLimits: ['timeout = "60s"'],
+      extra: sessions,
+    }),
+  );
+  front = keep(
+    await startNginx({
+      binary: nginx as string,
+      dir: daemon.dir,
+      fastcgiPass: `unix:${daemon.fastcgiSocket}`,
+      documentRoot: daemon.symlink,
+    }),
+  );
   return front.url;
 }
 

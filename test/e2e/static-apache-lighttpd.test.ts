@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { startApache } from '../support/apache.js';
 import { startLighttpd } from '../support/lighttpd.js';
 import type { ManagedDaemon } from '../support/managed-daemon.js';
@@ -12,6 +12,7 @@ import {
   startStaticSiteDaemon,
   staticSnippet,
 } from '../support/static-site.js';
+import { stopAfterEach } from '../support/stop-after-each.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 
 const phpFpm = requireSystemTool(SystemTool.phpFpm);
@@ -71,22 +72,19 @@ const FRONTS: readonly Front[] = [
 let daemon: ManagedDaemon | null = null;
 let server: RunningServer | null = null;
 
-afterEach(async () => {
-  await server?.stop();
-  server = null;
-  await daemon?.cleanup();
-  daemon = null;
-});
+const keep = stopAfterEach();
 
 for (const front of FRONTS) {
   const startStack = async (label: string, mode: StaticMode): Promise<[ManagedDaemon, string]> => {
-    daemon = await startStaticSiteDaemon({
-      label,
-      phpFpm: phpFpm as string,
-      mode,
-      header: 'x-sendfile',
-    });
-    server = await front.start(front.binary as string, daemon);
+    daemon = keep(
+      await startStaticSiteDaemon({
+        label,
+        phpFpm: phpFpm as string,
+        mode,
+        header: 'x-sendfile',
+      }),
+    );
+    server = keep(await front.start(front.binary as string, daemon));
     return [daemon, server.url];
   };
 

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { afterEach, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import type { ManagedDaemon } from '../support/managed-daemon.js';
 import { type RunningNginx, startNginx } from '../support/nginx.js';
 import { cookieScenario, servingScenario } from '../support/static-scenarios.js';
@@ -8,6 +8,7 @@ import {
   type StaticMode,
   startStaticSiteDaemon,
 } from '../support/static-site.js';
+import { stopAfterEach } from '../support/stop-after-each.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 
 const phpFpm = requireSystemTool(SystemTool.phpFpm);
@@ -19,29 +20,28 @@ const NGINX_CSS = /^text\/css/;
 let daemon: ManagedDaemon | null = null;
 let front: RunningNginx | null = null;
 
-afterEach(async () => {
-  await front?.stop();
-  front = null;
-  await daemon?.cleanup();
-  daemon = null;
-});
+const keep = stopAfterEach();
 
 /** switchyard with [static] in `mode`, behind nginx with deploy/nginx/switchyard-static.conf. */
 async function startStack(label: string, mode: StaticMode): Promise<[ManagedDaemon, string]> {
-  daemon = await startStaticSiteDaemon({
-    label,
-    phpFpm: phpFpm as string,
-    mode,
-    header: 'x-accel-redirect',
-  });
-  front = await startNginx({
-    binary: nginx as string,
-    dir: daemon.dir,
-    fastcgiPass: `unix:${daemon.fastcgiSocket}`,
-    documentRoot: join(daemon.symlink, 'public'),
-    extraHttp: ['include /etc/nginx/mime.types;'],
-    extraServer: nginxStaticLines(join(daemon.dir, 'releases')),
-  });
+  daemon = keep(
+    await startStaticSiteDaemon({
+      label,
+      phpFpm: phpFpm as string,
+      mode,
+      header: 'x-accel-redirect',
+    }),
+  );
+  front = keep(
+    await startNginx({
+      binary: nginx as string,
+      dir: daemon.dir,
+      fastcgiPass: `unix:${daemon.fastcgiSocket}`,
+      documentRoot: join(daemon.symlink, 'public'),
+      extraHttp: ['include /etc/nginx/mime.types;'],
+      extraServer: nginxStaticLines(join(daemon.dir, 'releases')),
+    }),
+  );
   return [daemon, front.url];
 }
 

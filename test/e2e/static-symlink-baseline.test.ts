@@ -1,9 +1,10 @@
 import { join } from 'node:path';
-import { afterEach, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import type { ManagedDaemon } from '../support/managed-daemon.js';
 import { type RunningNginx, startNginx } from '../support/nginx.js';
 import { deploysUnderPageClients, expectPairs } from '../support/static-scenarios.js';
 import { startStaticSiteDaemon } from '../support/static-site.js';
+import { stopAfterEach } from '../support/stop-after-each.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 
 const phpFpm = requireSystemTool(SystemTool.phpFpm);
@@ -14,12 +15,7 @@ const DEPLOYS = 5;
 let daemon: ManagedDaemon | null = null;
 let front: RunningNginx | null = null;
 
-afterEach(async () => {
-  await front?.stop();
-  front = null;
-  await daemon?.cleanup();
-  daemon = null;
-});
+const keep = stopAfterEach();
 
 describe.skipIf(phpFpm === undefined || nginx === undefined)(
   'without [static]: nginx serves static files from `current`, PHP goes through switchyard',
@@ -27,19 +23,23 @@ describe.skipIf(phpFpm === undefined || nginx === undefined)(
     it('5 deploys under page + stylesheet clients: at most the pair straddling each cut-over is mixed', {
       timeout: 120_000,
     }, async () => {
-      daemon = await startStaticSiteDaemon({
-        label: 'static-baseline',
-        phpFpm: phpFpm as string,
-        mode: 'symlink',
-        header: 'x-accel-redirect',
-      });
+      daemon = keep(
+        await startStaticSiteDaemon({
+          label: 'static-baseline',
+          phpFpm: phpFpm as string,
+          mode: 'symlink',
+          header: 'x-accel-redirect',
+        }),
+      );
       // The usual symlink setup: nginx resolves `current` on every static file it opens.
-      front = await startNginx({
-        binary: nginx as string,
-        dir: daemon.dir,
-        fastcgiPass: `unix:${daemon.fastcgiSocket}`,
-        documentRoot: join(daemon.symlink, 'public'),
-      });
+      front = keep(
+        await startNginx({
+          binary: nginx as string,
+          dir: daemon.dir,
+          fastcgiPass: `unix:${daemon.fastcgiSocket}`,
+          documentRoot: join(daemon.symlink, 'public'),
+        }),
+      );
       const report = await deploysUnderPageClients(daemon, front.url, {
         clients: 4,
         deploys: DEPLOYS,

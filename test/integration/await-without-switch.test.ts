@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/control-client.js';
 import {
   DEMO_APP_REPLICAS,
@@ -6,6 +6,7 @@ import {
   type ManagedDaemon,
   startManagedDaemon,
 } from '../support/managed-daemon.js';
+import { stopAfterEach } from '../support/stop-after-each.js';
 import { waitFor } from '../support/wait-for.js';
 
 // `switchyard await` for the release the daemon already converges on, while no switch runs:
@@ -14,22 +15,21 @@ import { waitFor } from '../support/wait-for.js';
 
 let daemon: ManagedDaemon | null = null;
 
-afterEach(async () => {
-  await daemon?.cleanup();
-  daemon = null;
-});
+const keep = stopAfterEach();
 
 describe('switchyard await with no switch to wait for', () => {
   it('waits for a crashed replica to be back, and does not wait out a rolling restart', {
     timeout: 90_000,
   }, async () => {
     // Surge: a restart starts a spare beside each replica; every start warms up for 3 s.
-    daemon = await startManagedDaemon({
-      label: 'await-no-switch',
-      replicas: DEMO_APP_REPLICAS(2, 2, true),
-      releaseSource: demoRelease('v1'),
-      extra: ['[deploy]', 'warmup = ["/sleep?ms=3000"]', 'timeout = "60s"'],
-    });
+    daemon = keep(
+      await startManagedDaemon({
+        label: 'await-no-switch',
+        replicas: DEMO_APP_REPLICAS(2, 2, true),
+        releaseSource: demoRelease('v1'),
+        extra: ['[deploy]', 'warmup = ["/sleep?ms=3000"]', 'timeout = "60s"'],
+      }),
+    );
     const current = daemon;
     const [first] = (await current.status()).replicas;
     process.kill(first?.pid as number, 'SIGKILL');

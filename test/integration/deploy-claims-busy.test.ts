@@ -1,8 +1,9 @@
 import { realpathSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ManagedDaemon } from '../support/managed-daemon.js';
 import { PHP_R1, PHP_R2, startPhpFpmDaemon } from '../support/php-fpm-daemon.js';
 import { readHistory } from '../support/release-history-file.js';
+import { stopAfterEach } from '../support/stop-after-each.js';
 import { type RunningCli, startCli } from '../support/switchyard-process.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 import { holdWarmUp } from '../support/warm-up-gate.js';
@@ -11,10 +12,7 @@ const phpFpm = requireSystemTool(SystemTool.phpFpm);
 
 let daemon: ManagedDaemon | null = null;
 
-afterEach(async () => {
-  await daemon?.cleanup();
-  daemon = null;
-});
+const keep = stopAfterEach();
 
 type Operation = readonly string[];
 
@@ -63,11 +61,13 @@ describe.skipIf(phpFpm === undefined)(
     it('while a deploy, a rollback or a restart runs, another deploy, restart or rollback is refused and the first completes', {
       timeout: 60_000,
     }, async () => {
-      daemon = await startPhpFpmDaemon({
-        label: 'claims-busy',
-        phpFpm: phpFpm as string,
-        warmup: ['/gate.php'],
-      });
+      daemon = keep(
+        await startPhpFpmDaemon({
+          label: 'claims-busy',
+          phpFpm: phpFpm as string,
+          warmup: ['/gate.php'],
+        }),
+      );
       const current = daemon;
       const d0 = current.release;
       const d1 = current.addRelease('d1', PHP_R2);

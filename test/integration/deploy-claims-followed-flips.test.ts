@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { backwardSteps, failures, startDeployLoad } from '../support/deploy-load.js';
 import type { ManagedDaemon } from '../support/managed-daemon.js';
 import {
@@ -12,6 +12,7 @@ import {
   startPhpFpmDaemon,
 } from '../support/php-fpm-daemon.js';
 import { readHistory } from '../support/release-history-file.js';
+import { stopAfterEach } from '../support/stop-after-each.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 import { waitFor } from '../support/wait-for.js';
 import { holdWarmUp } from '../support/warm-up-gate.js';
@@ -21,10 +22,7 @@ const run = promisify(execFile);
 
 let daemon: ManagedDaemon | null = null;
 
-afterEach(async () => {
-  await daemon?.cleanup();
-  daemon = null;
-});
+const keep = stopAfterEach();
 
 const releaseIndex = (name: string): number => Number(name.replace(/^d/, ''));
 
@@ -34,11 +32,13 @@ describe.skipIf(phpFpm === undefined)(
     it('coalesce: flips to d1, d2, d3 and d4 while the switch to d1 is held converge once, on d4', {
       timeout: 60_000,
     }, async () => {
-      daemon = await startPhpFpmDaemon({
-        label: 'claims-flips',
-        phpFpm: phpFpm as string,
-        warmup: ['/gate.php'],
-      });
+      daemon = keep(
+        await startPhpFpmDaemon({
+          label: 'claims-flips',
+          phpFpm: phpFpm as string,
+          warmup: ['/gate.php'],
+        }),
+      );
       const current = daemon;
       const d0 = current.release;
       const [d1, d2, d3, d4] = [1, 2, 3, 4].map((k) =>

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { backwardSteps, failures, startDeployLoad } from '../support/deploy-load.js';
 import {
   DEMO_APP_REPLICAS,
@@ -9,33 +9,33 @@ import {
   type ManagedDaemon,
   startManagedDaemon,
 } from '../support/managed-daemon.js';
+import { stopAfterEach } from '../support/stop-after-each.js';
 import { waitFor } from '../support/wait-for.js';
 
 const HEADER = 'X-Served-Release';
 const execFileAsync = promisify(execFile);
 let daemon: ManagedDaemon | null = null;
 
-afterEach(async () => {
-  await daemon?.cleanup();
-  daemon = null;
-});
+const keep = stopAfterEach();
 
 async function start(label: string, surge: boolean): Promise<ManagedDaemon> {
-  daemon = await startManagedDaemon({
-    label,
-    firstRelease: 'd0',
-    replicas: DEMO_APP_REPLICAS(2, 3, surge),
-    releaseSource: demoRelease('v1'),
-    extra: [
-      '[health]',
-      'interval = "500ms"',
-      'timeout = "2s"',
-      '[response]',
-      `release_header = "${HEADER}"`,
-      '[deploy]',
-      'warmup = ["/release.json"]',
-    ],
-  });
+  daemon = keep(
+    await startManagedDaemon({
+      label,
+      firstRelease: 'd0',
+      replicas: DEMO_APP_REPLICAS(2, 3, surge),
+      releaseSource: demoRelease('v1'),
+      extra: [
+        '[health]',
+        'interval = "500ms"',
+        'timeout = "2s"',
+        '[response]',
+        `release_header = "${HEADER}"`,
+        '[deploy]',
+        'warmup = ["/release.json"]',
+      ],
+    }),
+  );
   return daemon;
 }
 
@@ -148,13 +148,15 @@ describe('deploys with command replicas (the demo app)', () => {
   });
 
   it('keeps to release.root: a deploy outside it is refused, a flip outside it is not followed', async () => {
-    daemon = await startManagedDaemon({
-      label: 'deploy-root',
-      firstRelease: 'd0',
-      replicas: DEMO_APP_REPLICAS(2, 2),
-      releaseSource: demoRelease('v1'),
-      releaseExtra: ['root = "<dir>/releases"'],
-    });
+    daemon = keep(
+      await startManagedDaemon({
+        label: 'deploy-root',
+        firstRelease: 'd0',
+        replicas: DEMO_APP_REPLICAS(2, 2),
+        releaseSource: demoRelease('v1'),
+        releaseExtra: ['root = "<dir>/releases"'],
+      }),
+    );
     const current = daemon;
     const outside = current.addRelease('../outside', demoRelease('v2'));
     const before = await current.status();

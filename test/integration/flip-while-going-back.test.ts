@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ManagedDaemon } from '../support/managed-daemon.js';
 import { PHP_R1, PHP_R2, startPhpFpmDaemon } from '../support/php-fpm-daemon.js';
 import { readHistory } from '../support/release-history-file.js';
+import { stopAfterEach } from '../support/stop-after-each.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 import { waitFor } from '../support/wait-for.js';
 import { holdWarmUp } from '../support/warm-up-gate.js';
@@ -18,20 +19,19 @@ const phpFpm = requireSystemTool(SystemTool.phpFpm);
 const run = promisify(execFile);
 let daemon: ManagedDaemon | null = null;
 
-afterEach(async () => {
-  await daemon?.cleanup();
-  daemon = null;
-});
+const keep = stopAfterEach();
 
 describe.skipIf(phpFpm === undefined)('a flip while a failed switch goes back', () => {
   it('is followed as a switch of its own once the way back has ended', {
     timeout: 90_000,
   }, async () => {
-    daemon = await startPhpFpmDaemon({
-      label: 'flip-going-back',
-      phpFpm: phpFpm as string,
-      warmup: ['/gate.php'],
-    });
+    daemon = keep(
+      await startPhpFpmDaemon({
+        label: 'flip-going-back',
+        phpFpm: phpFpm as string,
+        warmup: ['/gate.php'],
+      }),
+    );
     const current = daemon;
     const d0 = current.release;
     const d1 = current.addRelease('d1', PHP_R2);

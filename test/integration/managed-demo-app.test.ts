@@ -1,6 +1,6 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runHttpLoad, summarise } from '../support/http-load.js';
 import {
   DEMO_APP_REPLICAS,
@@ -9,15 +9,13 @@ import {
   startManagedDaemon,
 } from '../support/managed-daemon.js';
 import { survivors } from '../support/process-tree.js';
+import { stopAfterEach } from '../support/stop-after-each.js';
 import { runSwitchyard } from '../support/switchyard-process.js';
 import { waitFor } from '../support/wait-for.js';
 
 let daemon: ManagedDaemon | null = null;
 
-afterEach(async () => {
-  await daemon?.cleanup();
-  daemon = null;
-});
+const keep = stopAfterEach();
 
 async function releaseJson(url: string): Promise<{ release: string; dir: string; pid: number }> {
   const response = await fetch(`${url}/release.json`);
@@ -27,11 +25,13 @@ async function releaseJson(url: string): Promise<{ release: string; dir: string;
 
 describe('switchyard daemon running the demo app as command replicas', () => {
   it('starts two replicas pinned to the release, both serving, and reports them in status', async () => {
-    daemon = await startManagedDaemon({
-      label: 'cmd-start',
-      replicas: DEMO_APP_REPLICAS(2, 2),
-      releaseSource: demoRelease('v1'),
-    });
+    daemon = keep(
+      await startManagedDaemon({
+        label: 'cmd-start',
+        replicas: DEMO_APP_REPLICAS(2, 2),
+        releaseSource: demoRelease('v1'),
+      }),
+    );
     const status = await daemon.status();
     expect(status.kind).toBe('command');
     expect(status.servingRelease).toBe(daemon.release);
@@ -60,11 +60,13 @@ describe('switchyard daemon running the demo app as command replicas', () => {
   });
 
   it('restarts every replica under load without one failed request, with new pids', async () => {
-    daemon = await startManagedDaemon({
-      label: 'cmd-restart',
-      replicas: DEMO_APP_REPLICAS(2, 4),
-      releaseSource: demoRelease('v1'),
-    });
+    daemon = keep(
+      await startManagedDaemon({
+        label: 'cmd-restart',
+        replicas: DEMO_APP_REPLICAS(2, 4),
+        releaseSource: demoRelease('v1'),
+      }),
+    );
     const before = new Set(await daemon.replicaPids());
     const url = daemon.httpUrl;
     let restartDone = false;
@@ -100,11 +102,13 @@ describe('switchyard daemon running the demo app as command replicas', () => {
   });
 
   it('restarts one replica with --replica and leaves the other alone', async () => {
-    daemon = await startManagedDaemon({
-      label: 'cmd-restart-one',
-      replicas: DEMO_APP_REPLICAS(2, 2),
-      releaseSource: demoRelease('v1'),
-    });
+    daemon = keep(
+      await startManagedDaemon({
+        label: 'cmd-restart-one',
+        replicas: DEMO_APP_REPLICAS(2, 2),
+        releaseSource: demoRelease('v1'),
+      }),
+    );
     const before = await daemon.status();
     const result = await daemon.cli(['restart', '--replica', '2']);
     expect(result.code, result.stderr).toBe(0);
@@ -118,11 +122,13 @@ describe('switchyard daemon running the demo app as command replicas', () => {
   });
 
   it('takes a killed replica out of rotation at once and brings it back, counting the restart', async () => {
-    daemon = await startManagedDaemon({
-      label: 'cmd-crash',
-      replicas: DEMO_APP_REPLICAS(2, 4),
-      releaseSource: demoRelease('v1'),
-    });
+    daemon = keep(
+      await startManagedDaemon({
+        label: 'cmd-crash',
+        replicas: DEMO_APP_REPLICAS(2, 4),
+        releaseSource: demoRelease('v1'),
+      }),
+    );
     const before = await daemon.status();
     const victim = before.replicas[0]?.pids[0] as number;
     const load = runHttpLoad({
@@ -148,12 +154,14 @@ describe('switchyard daemon running the demo app as command replicas', () => {
   });
 
   it('replaces a replica whose health check hangs, keeping the other serving', async () => {
-    daemon = await startManagedDaemon({
-      label: 'cmd-hang',
-      replicas: DEMO_APP_REPLICAS(2, 2),
-      releaseSource: demoRelease('v1'),
-      extra: ['[health]', 'interval = "300ms"', 'timeout = "1s"', 'failures = 3'],
-    });
+    daemon = keep(
+      await startManagedDaemon({
+        label: 'cmd-hang',
+        replicas: DEMO_APP_REPLICAS(2, 2),
+        releaseSource: demoRelease('v1'),
+        extra: ['[health]', 'interval = "300ms"', 'timeout = "1s"', 'failures = 3'],
+      }),
+    );
     const before = await daemon.status();
     const [first, second] = before.replicas;
     writeFileSync(join(daemon.release, '.health'), `hang ${first?.pids.join(' ')}`);
@@ -174,11 +182,13 @@ describe('switchyard daemon running the demo app as command replicas', () => {
   });
 
   it('with surge = true, starts a spare first so ready replicas never drop below count', async () => {
-    daemon = await startManagedDaemon({
-      label: 'cmd-surge',
-      replicas: DEMO_APP_REPLICAS(2, 2, true),
-      releaseSource: demoRelease('v1'),
-    });
+    daemon = keep(
+      await startManagedDaemon({
+        label: 'cmd-surge',
+        replicas: DEMO_APP_REPLICAS(2, 2, true),
+        releaseSource: demoRelease('v1'),
+      }),
+    );
     const before = await daemon.replicaPids();
     let fewest = Number.POSITIVE_INFINITY;
     let most = 0;
@@ -204,11 +214,13 @@ describe('switchyard daemon running the demo app as command replicas', () => {
   });
 
   it('SIGHUP applies a changed config by replacing replicas, and refuses a bad one', async () => {
-    daemon = await startManagedDaemon({
-      label: 'cmd-hup',
-      replicas: DEMO_APP_REPLICAS(2, 2),
-      releaseSource: demoRelease('v1'),
-    });
+    daemon = keep(
+      await startManagedDaemon({
+        label: 'cmd-hup',
+        replicas: DEMO_APP_REPLICAS(2, 2),
+        releaseSource: demoRelease('v1'),
+      }),
+    );
     const configPath = daemon.switchyard.configPath;
     const original = readFileSync(configPath, 'utf8');
     writeFileSync(configPath, original.replace('capacity = 2', 'capacity = 3'));
@@ -243,12 +255,14 @@ describe('switchyard daemon running the demo app as command replicas', () => {
   });
 
   it('refuses to start a second daemon with the same config, leaving the first untouched', async () => {
-    daemon = await startManagedDaemon({
-      label: 'cmd-twice',
-      replicas: DEMO_APP_REPLICAS(2, 2),
-      releaseSource: demoRelease('v1'),
-      listenExtra: ['group = "nogroup"'],
-    });
+    daemon = keep(
+      await startManagedDaemon({
+        label: 'cmd-twice',
+        replicas: DEMO_APP_REPLICAS(2, 2),
+        releaseSource: demoRelease('v1'),
+        listenExtra: ['group = "nogroup"'],
+      }),
+    );
     // The FastCGI socket belongs to listen.group, so a web server in that group can use it.
     expect(statSync(daemon.fastcgiSocket).gid).toBe(65534);
     const before = await daemon.replicaPids();

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DaemonStatus } from '../../src/control/messages.js';
 import {
   DEMO_APP_REPLICAS,
@@ -6,15 +6,13 @@ import {
   type ManagedDaemon,
   startManagedDaemon,
 } from '../support/managed-daemon.js';
+import { stopAfterEach } from '../support/stop-after-each.js';
 
 // A release directory named with terminal escape sequences, deployed to a real daemon: every
 // command prints the name escaped, and `status --json` passes it on exactly.
 
 let daemon: ManagedDaemon | null = null;
-afterEach(async () => {
-  await daemon?.cleanup();
-  daemon = null;
-});
+const keep = stopAfterEach();
 
 /** Red text, a window title and a bidi override: what a hostile release name could carry. */
 const NAME = 'two\x1b[31mred\x1b]0;owned\x07\u202e';
@@ -28,11 +26,13 @@ function expectPrintable(what: string, text: string): void {
 
 describe('release names with control characters', () => {
   it('deploy, restart, status and rollback print them escaped; --json keeps them exact', async () => {
-    daemon = await startManagedDaemon({
-      label: 'escapes',
-      replicas: DEMO_APP_REPLICAS(2, 2),
-      releaseSource: demoRelease('v1'),
-    });
+    daemon = keep(
+      await startManagedDaemon({
+        label: 'escapes',
+        replicas: DEMO_APP_REPLICAS(2, 2),
+        releaseSource: demoRelease('v1'),
+      }),
+    );
     const first = daemon.release;
     const hostile = daemon.addRelease(NAME, demoRelease('v2'));
     const shownPath = hostile.replace(NAME, SHOWN);

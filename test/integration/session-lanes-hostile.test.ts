@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SessionsStatus } from '../../src/control/messages.js';
 import { RecordType, Role } from '../../src/protocol/constants.js';
 import { encodeNameValuePairs } from '../../src/protocol/name-value-pairs.js';
@@ -26,6 +26,7 @@ import {
   startManagedDaemon,
 } from '../support/managed-daemon.js';
 import { RawFcgiClient } from '../support/raw-fcgi-client.js';
+import { stopAfterEach } from '../support/stop-after-each.js';
 import { waitFor } from '../support/wait-for.js';
 
 const MiB = 1024 * 1024;
@@ -35,19 +36,18 @@ const LANE_WARNING =
 
 let daemon: ManagedDaemon | null = null;
 
-afterEach(async () => {
-  await daemon?.cleanup();
-  daemon = null;
-});
+const keep = stopAfterEach();
 
 /** Two replicas of capacity 4: room for every test's parallel requests, so only lanes wait. */
 async function startWithSessions(label: string, sessions: readonly string[]) {
-  daemon = await startManagedDaemon({
-    label,
-    replicas: DEMO_APP_REPLICAS(2, 4),
-    releaseSource: demoRelease('v1'),
-    extra: ['[sessions]', ...sessions],
-  });
+  daemon = keep(
+    await startManagedDaemon({
+      label,
+      replicas: DEMO_APP_REPLICAS(2, 4),
+      releaseSource: demoRelease('v1'),
+      extra: ['[sessions]', ...sessions],
+    }),
+  );
   return daemon;
 }
 

@@ -1,9 +1,10 @@
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { failures, startDeployLoad } from '../support/deploy-load.js';
 import type { HttpLoadResponse } from '../support/http-load.js';
 import { type ManagedDaemon, QUICK_HEALTH, startManagedDaemon } from '../support/managed-daemon.js';
 import { repoRoot } from '../support/repo-root.js';
+import { stopAfterEach } from '../support/stop-after-each.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -18,30 +19,29 @@ const HUGE_MARGIN = '1048576GiB';
 
 let daemon: ManagedDaemon | null = null;
 
-afterEach(async () => {
-  await daemon?.cleanup();
-  daemon = null;
-});
+const keep = stopAfterEach();
 
 async function start(
   label: string,
   replicasExtra: readonly string[] = [],
   deployExtra: readonly string[] = [],
 ): Promise<ManagedDaemon> {
-  daemon = await startManagedDaemon({
-    label,
-    replicas: [
-      '[replicas]',
-      'kind = "php-fpm"',
-      `count = ${COUNT}`,
-      `capacity = ${CAPACITY}`,
-      ...replicasExtra,
-      '[replicas.php_fpm]',
-      `binary = "${phpFpm}"`,
-    ],
-    releaseSource: R1,
-    extra: [...QUICK_HEALTH, '[deploy]', 'timeout = "60s"', ...deployExtra],
-  });
+  daemon = keep(
+    await startManagedDaemon({
+      label,
+      replicas: [
+        '[replicas]',
+        'kind = "php-fpm"',
+        `count = ${COUNT}`,
+        `capacity = ${CAPACITY}`,
+        ...replicasExtra,
+        '[replicas.php_fpm]',
+        `binary = "${phpFpm}"`,
+      ],
+      releaseSource: R1,
+      extra: [...QUICK_HEALTH, '[deploy]', 'timeout = "60s"', ...deployExtra],
+    }),
+  );
   return daemon;
 }
 
