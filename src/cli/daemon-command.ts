@@ -82,17 +82,15 @@ export async function runDaemonCommand(options: DaemonCommandOptions): Promise<n
     config.replicas.kind === 'external' ? config.replicas.addresses.length : 0,
   );
   if (systemd.upgrade !== null) {
-    // systemd hears of the new main pid from it as well as from the predecessor: whichever
-    // comes first, READY=1 below is then the main process's.
-    notifier.mainPid(process.pid);
     writeHandoverReport(systemd.upgrade.reportFd, { ok: true, pid: process.pid });
     logger.info(
       { predecessor: systemd.upgrade.fromPid },
       'upgrade: serving beside the old daemon, which now stops',
     );
   }
-  // The replicas serve and the fronts accept: systemd's start (or upgrade) is complete.
-  notifier.ready(status.line());
+  // The replicas serve and the fronts accept: systemd's start (or upgrade) is complete. A
+  // successor names itself the main pid as the predecessor does: whichever comes first.
+  notifier.ready(status.line(), systemd.upgrade === null ? undefined : process.pid);
   const stopPings =
     systemd.watchdogUsec === null ? () => {} : startWatchdogPings(notifier, systemd.watchdogUsec);
 

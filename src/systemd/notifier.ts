@@ -32,9 +32,17 @@ export class SystemdNotifier {
     return this.#socketPath !== null;
   }
 
-  /** The replicas serve: Type=notify's start is complete (or a reload is). */
-  ready(status: string): void {
-    this.send({ READY: '1', STATUS: status });
+  /**
+   * The replicas serve: Type=notify's start is complete (or a reload is). `mainPid`: this
+   * process takes over as the service's main process (an upgrade), in the same datagram, so
+   * systemd never reads READY=1 from a process it does not know as the main one.
+   */
+  ready(status: string, mainPid?: number): void {
+    this.send({
+      ...(mainPid === undefined ? {} : { MAINPID: String(mainPid) }),
+      READY: '1',
+      STATUS: status,
+    });
   }
 
   /** A SIGHUP reload begins (READY=1 ends it); systemd ≥ 253 wants the monotonic time with it. */

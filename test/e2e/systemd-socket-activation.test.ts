@@ -4,11 +4,12 @@ import { isSocketFile } from '../../src/net/unix-socket-file.js';
 import { failures } from '../support/deploy-load.js';
 import { runHttpLoad } from '../support/http-load.js';
 import { type RunningNginx, startNginx } from '../support/nginx.js';
+import { startNotifyReceiver } from '../support/notify-receiver.js';
 import { answeredBy } from '../support/php-fpm-daemon.js';
 import { survivors } from '../support/process-tree.js';
 import { daemonServing, servedMore, stall, startSteadyLoad } from '../support/restart-load.js';
 import { startSocketHolder } from '../support/socket-holder.js';
-import { switchyardCommand } from '../support/switchyard-process.js';
+import { runSwitchyard, switchyardCommand } from '../support/switchyard-process.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 import {
   killLeftovers,
@@ -46,10 +47,12 @@ function leftoversOf(controlSocket: string): () => Promise<void> {
 describe.skipIf(phpFpm === undefined || nginx === undefined || socketActivate === undefined)(
   'socket activation: the FastCGI and control sockets passed in (LISTEN_FDS)',
   () => {
-    it('nginx → switchyard on the sockets systemd-socket-activate passes: the first request waits in the backlog while the replicas start, then is served; the daemon never removes a socket it was given', async () => {
+    it('nginx → switchyard on the sockets systemd-socket-activate passes: the first request waits in the backlog while the replicas start, then is served; an upgrade hands them on with MAINPID=; no daemon removes a socket it was given', async () => {
       const dir = tempDir('socket-activate');
       const site = await prepareSystemdSite({ dir, phpFpm: phpFpm as string });
       const remember = leftoversOf(site.controlSocket);
+      const receiver = await startNotifyReceiver(dir);
+      cleanups.push(() => receiver.close());
       const daemon = spawnDaemon(site.configPath, {
         prefix: [
           socketActivate as string,
@@ -58,6 +61,9 @@ describe.skipIf(phpFpm === undefined || nginx === undefined || socketActivate ==
           '-l',
           site.controlSocket,
           '--fdname=fastcgi:control',
+          // It passes its child only what -E names (and LISTEN_*).
+          '-E',
+          `NOTIFY_SOCKET=${receiver.path}`,
         ],
       });
       cleanups.push(async () => {
@@ -92,9 +98,52 @@ describe.skipIf(phpFpm === undefined || nginx === undefined || socketActivate ==
       expect(status.pid).toBe(daemon.pid);
       await remember();
       expect(daemon.stdout()).toContain('control socket passed in');
+      const ready = await receiver.next('READY=1', (m) => m.fields.READY === '1');
+      expect(ready.pid).toBe(daemon.pid);
 
-      daemon.child.kill('SIGTERM');
+      // switchyard upgrade: the sockets it was handed go on to the next daemon, and systemd
+      // hears of the new main pid from both.
+      const upgraded = await runSwitchyard(['upgrade', '-c', site.configPath]);
+      expect(upgraded.code, upgraded.stderr).toBe(0);
+      const successor = Number(/upgraded: pid (\d+) serves/.exec(upgraded.stdout)?.[1]);
+      cleanups.push(async () => {
+        if (survivors([successor]).length > 0) process.kill(successor, 'SIGTERM');
+        await waitFor(() => survivors([successor]).length === 0, {
+          timeoutMs: 30_000,
+          what: 'the new daemon to stop',
+        }).catch(() => {});
+      });
       expect(await daemon.exited).toBe(0);
+      await receiver.next(
+        'MAINPID= and READY=1 from the new daemon',
+        (m) =>
+          m.pid === successor && m.fields.MAINPID === String(successor) && m.fields.READY === '1',
+      );
+      await receiver.next(
+        'MAINPID= for the new daemon from the old one',
+        (m) => m.pid === daemon.pid && m.fields.MAINPID === String(successor),
+      );
+      // The old one stopped without STOPPING=1: the service goes on.
+      expect(receiver.messages.filter((m) => m.fields.STOPPING === '1')).toEqual([]);
+      await daemonServing(site.controlSocket, successor);
+      await remember();
+      const [again] = (
+        await runHttpLoad({
+          url: front.url,
+          requests: 1,
+          concurrency: 1,
+          pathFor: () => '/index.php',
+          timeoutMs: 30_000,
+        })
+      ).responses;
+      expect(again?.status).toBe(200);
+
+      process.kill(successor, 'SIGTERM');
+      await receiver.next('STOPPING=1', (m) => m.pid === successor && m.fields.STOPPING === '1');
+      await waitFor(() => survivors([successor]).length === 0, {
+        timeoutMs: 30_000,
+        what: 'the new daemon to stop',
+      });
       // Both files are still there: they are the socket unit's, not the daemon's.
       expect(isSocketFile(site.fastcgiSocket)).toBe(true);
       expect(isSocketFile(site.controlSocket)).toBe(true);
