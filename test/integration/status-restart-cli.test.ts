@@ -40,8 +40,9 @@ describe('switchyard status', () => {
     const lines = result.stdout.split('\n');
     expect(lines[0]).toBe('switchyard 0.1.0  pid 4242  up 2h05m  external replicas');
     expect(lines[1]).toBe('serving  /srv/app/releases/42  (/srv/app/current)');
-    expect(result.stdout).toMatch(/^replica-1 +ready +1301 +42 +3 +1520 +0 +3m12s$/m);
-    expect(result.stdout).toMatch(/^replica-2 +backing-off +- +41 +0 +1400 +2 +-$/m);
+    expect(result.stdout).toMatch(/^replica-1 +ready +1301 +42 +3 +1 +1 +1520 +0 +3m12s$/m);
+    expect(result.stdout).toMatch(/^replica-2 +backing-off +- +41 +0 +0 +0 +1400 +2 +-$/m);
+    expect(result.stdout).toContain('replica-1 stuck requests:');
     expect(result.stdout).toContain('replica-2 last error: exited with code 255');
   });
 
