@@ -8,6 +8,7 @@ import { reportServiceStatus } from '../service-status.js';
 import { SystemdNotifier } from '../systemd/notifier.js';
 import {
   NO_SYSTEMD,
+  readUpgradeMarker,
   type SystemdEnvironment,
   takeSystemdEnvironment,
 } from '../systemd/systemd-environment.js';
@@ -31,7 +32,7 @@ export interface DaemonCommandOptions {
  */
 export async function runDaemonCommand(options: DaemonCommandOptions): Promise<number> {
   // First of all: the replicas must not inherit NOTIFY_SOCKET, WATCHDOG_* or LISTEN_*.
-  let systemd: SystemdEnvironment = NO_SYSTEMD;
+  let systemd: SystemdEnvironment = { ...NO_SYSTEMD, upgrade: readUpgradeMarker() };
   let config: ReturnType<typeof loadConfig>;
   try {
     systemd = takeSystemdEnvironment();

@@ -84,6 +84,14 @@ function watchdogUsec(
   return Number(usec);
 }
 
+/**
+ * The upgrade marker alone, read without taking anything: the daemon reports a start that
+ * fails before it could read the rest (a LISTEN_FDNAMES it refuses) to its predecessor too.
+ */
+export function readUpgradeMarker(env: NodeJS.ProcessEnv = process.env): UpgradeMarker | null {
+  return upgradeMarker(env[UPGRADE_FROM_VARIABLE], env[UPGRADE_FD_VARIABLE]);
+}
+
 function upgradeMarker(from: string | undefined, fd: string | undefined): UpgradeMarker | null {
   if (from === undefined || fd === undefined) return null;
   if (!/^[1-9]\d*$/.test(from) || !/^\d+$/.test(fd)) return null;

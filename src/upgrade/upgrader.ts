@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { DoneEvent, UpgradeRequest } from '../control/messages.js';
 import type { OperationLock } from '../control/operation-lock.js';
 import { type HandedSockets, startSuccessor, UpgradeError } from './start-successor.js';
+import { checkSuccessorBinary } from './successor-binary.js';
 
 export interface UpgraderOptions {
   /** Deploy, rollback and restart take it too: an upgrade runs alone. */
@@ -41,6 +42,7 @@ export class Upgrader {
     if (typeof sockets === 'string') {
       throw new UpgradeError('ERR_UPGRADE_FAILED', `cannot upgrade: ${sockets}`);
     }
+    if (request.binary !== undefined) checkSuccessorBinary(request.binary);
     const claim = lock.claim('an upgrade');
     const started = Date.now();
     const argv: [string, ...string[]] =

@@ -1,11 +1,17 @@
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/control-client.js';
 import { failures } from '../support/deploy-load.js';
 import { startNginx } from '../support/nginx.js';
 import { survivors } from '../support/process-tree.js';
 import { daemonServing, servedMore, stall, startSteadyLoad } from '../support/restart-load.js';
-import { runSwitchyard, type SwitchyardProcess, startCli } from '../support/switchyard-process.js';
+import {
+  runSwitchyard,
+  type SwitchyardProcess,
+  startCli,
+  switchyardCommand,
+} from '../support/switchyard-process.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 import {
   killLeftovers,
@@ -180,3 +186,52 @@ describe.skipIf(phpFpm === undefined)(
     }, 120_000);
   },
 );
+
+describe.skipIf(phpFpm === undefined)('switchyard upgrade --binary', () => {
+  it('starts the build named, when it is safe to run as the daemon: one writable by others is refused before anything starts', async () => {
+    const temp = makeTempDir('upgrade-binary');
+    cleanups.push(() => temp.remove());
+    const site = await prepareSystemdSite({ dir: temp.path, phpFpm: phpFpm as string });
+    const daemons: number[] = [];
+    const replicas = new Set<number>();
+    const first = spawnDaemon(site.configPath);
+    daemons.push(first.pid);
+    cleanups.push(async () => {
+      for (const pid of await replicaPids(site.controlSocket)) replicas.add(pid);
+      for (const pid of survivors(daemons)) process.kill(pid, 'SIGTERM');
+      await gone(daemons, 'every daemon to stop').catch(() => {});
+      await killLeftovers([...daemons, ...replicas]);
+    });
+    await daemonServing(site.controlSocket, first.pid);
+    for (const pid of await replicaPids(site.controlSocket)) replicas.add(pid);
+    // "A new build": this checkout's CLI behind a script of its own.
+    const build = join(temp.path, 'bin');
+    mkdirSync(build, { mode: 0o755 });
+    const binary = join(build, 'switchyard');
+    writeFileSync(
+      binary,
+      `#!/bin/sh\nSWITCHYARD_TEST_BUILD=next exec ${switchyardCommand.map((part) => `'${part}'`).join(' ')} "$@"\n`,
+      { mode: 0o755 },
+    );
+    chmodSync(binary, 0o777);
+    const refused = await runSwitchyard(['upgrade', '--binary', binary, '-c', site.configPath]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /upgrade refused: cannot upgrade to .*: it is writable by group or others/,
+    );
+    expect((await new ControlClient(site.controlSocket).status()).pid).toBe(first.pid);
+
+    chmodSync(binary, 0o755);
+    const upgraded = await runSwitchyard(['upgrade', '--binary', binary, '-c', site.configPath]);
+    expect(upgraded.code, upgraded.stderr).toBe(0);
+    const successor = Number(/upgraded: pid (\d+) serves/.exec(upgraded.stdout)?.[1]);
+    daemons.push(successor);
+    await daemonServing(site.controlSocket, successor);
+    for (const pid of await replicaPids(site.controlSocket)) replicas.add(pid);
+    // The build named ran: its script marked the environment.
+    expect(readFileSync(`/proc/${successor}/environ`, 'utf8').split('\0')).toContain(
+      'SWITCHYARD_TEST_BUILD=next',
+    );
+    await gone([first.pid], 'the old daemon to exit');
+  }, 90_000);
+});
