@@ -164,7 +164,7 @@ describe.skipIf(phpFpm === undefined)('systemd notification (Type=notify)', () =
     });
     track(second, site.controlSocket);
     const secondReady = await other.next('READY=1', (message) => message.fields.READY === '1');
-    // Waiting on the next sign of life the daemon gives: a status request's answer, twice.
+    // Its event loop runs (it answers), and a second passes: ten pings' worth at 100 ms.
     await new ControlClient(site.controlSocket).status();
     await waitFor(() => Date.now() - secondReady.at > 1_000, {
       timeoutMs: 5_000,
