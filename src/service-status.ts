@@ -11,8 +11,8 @@ export interface ServiceStatus {
 }
 
 /**
- * Sends `systemctl status`'s line on each replica step, cut-over and change of the desired
- * release, at most once a second (CoalescedStatus); `externalReplicas` is the count of
+ * Sends `systemctl status`'s line on each replica step, cut-over, change of the desired
+ * release and operation taking or leaving the lock, at most once a second (CoalescedStatus); `externalReplicas` is the count of
  * replicas switchyard does not run (no supervisor to ask).
  */
 export function reportServiceStatus(
@@ -48,6 +48,7 @@ export function reportServiceStatus(
   const unsubscribe = [
     daemon.supervisor?.onChange(update) ?? (() => {}),
     daemon.supervisor?.onEvent(update) ?? (() => {}),
+    daemon.lock.onChange(update),
   ];
   return {
     line,

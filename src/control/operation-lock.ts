@@ -25,6 +25,8 @@ export class OperationLock {
   /** In the order they were taken: the first names what runs in a refusal. */
   readonly #holders = new Set<{ readonly what: string }>();
   #freeWaiters: Array<() => void> = [];
+  /** Told after every take and release (systemd's STATUS= line names what runs). */
+  readonly #changeListeners = new Set<() => void>();
 
   get busy(): boolean {
     return this.#holders.size > 0;
@@ -49,7 +51,14 @@ export class OperationLock {
   hold(what: string): OperationClaim {
     const holder = { what };
     this.#holders.add(holder);
+    this.#changed();
     return { release: () => this.#release(holder) };
+  }
+
+  /** Calls `listener` after each take and release; returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.#changeListeners.add(listener);
+    return () => this.#changeListeners.delete(listener);
   }
 
   /**
@@ -63,9 +72,15 @@ export class OperationLock {
   }
 
   #release(holder: { readonly what: string }): void {
-    if (!this.#holders.delete(holder) || this.busy) return;
+    if (!this.#holders.delete(holder)) return;
+    this.#changed();
+    if (this.busy) return;
     const waiters = this.#freeWaiters;
     this.#freeWaiters = [];
     for (const wake of waiters) wake();
+  }
+
+  #changed(): void {
+    for (const listener of this.#changeListeners) listener();
   }
 }

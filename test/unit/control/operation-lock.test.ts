@@ -58,4 +58,19 @@ describe('OperationLock', () => {
     await waited;
     expect(steps).toEqual(['released', 'woken']);
   });
+
+  it('names its first holder, and tells listeners of each take and release (not of a second release)', () => {
+    const lock = new OperationLock();
+    const seen: Array<string | null> = [];
+    const off = lock.onChange(() => seen.push(lock.holder));
+    expect(lock.holder).toBeNull();
+    const upgrade = lock.claim('an upgrade');
+    const flip = lock.hold('a release switch');
+    upgrade.release();
+    upgrade.release();
+    flip.release();
+    off();
+    lock.claim('a restart');
+    expect(seen).toEqual(['an upgrade', 'an upgrade', 'a release switch', null]);
+  });
 });
