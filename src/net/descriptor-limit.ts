@@ -55,12 +55,12 @@ export function reservedDescriptors(config: Config): number {
   }
   // Replicas at once: a stopping one beside its replacement, and with surge (true, or "auto"
   // whenever the memory allows) a whole second set during a deploy. Per replica: a connection
-  // per slot, the health check and probe, its socket and files, and output pipes: php-fpm's
-  // master has two (its children write through it), a command replica's capacity + 1
-  // processes two each.
+  // per slot, the health check and probe, its socket and files, the start's directory watch,
+  // and per process started three (two output pipes and the lifeline): php-fpm's master is
+  // one (its children write through it), a command replica's capacity + 1 processes each.
   const slots = replicas.surge !== false ? replicas.count * 2 + 1 : replicas.count + 1;
   const perReplica =
-    replicas.kind === 'php-fpm' ? replicas.capacity + 8 : 3 * replicas.capacity + 8;
+    replicas.kind === 'php-fpm' ? replicas.capacity + 10 : 4 * replicas.capacity + 10;
   return BASE_RESERVE + slots * perReplica;
 }
 
