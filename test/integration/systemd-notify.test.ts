@@ -4,7 +4,7 @@ import { ControlClient } from '../../src/control/control-client.js';
 import { type NotifyReceiver, startNotifyReceiver } from '../support/notify-receiver.js';
 import { PHP_R2 } from '../support/php-fpm-daemon.js';
 import { httpGetBody } from '../support/server-process.js';
-import { runSwitchyard, type SwitchyardProcess } from '../support/switchyard-process.js';
+import { type SwitchyardProcess, startCli } from '../support/switchyard-process.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
 import {
   killLeftovers,
@@ -90,13 +90,17 @@ describe.skipIf(phpFpm === undefined)('systemd notification (Type=notify)', () =
     // A deploy: the STATUS= line says a switch is under way, then the new release serves.
     const d1 = site.addRelease('d1', PHP_R2);
     const deployFrom = receiver.messages.length;
-    const deploy = await runSwitchyard(['deploy', d1, '-c', site.configPath]);
-    expect(deploy.code, deploy.stderr).toBe(0);
+    // Held in its warm-up: the switch lasts until the test has seen the line say so.
+    const switchHeld = holdWarmUp(daemon as unknown as SwitchyardProcess, d1);
+    const deploy = startCli(['deploy', d1, '-c', site.configPath]);
+    await switchHeld.reached();
     await receiver.next(
       'STATUS= naming the switch',
-      (message) => /switching to d1/.test(message.fields.STATUS ?? ''),
+      (message) => /switching to d1; deploy of .*d1$/.test(message.fields.STATUS ?? ''),
       { from: deployFrom },
     );
+    switchHeld.letGo();
+    expect(await deploy.exited, deploy.stderr()).toBe(0);
     await receiver.next(
       'STATUS= serving d1',
       (message) => /^serving d1; 2\/2 replicas ready$/.test(message.fields.STATUS ?? ''),
