@@ -82,7 +82,14 @@ export async function runDaemonCommand(options: DaemonCommandOptions): Promise<n
     notifier,
     config.replicas.kind === 'external' ? config.replicas.addresses.length : 0,
   );
-  if (systemd.upgrade !== null) {
+  if (systemd.upgrade !== null && earlySignal !== null) {
+    // Told to stop while starting (the predecessor gave up waiting): it keeps the service.
+    writeHandoverReport(systemd.upgrade.reportFd, {
+      ok: false,
+      pid: process.pid,
+      message: `stopped by ${earlySignal} while starting`,
+    });
+  } else if (systemd.upgrade !== null) {
     writeHandoverReport(systemd.upgrade.reportFd, { ok: true, pid: process.pid });
     logger.info(
       { predecessor: systemd.upgrade.fromPid },
@@ -90,8 +97,11 @@ export async function runDaemonCommand(options: DaemonCommandOptions): Promise<n
     );
   }
   // The replicas serve and the fronts accept: systemd's start (or upgrade) is complete. A
-  // successor names itself the main pid as the predecessor does: whichever comes first.
-  notifier.ready(status.line(), systemd.upgrade === null ? undefined : process.pid);
+  // successor names itself the main pid as the predecessor does: whichever comes first. Not
+  // one that is about to stop: systemd would take its exit for the service's.
+  if (systemd.upgrade === null || earlySignal === null) {
+    notifier.ready(status.line(), systemd.upgrade === null ? undefined : process.pid);
+  }
   const stopPings =
     systemd.watchdogUsec === null ? () => {} : startWatchdogPings(notifier, systemd.watchdogUsec);
 
