@@ -371,13 +371,17 @@ async function serve(options: ServeOptions): Promise<RunningDaemon> {
     upgrade: () => upgrader.upgrade({}),
     reload: (next) => reloader.reload(next),
     shutdown: async () => {
+      upgrader.abort();
       await shutDown(parts, logger);
       // A successor's own directory for its replicas goes with it.
       if (options.replicaRuntime !== config.paths.runtime) {
         rmSync(options.replicaRuntime, { recursive: true, force: true });
       }
     },
-    destroy: () => destroyNow(parts),
+    destroy: () => {
+      upgrader.abort();
+      destroyNow(parts);
+    },
   };
 }
 

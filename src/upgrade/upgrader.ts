@@ -30,6 +30,8 @@ export interface UpgraderOptions {
  */
 export class Upgrader {
   readonly #options: UpgraderOptions;
+  /** The successor starting now, until it reports; stopped if this daemon stops first. */
+  #starting: number | null = null;
 
   constructor(options: UpgraderOptions) {
     this.#options = options;
@@ -59,8 +61,12 @@ export class Upgrader {
           watchdogUsec: this.#options.watchdogUsec,
           timeoutMs: this.#options.timeoutMs,
         },
-        (pid) => say(pid, `new daemon started (pid ${pid}): starting its replicas`),
+        (pid) => {
+          this.#starting = pid;
+          say(pid, `new daemon started (pid ${pid}): starting its replicas`);
+        },
       );
+      this.#starting = null;
       say(
         successor.pid,
         `new daemon (pid ${successor.pid}) serves: this one (pid ${process.pid}) stops accepting and finishes its requests`,
@@ -74,11 +80,29 @@ export class Upgrader {
         durationMs: Date.now() - started,
       };
     } catch (error) {
+      this.#starting = null;
       claim.release();
       const message = `upgrade failed, this daemon (pid ${process.pid}) serves on: ${(error as Error).message}`;
       logger.error(message);
       return { kind: 'done', ok: false, message, durationMs: Date.now() - started };
     }
+  }
+
+  /**
+   * This daemon stops while a successor starts: the successor is stopped too (it stops once
+   * its start is done), so it never reports to a daemon that is gone and takes the service.
+   */
+  abort(): void {
+    const pid = this.#starting;
+    this.#starting = null;
+    if (pid === null) return;
+    this.#options.logger.warn(
+      { successor: pid },
+      'stopping during an upgrade: stopping the new daemon too',
+    );
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {}
   }
 
   /** Where the arguments begin after the program: past node's own options and the script. */

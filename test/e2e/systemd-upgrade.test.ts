@@ -235,3 +235,50 @@ describe.skipIf(phpFpm === undefined)('switchyard upgrade --binary', () => {
     await gone([first.pid], 'the old daemon to exit');
   }, 90_000);
 });
+
+describe.skipIf(phpFpm === undefined)('a daemon stopped during its upgrade', () => {
+  it('stops the new daemon it was starting: neither serves after, no replica is left', async () => {
+    const temp = makeTempDir('upgrade-stopped');
+    cleanups.push(() => temp.remove());
+    const site = await prepareSystemdSite({
+      dir: temp.path,
+      phpFpm: phpFpm as string,
+      warmup: ['/gate.php'],
+    });
+    const replicas = new Set<number>();
+    const first = spawnDaemon(site.configPath);
+    cleanups.push(async () => {
+      await first.stop();
+      await killLeftovers([...replicas]);
+    });
+    await daemonServing(site.controlSocket, first.pid);
+    for (const pid of await replicaPids(site.controlSocket)) replicas.add(pid);
+    const held = holdWarmUp(first as unknown as SwitchyardProcess, site.release);
+    const upgrade = startCli(['upgrade', '-c', site.configPath]);
+    await held.reached();
+    const successor = Number(
+      /"successor":(\d+),"msg":"new daemon started/.exec(first.stdout())?.[1],
+    );
+    expect(successor).toBeGreaterThan(0);
+    const successorReplicas = (
+      await waitFor(
+        () => {
+          try {
+            const children = readFileSync(`/proc/${successor}/task/${successor}/children`, 'utf8');
+            return children.trim() === '' ? null : children.trim().split(/\s+/).map(Number);
+          } catch {
+            return null;
+          }
+        },
+        { timeoutMs: 10_000, what: "the new daemon's replicas" },
+      )
+    ).filter((pid) => pid > 0);
+    for (const pid of successorReplicas) replicas.add(pid);
+    first.child.kill('SIGTERM');
+    held.letGo();
+    expect(await first.exited).toBe(0);
+    expect(await upgrade.exited).not.toBe(0);
+    await gone([successor, ...successorReplicas], 'the new daemon and its replicas to stop');
+    expect(first.stdout()).toContain('stopping during an upgrade: stopping the new daemon too');
+  }, 90_000);
+});
