@@ -3,11 +3,14 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CommandReplicasConfig } from '../../src/config/config-types.js';
 import { silentLogger } from '../../src/log.js';
-import { CommandLauncher } from '../../src/supervisor/workers/command-launcher.js';
+import {
+  CommandLauncher,
+  SOCKET_PLACEHOLDER,
+} from '../../src/supervisor/workers/command-launcher.js';
 import { liveGroupMembers } from '../../src/supervisor/workers/process-stop.js';
 import type { Worker, WorkerSpec } from '../../src/supervisor/workers/worker.js';
 import { isWorkerError, type WorkerError } from '../../src/supervisor/workers/worker-error.js';
-import { demoAppPath, demoReleasesDir } from '../support/demo-app.js';
+import { canConnect, demoAppPath, demoReleasesDir } from '../support/demo-app.js';
 import { fcgiExchange, phpParams } from '../support/fcgi-exchange.js';
 import { repoRoot } from '../support/repo-root.js';
 import { requireSystemTool, SystemTool } from '../support/system-tools.js';
@@ -83,6 +86,11 @@ async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): 
   }
 }
 
+function listensItself(config: CommandReplicasConfig): boolean {
+  const { argv, env } = config.command;
+  return [...argv, ...Object.values(env)].some((text) => text.includes(SOCKET_PLACEHOLDER));
+}
+
 describe('CommandLauncher', () => {
   let temp: ReturnType<typeof makeTempDir>;
   let workers: Worker[];
@@ -98,6 +106,15 @@ describe('CommandLauncher', () => {
       launch: async (spec: WorkerSpec) => {
         const worker = await inner.launch(spec);
         workers.push(worker);
+        // A `{socket}` command's launch() resolves once the socket file exists, which may be a
+        // moment before it listens (the supervisor's start-up health checks retry): these
+        // tests talk to it at once.
+        if (listensItself(config)) {
+          await waitFor(() => canConnect(socketOf(worker)), {
+            timeoutMs: 5_000,
+            what: 'the command to listen',
+          });
+        }
         return worker;
       },
     };

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { HealthConfig, PhpFpmReplicasConfig } from '../../config/config-types.js';
 import { checkSocketPath, removeOwnStaleSocket } from '../../net/unix-socket-file.js';
@@ -91,6 +91,8 @@ export class PhpFpmLauncher implements WorkerLauncher {
       mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
       writeFileSync(files.config, text, { mode: 0o600 });
       removeOwnStaleSocket(files.socket);
+      // A master killed with SIGKILL leaves its pid file, which the start waits for.
+      rmSync(files.pid, { force: true });
     } catch (error) {
       throw new WorkerError(
         'ERR_WORKER_SPAWN',
@@ -121,14 +123,16 @@ export class PhpFpmLauncher implements WorkerLauncher {
     log.info({ pid: master.pid, config: files.config }, 'php-fpm master started');
 
     const startTimeoutMs = this.#options.startTimeoutMs ?? START_TIMEOUT_MS;
-    const failure = await waitForStart([master], files.socket, startTimeoutMs);
+    // php-fpm writes its pid file once every pool listens (fpm_init): unlike the socket file,
+    // which bind() makes before listen(), it means connections are accepted.
+    const failure = await waitForStart([master], files.pid, startTimeoutMs, existsSync);
     if (failure !== null) {
       await discardFailedStart([master], output, filesOf(files));
       const exit = master.exit() ?? null;
       throw new WorkerError(
         failure.exit === null ? 'ERR_WORKER_START_TIMEOUT' : 'ERR_WORKER_EXITED',
         failure.exit === null
-          ? `php-fpm for ${spec.name} did not create ${files.socket} within ${startTimeoutMs} ms`
+          ? `php-fpm for ${spec.name} did not listen on ${files.socket} within ${startTimeoutMs} ms`
           : `php-fpm for ${spec.name} exited with ${describeExit(failure.exit)} before listening`,
         { outputTail: output.tail(), exit },
       );

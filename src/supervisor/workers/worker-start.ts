@@ -13,19 +13,22 @@ export interface StartFailure {
 }
 
 /**
- * Waits until `socketPath` exists as a socket while every process keeps running. Resolves null
- * when it does, or the failure: the first process that exited, or the timeout.
+ * Waits until `path` is there (`isThere`: a socket unless told) while every process keeps
+ * running. Resolves null when it is, or the failure: the first process that exited, or the
+ * timeout.
  *
- * Event-driven: the socket's directory is watched (inotify) and the path looked at on each
+ * Event-driven: the path's directory is watched (inotify) and the path looked at on each
  * event in it, once at the start (it may already be there) and once at the timeout. A socket
  * that exists but does not listen yet refuses connections: the health checks that follow
- * retry, so its appearance is enough here. Where no watch can be had (the inotify limits),
- * only the timeout's look is left: the start is slow, not wrong.
+ * retry, so its appearance is enough here (php-fpm's launcher waits for its pid file, which
+ * php-fpm writes once it listens). Where no watch can be had (the inotify limits), only the
+ * timeout's look is left: the start is slow, not wrong.
  */
 export function waitForStart(
   processes: readonly WorkerProcess[],
-  socketPath: string,
+  path: string,
   timeoutMs: number,
+  isThere: (path: string) => boolean = isSocketFile,
 ): Promise<StartFailure | null> {
   return new Promise((resolve) => {
     let settled = false;
@@ -40,16 +43,16 @@ export function waitForStart(
       resolve(exited === undefined ? outcome : { exit: exited });
     };
     const look = (): void => {
-      if (isSocketFile(socketPath)) finish(null);
+      if (isThere(path)) finish(null);
     };
     const timer = setTimeout(() => {
       look();
       finish({ exit: null });
     }, timeoutMs);
     for (const entry of processes) void entry.exited.then((exit) => finish({ exit }));
-    const name = basename(socketPath);
+    const name = basename(path);
     try {
-      watcher = watch(dirname(socketPath), { persistent: false }, (_event, file) => {
+      watcher = watch(dirname(path), { persistent: false }, (_event, file) => {
         // Other replicas' files share the directory; an event without a name is looked at.
         if (file === null || file === name) look();
       });
