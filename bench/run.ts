@@ -7,6 +7,7 @@ import { runRestartBenchmark } from './restart.js';
 import { runSessionsBenchmark } from './sessions.js';
 import { runSoakBenchmark } from './soak.js';
 import { runStaticBenchmark } from './static.js';
+import { runStuckBenchmark } from './stuck.js';
 import { runSurgeBenchmark } from './surge.js';
 
 const BENCHMARKS = [
@@ -16,6 +17,7 @@ const BENCHMARKS = [
   'static',
   'surge',
   'sessions',
+  'stuck',
   'restart',
   'soak',
   'fuzz',
@@ -46,6 +48,11 @@ const SECTIONS: ReadonlyArray<{
     run: runSurgeBenchmark,
   },
   { name: 'sessions', title: 'Session lanes', run: runSessionsBenchmark },
+  {
+    name: 'stuck',
+    title: 'One global session hangs the site: stuck workers, lanes and the watchdog',
+    run: runStuckBenchmark,
+  },
   {
     name: 'restart',
     title: 'Replacing the daemon: restart, restart with a socket unit, switchyard upgrade',
