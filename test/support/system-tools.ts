@@ -15,6 +15,7 @@ export const SystemTool = {
   flock: { names: ['flock'], debianPackage: 'util-linux' },
   socketActivate: { names: ['systemd-socket-activate'], debianPackage: 'systemd' },
   systemdAnalyze: { names: ['systemd-analyze'], debianPackage: 'systemd' },
+  python3: { names: ['python3'], debianPackage: 'python3' },
 } as const;
 export type SystemTool = (typeof SystemTool)[keyof typeof SystemTool];
 
