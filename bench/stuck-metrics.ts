@@ -1,13 +1,14 @@
 import { isFailure } from './deploy-metrics.js';
 import { percentile } from './percentile.js';
 import type { StuckLoadRecord, StuckLoadRun } from './stuck-load.js';
+import type { StuckAction } from './stuck-setups.js';
 
 /** One setup's run in one round, with what the setup did against the hang. */
 export interface StuckRun extends StuckLoadRun {
   readonly setup: string;
   readonly round: number;
-  /** performance.now() of each restart (b) or replacement (d). */
-  readonly actions: readonly number[];
+  /** What the setup did against the hang, and when. */
+  readonly actions: readonly StuckAction[];
 }
 
 /** A no-session answer slower than this, or a failure, counts as the site not answering fast. */
@@ -26,8 +27,8 @@ export interface StuckTimes {
   readonly fastAgainS: number | null;
   /** The first answer 200 to the stuck user's session (sent at least SESSION_MARGIN_MS in). */
   readonly sessionAgainS: number | null;
-  /** Each restart or replacement. */
-  readonly actionsS: readonly number[];
+  /** Each restart or replacement, and each stuck replica's stop: `replaced 5.1 s`. */
+  readonly actions: readonly string[];
 }
 
 export interface StuckMetrics {
@@ -84,7 +85,7 @@ export function stuckTimes(run: StuckRun): StuckTimes {
     slowFromS: first === -1 ? null : since((plain[first] as StuckLoadRecord).sentAt),
     fastAgainS: first === -1 ? 0 : after === undefined ? null : since(after.sentAt),
     sessionAgainS: sessionAnswers.length === 0 ? null : since(Math.min(...sessionAnswers)),
-    actionsS: run.actions.map(since),
+    actions: run.actions.map((action) => `${action.what} ${since(action.at).toFixed(1)} s`),
   };
 }
 

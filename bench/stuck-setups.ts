@@ -24,10 +24,18 @@ export interface StuckSetupSettings {
   readonly pollEveryMs: number;
 }
 
+/** One thing a setup did against the hang. */
+export interface StuckAction {
+  /** `restarted`, `reloaded`, `replacing replica-2`, `replica-2 stopped`. */
+  readonly what: string;
+  /** performance.now() when it began (a restart) or was logged (the daemon's). */
+  readonly at: number;
+}
+
 export interface StuckSetup {
   readonly url: string;
-  /** performance.now() of each thing the setup did against the hang: a restart, a replacement. */
-  readonly actions: () => readonly number[];
+  /** What the setup did against the hang so far: restarts, replacements, stuck replicas stopped. */
+  readonly actions: () => readonly StuckAction[];
   /** Ends the setup's own watching; its stack's processes are stopped by the stack. */
   readonly finish: () => Promise<void>;
 }
@@ -141,7 +149,11 @@ async function startDirect(
   watcher.start();
   return {
     url: front.url,
-    actions: () => watcher.restarts.map((entry) => entry.at),
+    actions: () =>
+      watcher.restarts.map((entry) => ({
+        what: watch.restart === 'reload' ? 'reloaded' : 'restarted',
+        at: entry.at,
+      })),
     finish: () => watcher.stop(),
   };
 }
@@ -191,13 +203,24 @@ async function startSwitchyard(
   };
 }
 
-/** performance.now() of each `replica stuck (…): replacing it` line in the daemon's JSON log. */
-function replacementsLogged(log: string): number[] {
-  const times: number[] = [];
+/**
+ * From the daemon's JSON log: each `replica stuck (…): replacing it` line, and the stop of a
+ * replica so marked (when its workers, the stuck one too, are gone).
+ */
+function replacementsLogged(log: string): StuckAction[] {
+  const actions: StuckAction[] = [];
+  const marked = new Set<string>();
   for (const line of log.split('\n')) {
-    if (!line.includes('"msg":"replica stuck')) continue;
-    const { time } = JSON.parse(line) as { time: number };
-    times.push(time - performance.timeOrigin);
+    if (!line.startsWith('{')) continue;
+    const entry = JSON.parse(line) as { time: number; msg?: string; replica?: string };
+    const at = entry.time - performance.timeOrigin;
+    const replica = entry.replica ?? '';
+    if (entry.msg?.startsWith('replica stuck') === true) {
+      marked.add(replica);
+      actions.push({ what: `replacing ${replica}`, at });
+    } else if (entry.msg?.startsWith('stopped') === true && marked.delete(replica)) {
+      actions.push({ what: `${replica} stopped`, at });
+    }
   }
-  return times;
+  return actions;
 }

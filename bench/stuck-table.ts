@@ -15,8 +15,8 @@ function hangCell(run: StuckRun): string {
 }
 
 function actionsCell(run: StuckRun): string {
-  const { actionsS } = stuckTimes(run);
-  return actionsS.length === 0 ? 'none' : actionsS.map(seconds).join(', ');
+  const { actions } = stuckTimes(run);
+  return actions.length === 0 ? 'none' : actions.join(', ');
 }
 
 function sessionCell(run: StuckRun): string {
@@ -46,7 +46,7 @@ export function stuckTable(setups: readonly string[], runs: readonly StuckRun[])
     ].join(' | ')} |`;
   });
   return [
-    '| setup | no-session p50 | no-session p99 | no-session max | no-session failed | no-session slow or failing, from → fast again (each round) | restart / replacement at (each round) | stuck user answered again at (each round) |',
+    '| setup | no-session p50 | no-session p99 | no-session max | no-session failed | no-session slow or failing, from → fast again (each round) | restarts, replacements (each round) | stuck user answered again at (each round) |',
     '| --- | ---: | ---: | ---: | ---: | --- | --- | --- |',
     ...rows,
   ].join('\n');
@@ -66,7 +66,7 @@ export function stuckRoundsTable(runs: readonly StuckRun[]): string {
     ].join(' | ')} |`;
   });
   return [
-    "| round | setup | no-session p50 | no-session p99 | no-session max | no-session failed | slow from → fast again | restart / replacement at | stuck user answered again at | stuck user's requests after the hang | the hanging request |",
+    "| round | setup | no-session p50 | no-session p99 | no-session max | no-session failed | slow from → fast again | restarts, replacements | stuck user answered again at | stuck user's requests after the hang | the hanging request |",
     '| ---: | --- | ---: | ---: | ---: | ---: | --- | --- | --- | --- | --- |',
     ...rows,
   ].join('\n');
