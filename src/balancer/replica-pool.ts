@@ -240,6 +240,14 @@ export class ReplicaPool implements ConnectionOwner {
     return this.#drained.promise;
   }
 
+  /**
+   * The replica is being replaced for being stuck: the requests still on it are answered 502
+   * when their workers are stopped, not retried elsewhere, where they would hang again.
+   */
+  refuseRetries(): void {
+    for (const connection of this.#busy) connection.refuseRetry();
+  }
+
   closeIdle(): void {
     for (const connection of this.#idle.splice(0)) connection.close();
   }

@@ -88,6 +88,8 @@ export class BackendConnection {
   #stdinEnded = false;
   /** False once switchyard has ended its side (an abandoned request's cut-short body). */
   #reusable = true;
+  /** Its request ran on a replica replaced for being stuck: failing, it is not retried. */
+  #noRetry = false;
   #abandonTimer: NodeJS.Timeout | null = null;
   readonly #abandonAfterMs: number;
   #error: Error | null = null;
@@ -172,6 +174,14 @@ export class BackendConnection {
 
   get state(): BackendConnectionState {
     return this.#state;
+  }
+
+  /**
+   * Its request, if the connection fails, is answered 502 instead of retried: it hung a
+   * worker (a lock, a dead dependency) and would hang the next replica's the same way.
+   */
+  refuseRetry(): void {
+    this.#noRetry = true;
   }
 
   /** Whether it can carry another request after its current one. */
@@ -328,6 +338,6 @@ export class BackendConnection {
     // request no attempt (out of descriptors, a free retry could loop).
     const refused = !this.#connected && !this.#closedByUs && !isDescriptorExhaustion(error);
     this.#owner.closed(this, held, refused, error);
-    exchange?.onBackendFailure(error, refused);
+    exchange?.onBackendFailure(error, refused, !this.#noRetry);
   }
 }

@@ -201,14 +201,14 @@ export class Exchange {
    * held, the request is retried; otherwise the client is told: 502, or a closed connection
    * once part of the answer was sent.
    */
-  onBackendFailure(error: Error, connectFailed = false): void {
+  onBackendFailure(error: Error, connectFailed = false, retryable = true): void {
     this.#attempt = null;
     this.body.detach();
     // A refused connection never reached the application: it costs no attempt. It cannot
     // loop either, since the refusing replica leaves the rotation.
     if (connectFailed) this.#attempts -= 1;
     if (this.#state === 'proxying') {
-      if (this.body.retryable && this.#attempts < this.#options.maxAttempts) {
+      if (retryable && this.body.retryable && this.#attempts < this.#options.maxAttempts) {
         this.#moveTo('queued');
         this.#dispatcher.retry(this, this.#replica?.id ?? null);
         return;

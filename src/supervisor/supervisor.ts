@@ -20,6 +20,9 @@ import type { SurgeChange } from './surge-decision.js';
 import type { ChangeSource } from './wait-for-state.js';
 import type { Worker, WorkerLauncher } from './workers/worker.js';
 
+/** Each escalation step of a stuck replica's stop (its requests already had drain.timeout). */
+const STUCK_STOP_GRACE_MS = 1_000;
+
 /** What the supervisor keeps running; replaced as a whole on a config reload. */
 export interface SupervisorSettings {
   readonly count: number;
@@ -501,7 +504,7 @@ export class Supervisor {
         this.#logger.warn(
           {
             replica: entry.replica,
-            pid: entry.pid,
+            workerPid: entry.pid,
             script: entry.script,
             uri: entry.uri,
             elapsedMs: entry.elapsedMs,
@@ -531,6 +534,8 @@ export class Supervisor {
     if (reason === 'unhealthy' || reason === 'stuck') record.restarts += 1;
     this.#stopHealthChecks(record);
     const pool = record.pool;
+    // Its requests hang: stopped, they are answered, not retried to hang the next replica.
+    if (reason === 'stuck') pool?.refuseRetries();
     this.#events.replica(record, `draining (${reason}, ${pool?.inFlight ?? 0} in flight)`);
     if (pool !== null) void this.#balancer.drain(pool.id).then(() => this.#wake());
   }
@@ -554,7 +559,12 @@ export class Supervisor {
     this.#removePool(record);
     this.#events.replica(record, 'stopping');
     const worker = record.worker ?? (await record.launching);
-    const result = worker === null ? null : await worker.stop(this.#settings.drainTimeoutMs);
+    // A stuck replica's requests have had their drain timeout and are hung: a second one for
+    // php-fpm's graceful stop would only keep the stuck workers longer.
+    const graceMs = record.stuck
+      ? Math.min(STUCK_STOP_GRACE_MS, this.#settings.drainTimeoutMs)
+      : this.#settings.drainTimeoutMs;
+    const result = worker === null ? null : await worker.stop(graceMs);
     if (record.incarnation !== incarnation || record.state !== 'stopping') return;
     record.state = transition(record.state, 'stopped');
     record.worker = null;

@@ -234,9 +234,14 @@ describe('watchdog through nginx', () => {
     expect(responses.flat().length).toBeGreaterThan(10);
     // Nothing of the old replica is left: its master and every child.
     expect(survivors([...oldPids, ...children])).toEqual([]);
-    // The blocked requests' workers were stopped: their clients got an answer, not a hang.
+    // The blocked requests' workers were stopped: their clients got an answer, not a retry
+    // onto another replica to hang there (the lock is still held).
+    const answers = await Promise.race([
+      Promise.all(blocked),
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000)),
+    ]);
+    expect(answers?.map((answer) => answer.status)).toEqual([502, 502]);
     releaseLock();
-    await Promise.all(blocked);
   }, 90_000);
 
   it('a replica stuck again soon after its replacement backs off instead of looping', async () => {
