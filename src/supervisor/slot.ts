@@ -2,7 +2,7 @@ import type { ReplicaPool } from '../balancer/replica-pool.js';
 import type { HealthMonitor } from './health-monitor.js';
 import type { ReplicaView } from './plan.js';
 import type { ReplicaState } from './replica-state.js';
-import type { StuckDiagnosis } from './stuck-diagnosis-report.js';
+import type { StuckDiagnoser, StuckDiagnosis } from './stuck-diagnosis-report.js';
 import type { StuckHistory } from './stuck-replacement.js';
 import type { StuckWatch } from './stuck-watch.js';
 import type { Worker } from './workers/worker.js';
@@ -33,8 +33,8 @@ export interface Slot {
   stuckHistory: StuckHistory;
   /** The latest diagnosis of its stuck requests, for status. */
   stuckRequests: readonly StuckDiagnosis[];
-  /** A diagnosis is under way: one at a time. */
-  diagnosing: boolean;
+  /** Diagnoses its stuck requests while ready, one at a time. */
+  diagnoser: StuckDiagnoser | null;
   drainingSince: number | null;
   backoffUntil: number | null;
   /** Failures in a row: the back-off exponent; cleared once a start passes its health check. */
@@ -91,7 +91,7 @@ export function newSlot(slot: number, release: string): Slot {
     replaceNotBefore: null,
     stuckHistory: { inRow: 0, lastAt: null },
     stuckRequests: [],
-    diagnosing: false,
+    diagnoser: null,
     drainingSince: null,
     backoffUntil: null,
     failuresInRow: 0,

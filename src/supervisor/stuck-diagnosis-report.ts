@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { SlotRequest } from '../balancer/replica-pool.js';
 import type { SessionHasher } from '../sessions/session-hasher.js';
 import { uriWithoutSession } from '../sessions/uri-without-session.js';
@@ -7,6 +8,7 @@ import {
   type ReplicaProcesses,
   type StuckRequest,
 } from '../watchdog/stuck-diagnosis.js';
+import type { StuckReport } from './stuck-watch.js';
 import { liveGroupMembers } from './workers/process-stop.js';
 import type { Worker } from './workers/worker.js';
 
@@ -75,4 +77,83 @@ export function stuckLine(entry: StuckDiagnosis): string {
   const pid = entry.pid === null ? '' : ` pid ${entry.pid}`;
   const session = entry.session === null ? '' : ` session ${entry.session}`;
   return `request stuck ${seconds} s on ${entry.replica}${pid}: ${entry.script} (${entry.uri})${session}, ${entry.blockedOn}`;
+}
+
+/**
+ * One replica incarnation's diagnoses, one at a time: a report that comes while one runs is
+ * kept (the latest, with every fresh request since) and diagnosed next, so no stuck request
+ * misses its log line. Each fresh request is logged once; `show` gets every diagnosis.
+ */
+export class StuckDiagnoser {
+  readonly #name: string;
+  readonly #worker: Worker;
+  readonly #sessions: SessionSecrets | null;
+  readonly #logger: Logger;
+  readonly #show: (entries: readonly StuckDiagnosis[]) => void;
+  #running = false;
+  #pending: StuckReport | null = null;
+  #stopped = false;
+
+  constructor(
+    name: string,
+    worker: Worker,
+    sessions: SessionSecrets | null,
+    logger: Logger,
+    show: (entries: readonly StuckDiagnosis[]) => void,
+  ) {
+    this.#name = name;
+    this.#worker = worker;
+    this.#sessions = sessions;
+    this.#logger = logger;
+    this.#show = show;
+  }
+
+  diagnose(report: StuckReport): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      const fresh = [...(this.#pending?.fresh ?? []), ...report.fresh];
+      this.#pending = { ...report, fresh };
+      return;
+    }
+    this.#running = true;
+    void this.#run(report);
+  }
+
+  /** The incarnation is gone: nothing more is shown or logged. */
+  stop(): void {
+    this.#stopped = true;
+    this.#pending = null;
+  }
+
+  async #run(report: StuckReport): Promise<void> {
+    const entries = await diagnoseSlot(this.#name, this.#worker, report.stuck, this.#sessions);
+    if (!this.#stopped) {
+      this.#show(entries);
+      const fresh = new Set(report.fresh);
+      entries.forEach((entry, index) => {
+        const request = report.stuck[index];
+        if (request !== undefined && fresh.has(request)) this.#log(entry);
+      });
+    }
+    this.#running = false;
+    const next = this.#pending;
+    this.#pending = null;
+    if (next !== null) this.diagnose(next);
+  }
+
+  #log(entry: StuckDiagnosis): void {
+    this.#logger.warn(
+      {
+        replica: entry.replica,
+        workerPid: entry.pid,
+        script: entry.script,
+        uri: entry.uri,
+        elapsedMs: entry.elapsedMs,
+        session: entry.session,
+        held: entry.held,
+        blockedOn: entry.blockedOn,
+      },
+      stuckLine(entry),
+    );
+  }
 }

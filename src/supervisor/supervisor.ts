@@ -11,7 +11,7 @@ import { type Action, type DesiredState, plan } from './plan.js';
 import { replicaSpecFor } from './replica-spec.js';
 import { transition } from './replica-state.js';
 import { newSlot, type Slot, type SlotSnapshot, toSnapshot, toView } from './slot.js';
-import { diagnoseSlot, type SessionSecrets, stuckLine } from './stuck-diagnosis-report.js';
+import { type SessionSecrets, StuckDiagnoser } from './stuck-diagnosis-report.js';
 import { decideReplacement } from './stuck-replacement.js';
 import { type StuckReport, type StuckSettings, StuckWatch } from './stuck-watch.js';
 import { type SupervisorEvent, SupervisorEvents, type ToggleEvent } from './supervisor-events.js';
@@ -411,8 +411,17 @@ export class Supervisor {
       (event) => this.#healthReported(record, incarnation, event),
     );
     record.monitor.watchReady();
+    record.diagnoser = new StuckDiagnoser(
+      record.name,
+      worker,
+      this.#sessions,
+      this.#logger,
+      (entries) => {
+        record.stuckRequests = entries;
+      },
+    );
     record.stuckWatch = new StuckWatch(record.pool, this.#settings.watchdog, (report) =>
-      this.#stuckReported(record, incarnation, worker, report),
+      this.#stuckReported(record, incarnation, report),
     );
     record.stuckWatch.start();
     this.#events.replica(record, `ready (pid ${worker.pids[0] ?? '?'})`);
@@ -448,10 +457,10 @@ export class Supervisor {
    * marked for the planner to replace, at once or, stuck again soon after its last
    * replacement, after a back-off.
    */
-  #stuckReported(record: Slot, incarnation: number, worker: Worker, report: StuckReport): void {
+  #stuckReported(record: Slot, incarnation: number, report: StuckReport): void {
     if (record.incarnation !== incarnation || record.state !== 'ready') return;
     if (report.stuck.length === 0) record.stuckRequests = [];
-    else void this.#diagnose(record, incarnation, worker, report);
+    else record.diagnoser?.diagnose(report);
     const now = Date.now();
     if (!report.replicaStuck) {
       // Recovered while its replacement waited out a back-off: it keeps its place.
@@ -485,46 +494,13 @@ export class Supervisor {
     this.#wake();
   }
 
-  async #diagnose(
-    record: Slot,
-    incarnation: number,
-    worker: Worker,
-    report: StuckReport,
-  ): Promise<void> {
-    if (record.diagnosing) return;
-    record.diagnosing = true;
-    try {
-      const entries = await diagnoseSlot(record.name, worker, report.stuck, this.#sessions);
-      if (record.incarnation !== incarnation) return;
-      record.stuckRequests = entries;
-      const fresh = new Set(report.fresh);
-      entries.forEach((entry, index) => {
-        const request = report.stuck[index];
-        if (request === undefined || !fresh.has(request)) return;
-        this.#logger.warn(
-          {
-            replica: entry.replica,
-            workerPid: entry.pid,
-            script: entry.script,
-            uri: entry.uri,
-            elapsedMs: entry.elapsedMs,
-            session: entry.session,
-            held: entry.held,
-            blockedOn: entry.blockedOn,
-          },
-          stuckLine(entry),
-        );
-      });
-    } finally {
-      record.diagnosing = false;
-    }
-  }
-
   #stopHealthChecks(record: Slot): void {
     record.monitor?.stop();
     record.monitor = null;
     record.stuckWatch?.stop();
     record.stuckWatch = null;
+    record.diagnoser?.stop();
+    record.diagnoser = null;
   }
 
   #drain(record: Slot, reason: string, now: number): void {
