@@ -98,7 +98,8 @@ export async function startDaemon(
   // One hasher for the lanes and the watchdog: a lock wait names its session as its requests.
   const sessions: SessionSecrets = {
     hasher: new SessionHasher(),
-    params: config.sessions?.params ?? [],
+    // Without [sessions], PHP's default session.name may still travel in a query string.
+    params: config.sessions?.params ?? ['PHPSESSID'],
   };
   // Deploy, rollback and restart take it; a followed symlink flip holds it.
   const lock = new OperationLock();

@@ -312,14 +312,21 @@ function planRolling(
   };
   const start = (slot: number): void => planned.start(slot);
   // The spare first; once it is ready and current, the failing replica drains (leaving count
-  // ready). A spare that cannot come up (failed, backing off) must not keep a failing
-  // replica in rotation: it drains anyway, leaving count-1.
+  // ready, or count-1 when another slot is down too). A spare that cannot come up (failed,
+  // backing off) must not keep a failing replica in rotation: it drains anyway.
+  const anotherSlotDown = (slot: number): boolean =>
+    Array.from({ length: count }, (_, other) => other).some(
+      (other) => other !== slot && bySlot.get(other)?.state !== 'ready',
+    );
   const replaceFirst = (view: ReplicaView): void => {
     const reason: DrainReason = view.stuck === true ? 'stuck' : 'unhealthy';
     const spare = bySlot.get(count);
     if (spare === undefined) start(count);
-    else if (spare.state === 'ready' && isCurrent(spare)) drain(view.slot, reason, count);
-    else if (spare.state === 'failed' || spare.state === 'backing-off') {
+    // Ready: it takes over, one failing replica at a time (count stay ready); with another
+    // slot down meanwhile, count-1 is enough, or the failing one would wait for that slot.
+    else if (spare.state === 'ready' && isCurrent(spare)) {
+      drain(view.slot, reason, anotherSlotDown(view.slot) ? count - 1 : count);
+    } else if (spare.state === 'failed' || spare.state === 'backing-off') {
       drain(view.slot, reason, count - 1);
     }
   };

@@ -93,6 +93,8 @@ export class StuckDiagnoser {
   #running = false;
   #pending: StuckReport | null = null;
   #stopped = false;
+  /** Bumped by clear(): a diagnosis begun before it shows nothing. */
+  #generation = 0;
 
   constructor(
     name: string,
@@ -119,6 +121,12 @@ export class StuckDiagnoser {
     void this.#run(report);
   }
 
+  /** Nothing is stuck any more: a diagnosis under way or waiting shows nothing. */
+  clear(): void {
+    this.#generation += 1;
+    this.#pending = null;
+  }
+
   /** The incarnation is gone: nothing more is shown or logged. */
   stop(): void {
     this.#stopped = true;
@@ -126,8 +134,9 @@ export class StuckDiagnoser {
   }
 
   async #run(report: StuckReport): Promise<void> {
+    const generation = this.#generation;
     const entries = await diagnoseSlot(this.#name, this.#worker, report.stuck, this.#sessions);
-    if (!this.#stopped) {
+    if (!this.#stopped && generation === this.#generation) {
       this.#show(entries);
       const fresh = new Set(report.fresh);
       entries.forEach((entry, index) => {

@@ -459,8 +459,12 @@ export class Supervisor {
    */
   #stuckReported(record: Slot, incarnation: number, report: StuckReport): void {
     if (record.incarnation !== incarnation || record.state !== 'ready') return;
-    if (report.stuck.length === 0) record.stuckRequests = [];
-    else record.diagnoser?.diagnose(report);
+    if (report.stuck.length > 0) record.diagnoser?.diagnose(report);
+    else {
+      // A diagnosis still running must not put back what is over.
+      record.diagnoser?.clear();
+      record.stuckRequests = [];
+    }
     const now = Date.now();
     if (!report.replicaStuck) {
       // Recovered while its replacement waited out a back-off: it keeps its place.
@@ -511,7 +515,7 @@ export class Supervisor {
     this.#stopHealthChecks(record);
     const pool = record.pool;
     // Its requests hang: stopped, they are answered, not retried to hang the next replica.
-    if (reason === 'stuck') pool?.refuseRetries();
+    if (reason === 'stuck' || record.stuck) pool?.refuseRetries();
     this.#events.replica(record, `draining (${reason}, ${pool?.inFlight ?? 0} in flight)`);
     if (pool !== null) void this.#balancer.drain(pool.id).then(() => this.#wake());
   }

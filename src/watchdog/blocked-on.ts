@@ -71,12 +71,19 @@ async function lockWait(
   const wait = lockWaitOf(parseProcLocks(locks.text), pid);
   if (wait === null) return null;
   const held = wait.holder === null ? '' : ` (held by pid ${wait.holder.pid})`;
-  const path = await openFileOf(join(proc, String(pid)), wait.waiter);
-  const session = path === null ? null : SESSION_FILE.exec(basename(path));
+  // A file removed while locked (session_regenerate_id(true), session GC) reads back as
+  // `… (deleted)`: still a session file, whose name must not be printed.
+  const path = (await openFileOf(join(proc, String(pid)), wait.waiter))?.replace(
+    / \(deleted\)$/,
+    '',
+  );
+  const name = path === undefined ? null : basename(path);
+  const session = name === null ? null : SESSION_FILE.exec(name);
   if (session !== null) {
     const hash = hasher === null ? 'unknown' : hasher.tag(session[1] as string).hash;
     return `waiting on PHP session lock ${hash}${held}`;
   }
+  if (name?.startsWith('sess_') === true) return `waiting on a PHP session lock${held}`;
   const { kind, access, major, minor, inode } = wait.waiter;
   const file = path ?? `inode ${inode} on device ${major}:${minor}`;
   return `waiting on ${kind} ${access} lock on ${file}${held}`;

@@ -78,7 +78,8 @@ export async function readFpmStatus(
   if (response.status !== 200) {
     throw new FpmStatusError(
       'ERR_FPM_STATUS_ANSWER',
-      `status page answered ${response.status}: is ${statusPath} php-fpm's pm.status_path?`,
+      // The path is a secret (see unguessableStatusPath): not in a message that reaches logs.
+      `status page answered ${response.status}: not php-fpm's pm.status_path?`,
     );
   }
   if (response.bodyTruncated) {
@@ -92,11 +93,9 @@ export function parseFpmStatus(text: string): FpmStatus {
   let data: unknown;
   try {
     data = JSON.parse(text);
-  } catch (error) {
-    throw new FpmStatusError(
-      'ERR_FPM_STATUS_ANSWER',
-      `status page is not JSON: ${(error as Error).message}`,
-    );
+  } catch {
+    // Not the parser's message: it quotes the page, which may hold other users' URIs.
+    throw new FpmStatusError('ERR_FPM_STATUS_ANSWER', 'status page is not JSON');
   }
   const page = record(data, 'the status page');
   const processes = page.processes;

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -195,6 +195,20 @@ describe.skipIf(phpFpm === undefined)('stuck-worker diagnosis with a real php-fp
     // usleep() is nanosleep(2) in PHP 8.2's libc (clock_nanosleep on newer glibc).
     expect(sleeping.blockedOn).toMatch(/^in (clock_)?nanosleep\b/);
     expect(holding.blockedOn).toMatch(/^in (clock_)?nanosleep\b/);
+
+    // The session file removed while its lock is held (session_regenerate_id(true), GC): the
+    // open file reads back as "… (deleted)", still named by the hash only.
+    rmSync(join(temp.path, 'sessions', `sess_${SESSION_ID}`));
+    const afterRemoval = await diagnoseStuck({
+      replica: 'replica-1',
+      processes: where,
+      stuck: requests.slice(0, 1),
+      sessionHasher: hasher,
+      statusTimeoutMs: 2_000,
+    });
+    expect(afterRemoval[0]?.blockedOn).toBe(
+      `waiting on PHP session lock ${hash} (held by pid ${holding.pid})`,
+    );
 
     expect(await Promise.all([holder, sleeper, blocked])).toEqual([200, 200, 200]);
   });

@@ -194,6 +194,14 @@ describe('plan', () => {
     expect(plan(DESIRED, [unhealthy, replica(1, { state: 'starting' }), failedSpare], 0)).toEqual(
       [],
     );
+    // Another slot down meanwhile: the failing one still goes once the spare is ready,
+    // leaving count-1 rather than waiting for that slot.
+    const down = replica(1, { state: 'backing-off', backoffUntil: 9 });
+    expect(plan(DESIRED, [unhealthy, down, replica(2)], 0)).toContainEqual({
+      kind: 'drain',
+      slot: 0,
+      reason: 'unhealthy',
+    });
     // Two unhealthy out of three: only one goes at a time.
     const desired = { ...DESIRED, count: 3 };
     const views = [unhealthy, replica(1, { healthFailures: 5 }), replica(2), replica(3)];

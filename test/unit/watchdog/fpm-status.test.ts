@@ -48,6 +48,11 @@ describe('parseFpmStatus', () => {
     ]);
   });
 
+  it("never quotes the page in its error: it may hold other users' URIs", () => {
+    const page = '{"request uri": "/account?token=s3cret"';
+    expect(() => parseFpmStatus(page)).toThrow(/^status page is not JSON$/);
+  });
+
   it.each([
     ['text that is not JSON', 'pool: app', 'status page is not JSON'],
     ['a page without ?full', '{"pool":"app","listen queue":0}', 'no "processes" list'],
