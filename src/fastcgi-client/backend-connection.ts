@@ -83,8 +83,12 @@ export class BackendConnection {
   #state: BackendConnectionState = 'connecting';
   #connected = false;
   #exchange: Exchange | null = null;
-  /** The request on it, busy or abandoned; null when idle. */
-  #carried: CarriedRequest | null = null;
+  /**
+   * The request on it, busy or abandoned (null when idle), and when it was sent: two fields,
+   * not a record, so the request path allocates nothing for the watchdog's rare looks.
+   */
+  #carriedExchange: Exchange | null = null;
+  #startedAt = 0;
   #stdinEnded = false;
   /** False once switchyard has ended its side (an abandoned request's cut-short body). */
   #reusable = true;
@@ -144,7 +148,8 @@ export class BackendConnection {
   run(exchange: Exchange, paramsRecords: Buffer): void {
     this.#state = 'busy';
     this.#exchange = exchange;
-    this.#carried = { exchange, startedAt: Date.now() };
+    this.#carriedExchange = exchange;
+    this.#startedAt = Date.now();
     this.#stdinEnded = false;
     const socket = this.#socket;
     // The client's STDIN records usually follow in the same read: send them along.
@@ -191,7 +196,8 @@ export class BackendConnection {
 
   /** The request it carries (busy or abandoned), or null. */
   get carried(): CarriedRequest | null {
-    return this.#carried;
+    const exchange = this.#carriedExchange;
+    return exchange === null ? null : { exchange, startedAt: this.#startedAt };
   }
 
   /**
@@ -232,10 +238,10 @@ export class BackendConnection {
   /** The abandoned request outlived its bound: close, and let the pool count the slot stuck. */
   #giveUp(): void {
     this.#abandonTimer = null;
-    const carried = this.#carried;
+    const carried = this.carried;
     if (this.#state !== 'abandoned' || carried === null) return;
     this.#state = 'closed';
-    this.#carried = null;
+    this.#carriedExchange = null;
     this.#closedByUs = true;
     this.#socket.destroy();
     this.#owner.abandonedRequestGivenUp(this, carried);
@@ -290,7 +296,7 @@ export class BackendConnection {
           return;
         }
         this.#exchange = null;
-        this.#carried = null;
+        this.#carriedExchange = null;
         this.#state = 'idle';
         this.#endedInThisRead = true;
         exchange.body.detach();
@@ -314,7 +320,7 @@ export class BackendConnection {
     }
     if (this.#abandonTimer !== null) clearTimeout(this.#abandonTimer);
     this.#abandonTimer = null;
-    this.#carried = null;
+    this.#carriedExchange = null;
     this.#state = 'idle';
     this.#endedInThisRead = true;
     this.#owner.abandonedRequestEnded(this);
@@ -325,7 +331,7 @@ export class BackendConnection {
     const held: HeldAtClose =
       this.#state === 'busy' ? 'request' : this.#state === 'abandoned' ? 'abandoned' : 'nothing';
     this.#state = 'closed';
-    this.#carried = null;
+    this.#carriedExchange = null;
     if (this.#abandonTimer !== null) clearTimeout(this.#abandonTimer);
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     const exchange = this.#exchange;
