@@ -14,15 +14,8 @@ export function managedReplicaStatus(supervisor: Supervisor): ReplicaStatus[] {
     inFlight: slot.inFlight,
     abandoned: slot.abandoned,
     stuck: slot.stuck,
-    stuckRequests: slot.stuckRequests.map((entry) => ({
-      pid: entry.pid,
-      script: entry.script,
-      uri: entry.uri,
-      elapsedMs: entry.elapsedMs,
-      session: entry.session,
-      held: entry.held,
-      blockedOn: entry.blockedOn,
-    })),
+    // Each entry without its replica's name: the row names it.
+    stuckRequests: slot.stuckRequests.map(({ replica: _, ...request }) => request),
     served: slot.served,
     restarts: slot.restarts,
     uptimeMs: slot.readySince === null ? null : now - slot.readySince,
